@@ -1,0 +1,45 @@
+"""``gefu doctor``: what is installed, what runs offline, which device."""
+
+from __future__ import annotations
+
+import shutil
+from importlib.metadata import PackageNotFoundError, version
+
+PACKAGES = ("gefu-bench", "torch", "torchvision", "pyiqa", "kornia", "numpy", "scikit-image",
+            "matplotlib", "mmengine", "mmcv", "mmdet", "mmsegmentation", "accelerate",
+            "diffusers", "transformers", "peft")  # fmt: skip
+
+
+def add_arguments(p) -> None:
+    del p  # no options
+
+
+def main(args) -> int:
+    del args
+    print("packages:")
+    for dist in PACKAGES:
+        try:
+            print(f"  {dist:<16} {version(dist)}")
+        except PackageNotFoundError:
+            print(f"  {dist:<16} not installed")
+
+    import torch
+
+    print("device:")
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            print(f"  cuda:{i} {torch.cuda.get_device_name(i)}")
+    else:
+        print("  cpu only (no CUDA device visible to torch)")
+    print(f"  torch threads: {torch.get_num_threads()}")
+
+    from gefu.bench.cli.list import availability, registries
+
+    print("metrics:")
+    metrics = registries()["metrics"]
+    for name in metrics.names():
+        print(f"  {name:<10} {availability('metrics', metrics.get(name))}")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    print("report check:")
+    print(f"  headless chromium: {chromium or 'not found (the HTML rendering test will skip)'}")
+    return 0

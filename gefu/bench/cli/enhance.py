@@ -1,0 +1,61 @@
+"""``gefu enhance NAME INPUT_DIR OUTPUT_DIR``: enhance a folder of images."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def add_arguments(p) -> None:
+    p.add_argument("name", help="a registered enhancer (see `gefu list enhancers`)")
+    p.add_argument("input_dir")
+    p.add_argument("output_dir")
+    p.add_argument("--weights", help="checkpoint folder or file for learned enhancers")
+    p.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE",
+        help="enhancer parameter (YAML value), repeatable",
+    )  # fmt: skip
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+
+def main(args) -> int:
+    import yaml
+
+    from gefu.bench.runner import resolve_device
+    from gefu.enhancers import ENHANCERS, create_enhancer
+    from gefu.io import ImageReadError, list_images, read_image, write_image
+
+    src, dst = Path(args.input_dir), Path(args.output_dir)
+    if not src.is_dir():
+        print(f"error: input folder {src} does not exist", file=sys.stderr)
+        return 2
+    params = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"error: --param {item!r} is not KEY=VALUE", file=sys.stderr)
+            return 2
+        params[key] = yaml.safe_load(value)
+    try:
+        ENHANCERS.check(args.name)
+        device = resolve_device(args.device)
+        model = create_enhancer(args.name, weights=args.weights, **params).to(device)
+    except (KeyError, TypeError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    import torch
+
+    files, failures = list_images(src), 0
+    for path in files:
+        try:
+            image = read_image(path)
+        except ImageReadError as exc:
+            print(f"skipped {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        with torch.inference_mode():
+            out = model(image[None].to(device))[0].clamp(0, 1)
+        write_image(dst / f"{path.stem}.png", out)
+    print(f"enhanced {len(files) - failures} of {len(files)} image(s) into {dst}")
+    return 1 if failures else 0

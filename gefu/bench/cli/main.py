@@ -1,0 +1,54 @@
+"""The ``gefu`` command line. Each subcommand lives in its own module; imports stay lazy."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+import gefu
+
+COMMANDS = {  # name -> module with add_arguments(parser) and main(args) -> exit code
+    "run": "gefu.bench.cli.run",
+    "report": "gefu.bench.cli.report",
+    "list": "gefu.bench.cli.list",
+    "enhance": "gefu.bench.cli.enhance",
+    "doctor": "gefu.bench.cli.doctor",
+}
+HELP = {
+    "run": "run a benchmark config (default: the embedded demo benchmark)",
+    "report": "write leaderboard.md/.csv and report.html from a results folder",
+    "list": "list enhancers, datasets, tasks and metrics, with availability",
+    "enhance": "enhance every image in a folder with one enhancer",
+    "doctor": "what is installed, which weights are available offline, which device",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gefu",
+        description="gefu-bench: does low-light enhancement help machines see in the dark?",
+    )
+    parser.add_argument("--version", action="version", version=f"gefu-bench {gefu.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        p = sub.add_parser(name, help=HELP[name], description=HELP[name])
+        importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return importlib.import_module(COMMANDS[args.command]).main(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

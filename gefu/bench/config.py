@@ -1,0 +1,236 @@
+"""Benchmark configs: safe YAML, validated into typed objects before any work starts.
+
+Every problem is reported as ``key.path: message`` with the valid choices where there are any.
+Relative paths are resolved against the current working directory.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+RESERVED_IDS = {"reference"}  # the normal-light reference row of paired datasets
+
+
+class ConfigError(ValueError):
+    """One clear message for everything wrong in a config."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComponentSpec(_Strict):
+    name: str = Field(description="registered name (see `gefu list`)")
+    id: str | None = Field(None, description="label in leaderboards; defaults to name")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.id or self.name
+
+
+class EnhancerSpec(ComponentSpec):
+    weights: str | None = None
+
+
+class DatasetSpec(ComponentSpec):
+    root: str | None = None
+    limit: int | None = Field(None, ge=1)
+
+
+class EvaluationSpec(ComponentSpec):
+    pass
+
+
+class BenchmarkConfig(_Strict):
+    name: str
+    output: str | None = Field(None, description="results folder; default results/<name>")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_size: int = Field(4, ge=1)
+    include_reference: bool = Field(True, description="score the references of paired sets")
+    samples: int = Field(3, ge=0, description="sample crops per dataset kept for the report")
+    enhancers: list[EnhancerSpec] = Field(min_length=1)
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    evaluations: list[EvaluationSpec] = Field(min_length=1)
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.output or f"results/{self.name}")
+
+
+# -- loading ----------------------------------------------------------------------------
+class _UniqueKeyLoader(yaml.SafeLoader):
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def default_config_text() -> str:
+    return resources.files("gefu.bench").joinpath("default.yaml").read_text()
+
+
+def load_config(path: str | Path | None = None, check_params: bool = True) -> BenchmarkConfig:
+    """Read and validate a config file (``None``: the embedded default benchmark)."""
+    if path is None:
+        text, where = default_config_text(), "embedded default config"
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        text, where = path.read_text(), str(path)
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys at the top level")
+    try:
+        return validate_config(data, check_params=check_params)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def validate_config(data: dict, check_params: bool = True) -> BenchmarkConfig:
+    try:
+        config = BenchmarkConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc)) from None
+    problems = _check_names_and_paths(config)
+    if not problems and check_params:
+        problems = _check_params(config)
+    if problems:
+        raise ConfigError("\n  ".join(["invalid config:", *problems]))
+    return config
+
+
+# -- checks -----------------------------------------------------------------------------
+def _sections():
+    from gefu.datasets import DATASETS
+    from gefu.enhancers import ENHANCERS
+    from gefu.tasks import TASKS
+
+    return (("enhancers", ENHANCERS), ("datasets", DATASETS), ("evaluations", TASKS))
+
+
+def _check_names_and_paths(config: BenchmarkConfig) -> list[str]:
+    problems = []
+    for section, registry in _sections():
+        labels = set()
+        for i, spec in enumerate(getattr(config, section)):
+            where = f"{section}[{i}]"
+            try:
+                registry.check(spec.name)
+            except KeyError as exc:
+                problems.append(f"{where}.name: {exc}")
+            if spec.label in labels:
+                problems.append(f"{where}: duplicate id {spec.label!r} (set a distinct `id:`)")
+            labels.add(spec.label)
+            if section == "enhancers" and spec.label in RESERVED_IDS:
+                problems.append(f"{where}: id {spec.label!r} is reserved")
+            if getattr(spec, "root", None) and not Path(spec.root).expanduser().exists():
+                problems.append(f"{where}.root: folder {spec.root} does not exist")
+            if getattr(spec, "weights", None) and not Path(spec.weights).expanduser().exists():
+                problems.append(f"{where}.weights: {spec.weights} does not exist")
+    return problems
+
+
+def _check_params(config: BenchmarkConfig) -> list[str]:
+    """Params against the constructor signature: unknown, missing and reserved keys."""
+    problems = []
+    for section, registry in _sections():
+        for i, spec in enumerate(getattr(config, section)):
+            where = f"{section}[{i}].params"
+            try:
+                cls = registry.get(spec.name)
+            except Exception as exc:  # a plugin that fails to import
+                problems.append(f"{section}[{i}].name: cannot load {spec.name!r}: {exc}")
+                continue
+            accepted, required = constructor_params(cls)
+            given = set(spec.params)
+            for key in sorted(given & {"root", "limit", "weights"}):
+                problems.append(f"{where}.{key}: set `{key}` beside `params`, not inside it")
+            if accepted is not None:
+                for key in sorted(given - accepted - {"root", "limit", "weights"}):
+                    valid = ", ".join(sorted(accepted - {"root", "limit"})) or "(none)"
+                    problems.append(
+                        f"{where}.{key}: unknown parameter of {spec.name!r}; valid: {valid}"
+                    )
+            top = {"root"} if getattr(spec, "root", None) else set()
+            for key in sorted(required - given - top):
+                problems.append(f"{where}.{key}: required by {spec.name!r} but not given")
+    return problems
+
+
+def constructor_params(cls) -> tuple[set[str] | None, set[str]]:
+    """(accepted keyword names or None when ``**kwargs`` takes anything, required names)."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    required = {
+        p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                                                      p.KEYWORD_ONLY)
+    }
+    if any(p.kind == p.VAR_KEYWORD for p in params):
+        return None, required
+    return {p.name for p in params if p.kind != p.VAR_POSITIONAL}, required
+
+
+def resolved_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` completed with the constructor's defaults (so equal configs hash equal)."""
+    sig = inspect.signature(cls.__init__)
+    out = {
+        name: p.default
+        for name, p in list(sig.parameters.items())[1:]
+        if p.default is not inspect.Parameter.empty and p.kind == p.POSITIONAL_OR_KEYWORD
+    }
+    out.update(params)
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items()}
+
+
+# -- error formatting -------------------------------------------------------------------
+def _format_errors(exc: ValidationError) -> str:
+    lines = ["invalid config:"]
+    for err in exc.errors():
+        loc = err["loc"]
+        path = _path(loc)
+        if err["type"] == "extra_forbidden":
+            valid = ", ".join(_fields_at(loc[:-1]))
+            lines.append(f"{path}: unknown key; valid keys here: {valid}")
+        elif err["type"] == "missing":
+            lines.append(f"{path}: required key is missing")
+        else:
+            lines.append(f"{path}: {err['msg']} (got {err.get('input')!r})")
+    return "\n  ".join(lines)
+
+
+def _path(loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _fields_at(loc) -> list[str]:
+    """Names of the keys the model accepts at ``loc`` (for "unknown key" messages)."""
+    model: Any = BenchmarkConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        ann = model.model_fields[part].annotation
+        while typing.get_origin(ann) in (list, typing.Union, types.UnionType):
+            ann = next(a for a in typing.get_args(ann) if a is not type(None))
+        model = ann
+    return list(model.model_fields) if isinstance(model, type) else []

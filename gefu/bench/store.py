@@ -1,0 +1,230 @@
+"""The results store: one SQLite file per results directory.
+
+Each cell (enhancer x dataset x evaluation) is written in one transaction, so a run killed at
+any moment loses at most the cells in flight; reports read only this file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DB_NAME = "results.sqlite"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    started     REAL NOT NULL,
+    finished    REAL,
+    config_json TEXT NOT NULL,       -- the fully resolved benchmark config
+    versions    TEXT NOT NULL        -- suite and library versions, device
+);
+CREATE TABLE IF NOT EXISTS run_cells (  -- which cells make up each run's grid, in order
+    run_id     INTEGER NOT NULL REFERENCES runs(run_id),
+    position   INTEGER NOT NULL,
+    cell_key   TEXT NOT NULL,
+    enhancer   TEXT NOT NULL,
+    dataset    TEXT NOT NULL,
+    evaluation TEXT NOT NULL,
+    PRIMARY KEY (run_id, position)
+);
+CREATE TABLE IF NOT EXISTS cells (
+    cell_key      TEXT PRIMARY KEY,  -- content hash of everything that determines the result
+    enhancer      TEXT NOT NULL,
+    dataset       TEXT NOT NULL,
+    evaluation    TEXT NOT NULL,
+    status        TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    error         TEXT,
+    spec_json     TEXT NOT NULL,
+    n_images      INTEGER NOT NULL,
+    n_skipped     INTEGER NOT NULL,
+    params        INTEGER,           -- enhancer parameter count
+    trainable     INTEGER,
+    enhance_s     REAL,              -- enhancer compute alone
+    images_per_s  REAL,
+    ms_per_mp     REAL,              -- enhancer ms per megapixel
+    wall_s        REAL,
+    created       REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cell_metrics (
+    cell_key     TEXT NOT NULL REFERENCES cells(cell_key) ON DELETE CASCADE,
+    metric       TEXT NOT NULL,
+    position     INTEGER NOT NULL,   -- the evaluation's order; 0 is the primary metric
+    value        REAL,
+    lower_better INTEGER NOT NULL,
+    unavailable  TEXT,               -- why it could not be computed, else NULL
+    PRIMARY KEY (cell_key, metric)
+);
+CREATE TABLE IF NOT EXISTS image_scores (
+    cell_key TEXT NOT NULL REFERENCES cells(cell_key) ON DELETE CASCADE,
+    image    TEXT NOT NULL,
+    metric   TEXT NOT NULL,
+    value    REAL,
+    PRIMARY KEY (cell_key, image, metric)
+);
+CREATE TABLE IF NOT EXISTS problems (   -- unreadable images, unmatched pairs, ...
+    cell_key TEXT NOT NULL REFERENCES cells(cell_key) ON DELETE CASCADE,
+    item     TEXT NOT NULL,
+    message  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS samples (    -- small crops for the report's image grid
+    cell_key TEXT NOT NULL REFERENCES cells(cell_key) ON DELETE CASCADE,
+    image    TEXT NOT NULL,
+    kind     TEXT NOT NULL CHECK (kind IN ('input', 'output', 'reference')),
+    png      BLOB NOT NULL,
+    PRIMARY KEY (cell_key, image, kind)
+);
+"""
+
+
+@dataclass
+class CellResult:
+    """Everything one finished (or failed) cell writes."""
+
+    cell_key: str
+    enhancer: str
+    dataset: str
+    evaluation: str
+    status: str
+    spec: dict[str, Any]
+    error: str | None = None
+    n_images: int = 0
+    n_skipped: int = 0
+    params: int | None = None
+    trainable: bool | None = None
+    enhance_s: float | None = None
+    images_per_s: float | None = None
+    ms_per_mp: float | None = None
+    wall_s: float | None = None
+    # (metric, value, lower_better, unavailable_reason), primary first
+    metrics: list[tuple[str, float | None, bool, str | None]] = field(default_factory=list)
+    image_scores: list[tuple[str, str, float]] = field(default_factory=list)  # image, metric, v
+    problems: list[tuple[str, str]] = field(default_factory=list)  # item, message
+    samples: list[tuple[str, str, bytes]] = field(default_factory=list)  # image, kind, png
+
+
+class Store:
+    def __init__(self, results_dir: str | Path):
+        self.dir = Path(results_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.dir / DB_NAME
+        self.db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- runs --------------------------------------------------------------------------
+    def start_run(self, config: dict, versions: dict, grid: Iterable[tuple[str, str, str, str]]):
+        """Record a run and its grid of (cell_key, enhancer, dataset, evaluation)."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO runs (started, config_json, versions) VALUES (?, ?, ?)",
+                (time.time(), json.dumps(config, sort_keys=True), json.dumps(versions)),
+            )
+            run_id = cur.lastrowid
+            db.executemany(
+                "INSERT INTO run_cells VALUES (?, ?, ?, ?, ?, ?)",
+                [(run_id, i, *cell) for i, cell in enumerate(grid)],
+            )
+        return run_id
+
+    def finish_run(self, run_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET finished = ? WHERE run_id = ?", (time.time(), run_id))
+
+    def latest_run(self) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM runs ORDER BY run_id DESC LIMIT 1").fetchone()
+
+    def run_grid(self, run_id: int) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT * FROM run_cells WHERE run_id = ? ORDER BY position", (run_id,)
+        ).fetchall()
+
+    # -- cells -------------------------------------------------------------------------
+    def cell_status(self, cell_key: str) -> str | None:
+        row = self.db.execute("SELECT status FROM cells WHERE cell_key = ?", (cell_key,)).fetchone()
+        return row["status"] if row else None
+
+    def write_cell(self, r: CellResult) -> None:
+        """Replace any earlier result under the same key, atomically."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM cells WHERE cell_key = ?", (r.cell_key,))
+            db.execute(
+                "INSERT INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    r.cell_key, r.enhancer, r.dataset, r.evaluation, r.status, r.error,
+                    json.dumps(r.spec, sort_keys=True), r.n_images, r.n_skipped, r.params,
+                    None if r.trainable is None else int(r.trainable), r.enhance_s,
+                    r.images_per_s, r.ms_per_mp, r.wall_s, time.time(),
+                ),
+            )  # fmt: skip
+            db.executemany(
+                "INSERT INTO cell_metrics VALUES (?,?,?,?,?,?)",
+                [
+                    (r.cell_key, name, i, value, int(lower), why)
+                    for i, (name, value, lower, why) in enumerate(r.metrics)
+                ],
+            )
+            db.executemany(
+                "INSERT INTO image_scores VALUES (?,?,?,?)",
+                [(r.cell_key, *row) for row in r.image_scores],
+            )
+            db.executemany(
+                "INSERT INTO problems VALUES (?,?,?)", [(r.cell_key, *p) for p in r.problems]
+            )
+            db.executemany(
+                "INSERT INTO samples VALUES (?,?,?,?)", [(r.cell_key, *s) for s in r.samples]
+            )
+
+    def cell(self, cell_key: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM cells WHERE cell_key = ?", (cell_key,)).fetchone()
+
+    def cell_metrics(self, cell_key: str) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT * FROM cell_metrics WHERE cell_key = ? ORDER BY position", (cell_key,)
+        ).fetchall()
+
+    def image_scores(self, cell_key: str, metric: str) -> list[float]:
+        rows = self.db.execute(
+            "SELECT value FROM image_scores WHERE cell_key = ? AND metric = ? ORDER BY image",
+            (cell_key, metric),
+        ).fetchall()
+        return [r["value"] for r in rows]
+
+    def problems(self, cell_key: str) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT item, message FROM problems WHERE cell_key = ?", (cell_key,)
+        ).fetchall()
+
+    def samples(self, cell_key: str) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT image, kind, png FROM samples WHERE cell_key = ? ORDER BY image, kind",
+            (cell_key,),
+        ).fetchall()

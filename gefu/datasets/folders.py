@@ -1,0 +1,81 @@
+"""Generic folder readers: a paired ``low/`` + ``high/`` folder and an unpaired folder."""
+
+from __future__ import annotations
+
+from gefu.datasets import register_dataset
+from gefu.datasets.base import Dataset, Sample, files_fingerprint
+from gefu.io import list_images, read_image
+
+
+@register_dataset("paired_folder")
+class PairedFolder(Dataset):
+    """``root/<low_dir>/x.png`` paired with ``root/<high_dir>/x.*`` by file stem.
+
+    Files present on one side only are reported by name in ``problems`` and skipped."""
+
+    paired = True
+
+    def __init__(self, root, low_dir: str = "low", high_dir: str = "high", limit=None):
+        super().__init__(root, limit)
+        if self.root is None:
+            raise ValueError("paired_folder needs a root folder")
+        low = list_images(self.require_dir(self.root / low_dir, f"the low-light images ({low_dir}/)"))
+        high = list_images(
+            self.require_dir(self.root / high_dir, f"the reference images ({high_dir}/)")
+        )
+        high_by_stem = {p.stem: p for p in high}
+        low_stems = {p.stem for p in low}
+        self.pairs = [(p, high_by_stem[p.stem]) for p in low if p.stem in high_by_stem]
+        only_low = sorted(low_stems - set(high_by_stem))
+        only_high = sorted(set(high_by_stem) - low_stems)
+        if only_low:
+            self.problems.append(f"no {high_dir}/ match for {low_dir}/ files: {', '.join(only_low)}")
+        if only_high:
+            self.problems.append(f"no {low_dir}/ match for {high_dir}/ files: {', '.join(only_high)}")
+        self.pairs = self._limited(self.pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def name_of(self, index: int) -> str:
+        return self.pairs[index][0].name
+
+    def load(self, index: int) -> Sample:
+        low, high = self.pairs[index]
+        image, reference = read_image(low), read_image(high)
+        if reference.shape != image.shape:
+            from gefu.io import ImageReadError
+
+            raise ImageReadError(
+                high, f"size {tuple(reference.shape[1:])} differs from {low.name} "
+                f"{tuple(image.shape[1:])}"
+            )
+        return Sample(low.name, image, reference, meta={"path": str(low)})
+
+    def fingerprint(self) -> str:
+        return files_fingerprint([p for pair in self.pairs for p in pair], self.root)
+
+
+@register_dataset("unpaired_folder")
+class UnpairedFolder(Dataset):
+    """Every image directly inside ``root``: for no-reference metrics only."""
+
+    def __init__(self, root, limit=None):
+        super().__init__(root, limit)
+        if self.root is None:
+            raise ValueError("unpaired_folder needs a root folder")
+        self.files = self._limited(list_images(self.require_dir(self.root, "an image folder")))
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def name_of(self, index: int) -> str:
+        return self.files[index].name
+
+    def load(self, index: int) -> Sample:
+        path = self.files[index]
+        return Sample(path.name, read_image(path), meta={"path": str(path)})
+
+    def fingerprint(self) -> str:
+        return files_fingerprint(self.files, self.root)
+

@@ -1,0 +1,30 @@
+"""Enhancers: ``[B,3,H,W]`` float RGB in [0,1] in, same shape and range out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gefu.registry import Registry
+
+ENHANCERS: Registry = Registry("enhancer")
+register_enhancer = ENHANCERS.register
+
+# Built-ins, imported only when used (``gefu list`` and ``--help`` stay instant).
+for _name, _target in {
+    "identity": "gefu.enhancers.classic:Identity",
+    "gamma": "gefu.enhancers.classic:Gamma",
+    "he": "gefu.enhancers.histogram:HistogramEqualization",
+    "clahe": "gefu.enhancers.histogram:CLAHE",
+    "msrcr": "gefu.enhancers.retinex:MSRCR",
+    "lime": "gefu.enhancers.lime:LIME",
+}.items():
+    ENHANCERS.add_lazy(_name, _target)
+
+
+def create_enhancer(name: str, weights: str | None = None, **params: Any):
+    """Build a registered enhancer; ``None`` params fall back to the enhancer's defaults."""
+    cls = ENHANCERS.get(name)
+    params = {k: v for k, v in params.items() if v is not None}
+    if weights is not None:
+        return cls.from_pretrained(weights, **params)
+    return cls(**params).eval()

@@ -1,0 +1,114 @@
+"""The enhancer interface and the checkpoint format shared by every learned enhancer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+class Enhancer(nn.Module):
+    """Maps a float32 RGB batch ``[B,3,H,W]`` in [0,1] to the same shape and range.
+
+    Subclasses implement ``forward``. Learned ones set ``trainable = True`` and keep the
+    keyword arguments that rebuild them in ``self.hparams`` (saved to ``config.json``).
+    """
+
+    registry_name: ClassVar[str] = ""
+    trainable: ClassVar[bool] = False
+    needs_weights: ClassVar[bool] = False  # True: useless without from_pretrained()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hparams: dict[str, Any] = {}
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # -- checkpoints: a folder with config.json + model.safetensors ---------------------
+    def save_pretrained(self, path: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        config = {"enhancer": self.registry_name, "params": self.hparams}
+        (path / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True))
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(path / WEIGHTS_NAME))
+        return path
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **overrides: Any) -> Enhancer:
+        """Load a checkpoint folder (or a legacy ``.pth``/``.pt`` state dict, read safely)."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{cls.__name__}: weights not found at {path}")
+        params: dict[str, Any] = {}
+        if path.is_dir():
+            cfg_file = path / CONFIG_NAME
+            if not cfg_file.is_file():
+                raise FileNotFoundError(f"{path} has no {CONFIG_NAME}")
+            config = json.loads(cfg_file.read_text())
+            saved_as = config.get("enhancer")
+            if cls.registry_name and saved_as and saved_as != cls.registry_name:
+                raise ValueError(
+                    f"{path} holds a {saved_as!r} checkpoint, not {cls.registry_name!r}"
+                )
+            params = dict(config.get("params", {}))
+            state = _load_state(path / WEIGHTS_NAME)
+        else:
+            state = _load_state(path)
+        params.update(overrides)
+        model = cls(**params)
+        model.load_state_dict(model.convert_state_dict(state))
+        return model.eval()
+
+    def convert_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Hook for importing foreign checkpoint layouts (e.g. a ``module.`` prefix)."""
+        return state
+
+
+def _load_state(file: Path) -> dict[str, torch.Tensor]:
+    if file.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(file))
+    if file.suffix in {".pth", ".pt", ".ckpt", ".pkl"}:
+        try:
+            state = torch.load(file, map_location="cpu", weights_only=True)
+        except Exception as exc:  # pickle with code in it: refuse, never unpickle
+            raise ValueError(
+                f"{file}: cannot be read safely with torch.load(weights_only=True): {exc}"
+            ) from exc
+        if isinstance(state, dict) and "state_dict" in state:
+            state = state["state_dict"]
+        return state
+    raise ValueError(f"{file}: unsupported weights format (use .safetensors or .pth)")
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Reflect-pad H and W up to a multiple; returns the padded batch and the original size."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, (h, w)
+
+
+def crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return x[..., : size[0], : size[1]]
+
+
+def luminance(x: torch.Tensor) -> torch.Tensor:
+    """ITU-R BT.601 luma, ``[B,1,H,W]``."""
+    w = x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)

@@ -1,0 +1,114 @@
+"""One small registry mechanism, used for enhancers, datasets, tasks and metrics.
+
+Built-ins are listed lazily as ``"module:attr"`` strings so that listing names never imports
+torch or a model; third-party packages add entries through the Python entry-point group
+``gefu.<kind>`` (e.g. ``gefu.enhancers``) and appear without any change to the suite.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable, Iterator
+from importlib.metadata import entry_points
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class RegistryError(KeyError):
+    """An unknown or duplicate name; the message lists the valid choices."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it readable
+        return str(self.args[0])
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str):
+        self.kind = kind  # "enhancer", "dataset", ...
+        self.group = f"gefu.{kind}s"
+        self._lazy: dict[str, str] = {}
+        self._loaded: dict[str, T] = {}
+        self._origin: dict[str, str] = {}
+        self._plugins_scanned = False
+
+    # -- registration ------------------------------------------------------------------
+    def add_lazy(self, name: str, target: str, origin: str = "gefu") -> None:
+        """Register ``name`` as ``"package.module:attr"``, imported on first use."""
+        self._check_new(name, origin)
+        self._lazy[name] = target
+        self._origin[name] = origin
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator: ``@ENHANCERS.register("gamma")``."""
+
+        def deco(obj: T) -> T:
+            if self._lazy.get(name) == f"{obj.__module__}:{obj.__qualname__}":
+                del self._lazy[name]  # the lazy entry resolving to itself
+            elif name in self._loaded and self._loaded[name] is not obj:
+                raise RegistryError(f"{self.kind} {name!r} is registered twice")
+            elif name in self._lazy:
+                raise RegistryError(
+                    f"{self.kind} {name!r} is already registered as {self._lazy[name]}"
+                )
+            self._loaded[name] = obj
+            self._origin.setdefault(name, obj.__module__.split(".")[0])
+            obj.registry_name = name
+            return obj
+
+        return deco
+
+    def _check_new(self, name: str, origin: str) -> None:
+        if name in self._lazy or name in self._loaded:
+            raise RegistryError(
+                f"{self.kind} {name!r} from {origin} clashes with the one from "
+                f"{self._origin.get(name, '?')}: names must be unique"
+            )
+
+    def _scan_plugins(self) -> None:
+        if self._plugins_scanned:
+            return
+        self._plugins_scanned = True
+        for ep in entry_points(group=self.group):
+            origin = ep.dist.name if ep.dist else ep.value
+            self.add_lazy(ep.name, ep.value, origin=origin)
+
+    # -- lookup ------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        self._scan_plugins()
+        return sorted(set(self._lazy) | set(self._loaded))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def origin(self, name: str) -> str:
+        self.check(name)
+        return self._origin.get(name, "?")
+
+    def check(self, name: str) -> None:
+        """Raise a RegistryError that suggests close names when ``name`` is unknown."""
+        names = self.names()
+        if name in names:
+            return
+        close = difflib.get_close_matches(name, names, n=3)
+        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise RegistryError(
+            f"unknown {self.kind} {name!r}.{hint} Valid choices: {', '.join(names) or '(none)'}"
+        )
+
+    def get(self, name: str) -> T:
+        self.check(name)
+        if name not in self._loaded:
+            module, _, attr = self._lazy[name].partition(":")
+            obj = getattr(importlib.import_module(module), attr)
+            self._lazy.pop(name, None)
+            self._loaded[name] = obj
+            if getattr(obj, "registry_name", None) != name:
+                try:
+                    obj.registry_name = name
+                except (AttributeError, TypeError):
+                    pass
+        return self._loaded[name]
