@@ -1,0 +1,108 @@
+import os
+import shutil
+
+import pytest
+import torch
+
+from gefu.datasets import DATASETS, create_dataset
+from gefu.datasets.demo import PHOTOS, DemoDataset, photo_path
+from gefu.io import ImageReadError
+
+SMALL = {"max_side": 64}  # keeps decoding + darkening cheap
+
+
+def test_registered_and_lists_every_photo_at_every_severity():
+    assert "demo" in DATASETS.names()
+    ds = create_dataset("demo", **SMALL)
+    assert isinstance(ds, DemoDataset) and ds.paired
+    assert len(ds) == 6 * 3
+    names = [ds.name_of(i) for i in range(len(ds))]
+    assert names[:3] == ["astronaut@mild", "astronaut@moderate", "astronaut@severe"]
+    assert {n.split("@")[0] for n in names} == set(PHOTOS)
+    assert len(set(names)) == len(names)
+
+
+def test_photos_ship_inside_the_packages():
+    for name in PHOTOS:
+        assert photo_path(name).is_file(), name
+
+
+def test_construction_is_lazy_and_limit_applies():
+    ds = DemoDataset(limit=4, **SMALL)
+    assert len(ds) == 4 and ds._clean == {}
+
+
+def test_pairs_have_equal_shapes_and_dark_is_much_darker():
+    ds = DemoDataset(photos=["chelsea", "rocket"], max_side=96)
+    for i in range(len(ds)):
+        s = ds.load(i)
+        assert s.image.shape == s.reference.shape and s.image.shape[0] == 3
+        assert max(s.image.shape[1:]) == 96
+        ratio = (s.image.mean() / s.reference.mean()).item()
+        assert ratio < {"mild": 0.7, "moderate": 0.4, "severe": 0.2}[s.meta["severity"]], s.name
+        assert s.meta["source_package"] == "scikit-image" and s.meta["model"] == "physical"
+        assert s.meta["size"] == list(s.reference.shape[1:])
+
+
+def test_default_size_and_matplotlib_photo():
+    ds = DemoDataset(photos=["grace_hopper"], severities=["severe"])
+    s = ds.load(0)
+    assert s.name == "grace_hopper@severe" and max(s.image.shape[1:]) == 256
+    assert s.meta["source_file"].endswith("grace_hopper.jpg")
+    assert s.image.mean() < 0.08 < 0.25 < s.reference.mean()
+
+
+def test_deterministic_across_instances_and_seed_matters():
+    a, b = DemoDataset(photos=["coffee"], **SMALL), DemoDataset(photos=["coffee"], **SMALL)
+    c = DemoDataset(photos=["coffee"], seed=1, **SMALL)
+    for i in range(len(a)):
+        assert torch.equal(a.load(i).image, b.load(i).image)
+        assert torch.equal(a.load(i).reference, c.load(i).reference)
+    assert not torch.equal(a.load(2).image, c.load(2).image)
+    assert a.fingerprint() == b.fingerprint() != c.fingerprint()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"max_side": 32},
+        {"severities": ["mild"]},
+        {"model": "gamma_curve"},
+        {"photos": ["coffee"]},
+        {"limit": 2},
+    ],
+)
+def test_fingerprint_follows_every_param(change):
+    assert DemoDataset(**{**SMALL, **change}).fingerprint() != DemoDataset(**SMALL).fingerprint()
+
+
+def test_fingerprint_follows_simulator_version(monkeypatch):
+    ds = DemoDataset(**SMALL)
+    before = ds.fingerprint()
+    monkeypatch.setattr("gefu.simulate.SIMULATOR_VERSION", "test-bump")
+    assert ds.fingerprint() != before
+
+
+def test_fingerprint_follows_source_files(tmp_path):
+    copy = tmp_path / "chelsea.png"
+    shutil.copy(photo_path("chelsea"), copy)
+    ds = DemoDataset(photos=["chelsea"], **SMALL)
+    ds.paths["chelsea"] = copy
+    before = ds.fingerprint()
+    os.utime(copy, ns=(0, 10**18))
+    assert ds.fingerprint() != before
+
+
+def test_missing_photo_is_a_clear_error(tmp_path):
+    ds = DemoDataset(photos=["astronaut"], **SMALL)
+    ds.paths["astronaut"] = tmp_path / "astronaut.png"
+    with pytest.raises(ImageReadError, match="astronaut.png"):
+        ds.load(0)
+    assert ds.fingerprint()  # listing a missing file does not crash the cache key
+
+
+def test_bad_params_are_clear():
+    with pytest.raises(ValueError, match="unknown photo"):
+        DemoDataset(photos=["lena"])
+    with pytest.raises(ValueError, match="severity"):
+        DemoDataset(severities=["pitch_black"])
