@@ -8,8 +8,18 @@ METRICS: Registry = Registry("metric")
 register_metric = METRICS.register
 
 # name -> factory; facts (direction, full-reference, weights) live in gefu.metrics.iqa.SPECS.
-for _name in ("psnr", "psnr_y", "ssim", "ms_ssim", "lpips", "niqe", "piqe", "brisque", "musiq",
-              "clipiqa"):
+for _name in (
+    "psnr",
+    "psnr_y",
+    "ssim",
+    "ms_ssim",
+    "lpips",
+    "niqe",
+    "piqe",
+    "brisque",
+    "musiq",
+    "clipiqa",
+):
     METRICS.add_lazy(_name, f"gefu.metrics.iqa:{_name}")
 
 

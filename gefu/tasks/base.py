@@ -18,8 +18,9 @@ class MetricInfo:
 class Task:
     registry_name: ClassVar[str] = ""
 
-    def metrics(self) -> list[MetricInfo]:
-        """Every metric this evaluation reports, available or not, primary one first."""
+    def metrics(self, dataset=None) -> list[MetricInfo]:
+        """Every metric this evaluation reports, available or not, primary one first; with
+        ``dataset``, also those it cannot compute there (marked unavailable)."""
         raise NotImplementedError
 
     def spec(self) -> dict[str, Any]:
