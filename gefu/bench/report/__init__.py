@@ -1,0 +1,28 @@
+"""Leaderboards made from the results store alone: Markdown, a tidy CSV and a self-contained
+HTML page with figures, for the grid of the latest run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gefu.bench.store import DB_NAME, Store
+
+OUTPUTS = {"markdown": "leaderboard.md", "csv": "leaderboard.csv", "html": "report.html"}
+
+
+def write_report(results_dir: str | Path) -> dict[str, Path]:
+    """Write ``leaderboard.md``, ``leaderboard.csv`` and ``report.html`` into ``results_dir``
+    and return their paths by kind. Works on an empty store (the outputs say so)."""
+    from gefu.bench.report import html_page, tables
+    from gefu.bench.report.collect import load_report
+
+    results_dir = Path(results_dir)
+    if not (results_dir / DB_NAME).exists():
+        raise FileNotFoundError(f"no results store ({DB_NAME}) in {results_dir}")
+    with Store(results_dir) as store:
+        report = load_report(store)
+    paths = {kind: results_dir / name for kind, name in OUTPUTS.items()}
+    paths["markdown"].write_text(tables.markdown(report), encoding="utf-8")
+    tables.write_csv(report, paths["csv"])
+    paths["html"].write_text(html_page.page(report), encoding="utf-8")
+    return paths

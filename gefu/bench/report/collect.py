@@ -1,0 +1,178 @@
+"""Read the latest run's grid from the store into plain objects the renderers share.
+
+A grid cell is ``ok``, ``failed`` or ``not run`` (absent from ``cells``: the run stopped first).
+Shown values are the stored dataset-level values (``cell_metrics.value``); intervals come from
+bootstrapping the per-image scores, and a value with no per-image scores is shown alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from gefu.bench.config import REFERENCE_ROW
+from gefu.bench.report.stats import best_positions, bootstrap_ci, competition_ranks, finite
+from gefu.bench.store import Store
+
+OK, FAILED, NOT_RUN = "ok", "failed", "not run"
+SAMPLE_INPUT, SAMPLE_REFERENCE = "input", "reference"
+
+
+@dataclass
+class MetricResult:
+    value: float | None
+    ci: tuple[float, float] | None = None  # (low, high) of the bootstrap interval
+    n: int | None = None  # how many images stand behind the value
+    unavailable: str | None = None  # why it could not be computed
+    rank: int | None = None  # among the table's rows, for this metric
+    best: bool = False
+
+
+@dataclass
+class Row:
+    enhancer: str
+    status: str
+    error: str | None = None
+    n_skipped: int = 0
+    params: int | None = None
+    images_per_s: float | None = None
+    ms_per_mp: float | None = None
+    metrics: dict[str, MetricResult] = field(default_factory=dict)
+    rank: int | None = None  # by the primary metric
+
+
+@dataclass
+class Column:
+    metric: str
+    lower_better: bool
+
+
+@dataclass
+class Table:
+    dataset: str
+    evaluation: str
+    columns: list[Column]  # primary metric first
+    rows: list[Row]  # ranked; rows without a primary value, failed and not-run rows last
+    problems: list[tuple[str, str, list[str]]]  # item, message, enhancers where it occurred
+
+
+@dataclass
+class SampleGrid:
+    columns: list[str]  # "input", enhancer names..., "reference"
+    images: dict[str, dict[str, bytes]]  # image -> column -> PNG
+
+
+@dataclass
+class Report:
+    run: dict | None  # run_id, started, finished (ISO strings) or None when nothing ran
+    tables: list[Table]
+    samples: dict[str, SampleGrid]  # by dataset
+
+    def count(self, status: str) -> int:
+        return sum(1 for t in self.tables for r in t.rows if r.status == status)
+
+
+def _iso(ts) -> str | None:
+    t = finite(ts)
+    if t is None:
+        return None
+    return dt.datetime.fromtimestamp(t, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _metric_result(store: Store, cell_key: str, m, n_images: int | None) -> MetricResult:
+    if m["unavailable"] is not None:
+        return MetricResult(value=None, unavailable=str(m["unavailable"]))
+    value = finite(m["value"])
+    boot = bootstrap_ci(store.image_scores(cell_key, m["metric"]))
+    if boot is None:
+        return MetricResult(value=value, n=n_images if value is not None else None)
+    mean, low, high, n = boot
+    return MetricResult(value=mean if value is None else value, ci=(low, high), n=n)
+
+
+def _load_row(store: Store, grid_row, columns: dict[str, Column]) -> tuple[Row, list]:
+    cell = store.cell(grid_row["cell_key"])
+    if cell is None:
+        return Row(grid_row["enhancer"], NOT_RUN), []
+    row = Row(
+        enhancer=grid_row["enhancer"],
+        status=OK if cell["status"] == OK else FAILED,
+        error=cell["error"],
+        n_skipped=cell["n_skipped"] or 0,
+        params=None if (n := finite(cell["params"])) is None else round(n),
+        images_per_s=finite(cell["images_per_s"]),
+        ms_per_mp=finite(cell["ms_per_mp"]),
+    )
+    for m in store.cell_metrics(cell["cell_key"]):
+        columns.setdefault(m["metric"], Column(m["metric"], bool(m["lower_better"])))
+        if row.status == OK:
+            n = cell["n_images"]
+            row.metrics[m["metric"]] = _metric_result(store, cell["cell_key"], m, n)
+    return row, list(store.problems(cell["cell_key"]))
+
+
+def _rank(rows: list[Row], columns: list[Column]) -> list[Row]:
+    for col in columns:  # the reference row is an upper bound shown for context, not ranked
+        cells = [r.metrics.get(col.metric) if r.enhancer != REFERENCE_ROW else None for r in rows]
+        values = [c.value if c else None for c in cells]
+        ranks = competition_ranks(values, col.lower_better)
+        best = best_positions(values, col.lower_better)
+        for i, c in enumerate(cells):
+            if c is not None:
+                c.rank, c.best = ranks[i], i in best
+    primary = columns[0].metric if columns else None
+    for r in rows:
+        r.rank = r.metrics[primary].rank if primary in r.metrics else None
+    group = {OK: 1, FAILED: 2, NOT_RUN: 3}
+
+    def key(ir: tuple[int, Row]):
+        i, r = ir
+        return (0 if r.rank is not None else group[r.status], r.rank or 0, i)
+
+    return [r for _, r in sorted(enumerate(rows), key=key)]
+
+
+def _problems(found: list[tuple[str, object]]) -> list[tuple[str, str, list[str]]]:
+    merged: dict[tuple[str, str], list[str]] = {}
+    for enhancer, p in found:
+        merged.setdefault((str(p["item"]), str(p["message"])), []).append(enhancer)
+    return [(item, msg, enh) for (item, msg), enh in merged.items()]
+
+
+def _samples(store: Store, grid: list) -> dict[str, SampleGrid]:
+    out: dict[str, SampleGrid] = {}
+    for g in grid:
+        if store.cell(g["cell_key"]) is None:
+            continue
+        sg = out.setdefault(g["dataset"], SampleGrid([SAMPLE_INPUT], {}))
+        for s in store.samples(g["cell_key"]):
+            column = g["enhancer"] if s["kind"] == "output" else s["kind"]
+            if column not in sg.columns and column != SAMPLE_REFERENCE:
+                sg.columns.append(column)
+            sg.images.setdefault(str(s["image"]), {}).setdefault(column, bytes(s["png"]))
+    for sg in out.values():
+        sg.columns.append(SAMPLE_REFERENCE)
+    return {d: sg for d, sg in out.items() if sg.images}
+
+
+def load_report(store: Store) -> Report:
+    run = store.latest_run()
+    if run is None:
+        return Report(None, [], {})
+    grid = store.run_grid(run["run_id"])
+    info = {"run_id": run["run_id"], "started": _iso(run["started"])}
+    info["finished"] = _iso(run["finished"])
+    by_table: dict[tuple[str, str], list] = {}
+    for g in grid:
+        by_table.setdefault((g["dataset"], g["evaluation"]), []).append(g)
+    tables = []
+    for (dataset, evaluation), cells in by_table.items():
+        columns: dict[str, Column] = {}
+        rows, found = [], []
+        for g in cells:
+            row, problems = _load_row(store, g, columns)
+            rows.append(row)
+            found += [(row.enhancer, p) for p in problems]
+        cols = list(columns.values())
+        tables.append(Table(dataset, evaluation, cols, _rank(rows, cols), _problems(found)))
+    return Report(info, tables, _samples(store, grid))
