@@ -24,7 +24,9 @@ def is_image(path: Path) -> bool:
 
 def list_images(folder: Path) -> list[Path]:
     """Image files directly in ``folder``, sorted by name (never raw listdir order)."""
-    return sorted((p for p in folder.iterdir() if p.is_file() and is_image(p)), key=lambda p: p.name)
+    return sorted(
+        (p for p in folder.iterdir() if p.is_file() and is_image(p)), key=lambda p: p.name
+    )
 
 
 def to_float_rgb(arr: np.ndarray) -> np.ndarray:

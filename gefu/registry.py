@@ -7,6 +7,7 @@ torch or a model; third-party packages add entries through the Python entry-poin
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 from collections.abc import Callable, Iterator
@@ -107,8 +108,6 @@ class Registry(Generic[T]):
             self._lazy.pop(name, None)
             self._loaded[name] = obj
             if getattr(obj, "registry_name", None) != name:
-                try:
+                with contextlib.suppress(AttributeError, TypeError):  # e.g. a function
                     obj.registry_name = name
-                except (AttributeError, TypeError):
-                    pass
         return self._loaded[name]

@@ -16,7 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-RESERVED_IDS = {"reference"}  # the normal-light reference row of paired datasets
+REFERENCE_ROW = "reference"  # the row scoring the normal-light references of paired sets
+RESERVED_IDS = {REFERENCE_ROW}
 
 
 class ConfigError(ValueError):
@@ -180,8 +181,9 @@ def constructor_params(cls) -> tuple[set[str] | None, set[str]]:
     """(accepted keyword names or None when ``**kwargs`` takes anything, required names)."""
     params = list(inspect.signature(cls.__init__).parameters.values())[1:]
     required = {
-        p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD,
-                                                                      p.KEYWORD_ONLY)
+        p.name
+        for p in params
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     }
     if any(p.kind == p.VAR_KEYWORD for p in params):
         return None, required

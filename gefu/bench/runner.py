@@ -15,11 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from gefu.bench.config import RESERVED_IDS, BenchmarkConfig, resolved_params
+from gefu.bench.config import REFERENCE_ROW, BenchmarkConfig, resolved_params
 from gefu.bench.keys import code_version, digest, weights_hash
 from gefu.bench.store import CellResult, Store
 
-REFERENCE = next(iter(RESERVED_IDS))  # the "enhancer" that returns the normal-light image
+REFERENCE = REFERENCE_ROW  # the "enhancer" that returns the normal-light image
 
 
 @dataclass
@@ -120,7 +120,7 @@ class Runner:
                     spec = {
                         "enhancer": e_key,
                         "dataset": d_key,
-                        "evaluation": {"task": task.spec(), "metrics": _metric_facts(task)},
+                        "evaluation": {"task": task.spec(), "metrics": _metric_facts(task, ds)},
                     }
                     key = digest({"suite": code_version(Runner), **spec})
                     cells.append(Cell(key, e_label, d_label, t_label, spec))
@@ -272,8 +272,11 @@ class Runner:
             cell.per_image.append(row)
             cell.scores += [(sample.name, m, float(v)) for m, v in row.items()]
 
+    def _metric_infos(self, cell: Cell):
+        return self.tasks[cell.evaluation].metrics(self.datasets[cell.dataset][0])
+
     def _ref_metrics(self, cell: Cell) -> set[str]:
-        return {m.name for m in self.tasks[cell.evaluation].metrics() if m.uses_reference}
+        return {m.name for m in self._metric_infos(cell) if m.uses_reference}
 
     def _samples(self, batch, out, offset: int) -> list[tuple[str, str, bytes]]:
         from gefu.io import png_bytes
@@ -310,8 +313,10 @@ class Runner:
         values = task.compute(cell.per_image)
         trivial = self._ref_metrics(cell) if cell.enhancer == REFERENCE else set()
         metrics = []
-        for m in task.metrics():
-            why = m.unavailable or ("trivial for the reference itself" if m.name in trivial else None)
+        for m in self._metric_infos(cell):
+            why = m.unavailable or (
+                "trivial for the reference itself" if m.name in trivial else None
+            )
             value = None if why else values.get(m.name)
             metrics.append((m.name, value, m.lower_better, why))
         model = self._enhancers.get(cell.enhancer)
@@ -403,8 +408,8 @@ class _Progress:
         self.bar.__exit__(*exc)
 
 
-def _metric_facts(task) -> list:
-    return [[m.name, m.lower_better, m.unavailable is None] for m in task.metrics()]
+def _metric_facts(task, dataset) -> list:
+    return [[m.name, m.lower_better, m.unavailable is None] for m in task.metrics(dataset)]
 
 
 def _num_params(model) -> int | None:

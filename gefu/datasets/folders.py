@@ -19,7 +19,9 @@ class PairedFolder(Dataset):
         super().__init__(root, limit)
         if self.root is None:
             raise ValueError("paired_folder needs a root folder")
-        low = list_images(self.require_dir(self.root / low_dir, f"the low-light images ({low_dir}/)"))
+        low = list_images(
+            self.require_dir(self.root / low_dir, f"the low-light images ({low_dir}/)")
+        )
         high = list_images(
             self.require_dir(self.root / high_dir, f"the reference images ({high_dir}/)")
         )
@@ -29,9 +31,13 @@ class PairedFolder(Dataset):
         only_low = sorted(low_stems - set(high_by_stem))
         only_high = sorted(set(high_by_stem) - low_stems)
         if only_low:
-            self.problems.append(f"no {high_dir}/ match for {low_dir}/ files: {', '.join(only_low)}")
+            self.problems.append(
+                f"no {high_dir}/ match for {low_dir}/ files: {', '.join(only_low)}"
+            )
         if only_high:
-            self.problems.append(f"no {low_dir}/ match for {high_dir}/ files: {', '.join(only_high)}")
+            self.problems.append(
+                f"no {low_dir}/ match for {high_dir}/ files: {', '.join(only_high)}"
+            )
         self.pairs = self._limited(self.pairs)
 
     def __len__(self) -> int:
@@ -47,8 +53,9 @@ class PairedFolder(Dataset):
             from gefu.io import ImageReadError
 
             raise ImageReadError(
-                high, f"size {tuple(reference.shape[1:])} differs from {low.name} "
-                f"{tuple(image.shape[1:])}"
+                high,
+                f"size {tuple(reference.shape[1:])} differs from {low.name} "
+                f"{tuple(image.shape[1:])}",
             )
         return Sample(low.name, image, reference, meta={"path": str(low)})
 
@@ -78,4 +85,3 @@ class UnpairedFolder(Dataset):
 
     def fingerprint(self) -> str:
         return files_fingerprint(self.files, self.root)
-

@@ -1,0 +1,94 @@
+"""Shared fixtures: tiny image folders and a test plugin visible to subprocesses."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+GEFU = [sys.executable, "-m", "gefu.bench.cli.main"]
+
+
+def write_photo(path: Path, size=(24, 32), seed=0, scale=1.0) -> np.ndarray:
+    """A smooth random colour image (uint8) written to ``path``."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    base = rng.random((3, 3, 3))
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    img = np.stack([base[c, 0, 0] + base[c, 1, 1] * yy + base[c, 2, 2] * xx for c in range(3)], -1)
+    img = np.clip(img / img.max() * scale, 0, 1)
+    arr = (img * 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+    return arr
+
+
+@pytest.fixture
+def paired_dir(tmp_path) -> Path:
+    """``low/`` and ``high/`` with 4 matching pairs (2 sizes, so batching splits)."""
+    root = tmp_path / "pairs"
+    for i in range(4):
+        size = (24, 32) if i < 3 else (20, 20)
+        write_photo(root / "high" / f"img{i}.png", size, seed=i)
+        write_photo(root / "low" / f"img{i}.png", size, seed=i, scale=0.25)
+    return root
+
+
+PLUGIN = '''
+"""Test enhancers that misbehave on purpose, loaded through an entry point."""
+import time
+import torch
+from gefu.enhancers.base import Enhancer
+
+class Sleepy(Enhancer):
+    def __init__(self, seconds: float = 0.2):
+        super().__init__()
+        self.seconds = seconds
+    def forward(self, x):
+        time.sleep(self.seconds)
+        return x.clamp(0, 1) ** 0.5
+
+class Raises(Enhancer):
+    def forward(self, x):
+        raise RuntimeError("boom on purpose")
+
+class ReturnsNaN(Enhancer):
+    def forward(self, x):
+        return torch.full_like(x, float("nan"))
+
+class WrongShape(Enhancer):
+    def forward(self, x):
+        return x[..., :-1, :]
+'''
+
+
+@pytest.fixture
+def plugin_path(tmp_path) -> Path:
+    """A folder that, on sys.path / PYTHONPATH, looks like an installed plugin distribution."""
+    root = tmp_path / "plugin_site"
+    (root / "gefu_testplugin-0.1.dist-info").mkdir(parents=True)
+    (root / "gefu_testplugin.py").write_text(textwrap.dedent(PLUGIN))
+    info = root / "gefu_testplugin-0.1.dist-info"
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gefu-testplugin\nVersion: 0.1\n")
+    (info / "top_level.txt").write_text("gefu_testplugin\n")
+    (info / "entry_points.txt").write_text(
+        "[gefu.enhancers]\n"
+        "sleepy = gefu_testplugin:Sleepy\n"
+        "raises = gefu_testplugin:Raises\n"
+        "returns_nan = gefu_testplugin:ReturnsNaN\n"
+        "wrong_shape = gefu_testplugin:WrongShape\n"
+    )
+    return root
+
+
+def env_with(path: Path | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    parts = [str(REPO)] + ([str(path)] if path else []) + [env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in parts if p)
+    return env
