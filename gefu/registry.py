@@ -44,8 +44,8 @@ class Registry(Generic[T]):
         """Decorator: ``@ENHANCERS.register("gamma")``."""
 
         def deco(obj: T) -> T:
-            if self._lazy.get(name) == f"{obj.__module__}:{obj.__qualname__}":
-                del self._lazy[name]  # the lazy entry resolving to itself
+            if name in self._lazy and _top(self._lazy[name]) == _top(obj.__module__):
+                del self._lazy[name]  # the same package's lazy entry, now resolved
             elif name in self._loaded and self._loaded[name] is not obj:
                 raise RegistryError(f"{self.kind} {name!r} is registered twice")
             elif name in self._lazy:
@@ -111,3 +111,7 @@ class Registry(Generic[T]):
                 with contextlib.suppress(AttributeError, TypeError):  # e.g. a function
                     obj.registry_name = name
         return self._loaded[name]
+
+
+def _top(module_path: str) -> str:
+    return module_path.split(":")[0].split(".")[0]

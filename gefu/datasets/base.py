@@ -3,9 +3,36 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+
+
+@dataclass
+class Finding:
+    """One defect found by ``Dataset.check``: a file, the line where it applies, what is wrong."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return (
+            f"{self.path}:{self.line}: {self.message}"
+            if self.line
+            else f"{self.path}: {self.message}"
+        )
+
+
+@dataclass
+class CheckReport:
+    counts: dict[str, int] = field(default_factory=dict)  # e.g. "split test", "class Car"
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
 
 
 @dataclass
@@ -47,6 +74,19 @@ class Dataset:
         """Content identity of the items, for the runner's cache key."""
         raise NotImplementedError
 
+    def check(self, read_images: bool = True) -> CheckReport:
+        """Validate the whole dataset without stopping at the first defect. This default
+        decodes every item; readers add their annotation checks (file and line numbers)."""
+        report = CheckReport(counts={"items": len(self)})
+        report.findings += [Finding(str(self.root), p) for p in self.problems]
+        if read_images:
+            for i in range(len(self)):
+                try:
+                    self.load(i)
+                except Exception as exc:  # report and go on: that is the point of a check
+                    report.findings.append(Finding(self.name_of(i), str(exc)))
+        return report
+
     def _limited(self, items: list) -> list:
         return items if self.limit is None else items[: self.limit]
 
@@ -67,3 +107,44 @@ def files_fingerprint(paths: list[Path], base: Path | None = None) -> str:
         name = str(p.relative_to(base)) if base else p.name
         h.update(f"{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
+
+
+def read_subset(subset: str | Path | Iterable[str] | None) -> list[str] | None:
+    """Item names from a list, or from a text file (one per line; blank and ``#`` lines skipped)."""
+    if subset is None:
+        return None
+    if isinstance(subset, str | Path):
+        path = Path(subset).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"subset file {path} does not exist")
+        lines = (line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines())
+        return [line for line in lines if line and not line.startswith("#")]
+    return [str(name) for name in subset]
+
+
+def spellings(name: str, *keys: str) -> set[str]:
+    """The ways a subset list may name an item: relative name, file name, stem, extra keys."""
+    base = name.rsplit("/", 1)[-1]
+    out = {name, base, base.rsplit(".", 1)[0]}
+    for key in keys:
+        out |= {key, key.rsplit("/", 1)[-1]}
+    return out
+
+
+def select_subset(items: list, names: list[str | set[str]], subset, where: str) -> list:
+    """``items`` listed in ``subset``, in dataset order. ``names[i]`` is the item's name or the
+    set of its accepted spellings. Unknown names are an error: a subset from another split or
+    set would otherwise silently shrink the benchmark."""
+    wanted = read_subset(subset)
+    if wanted is None:
+        return items
+    spelled = [spellings(n) if isinstance(n, str) else set(n) for n in names]
+    known = set().union(*spelled) if spelled else set()
+    missing = [w for w in wanted if w not in known]
+    if missing:
+        shown = ", ".join(missing[:5]) + (
+            f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
+        )
+        raise ValueError(f"{where}: subset names not in the dataset: {shown}")
+    keep = set(wanted)
+    return [item for item, s in zip(items, spelled, strict=True) if s & keep]

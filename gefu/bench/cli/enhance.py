@@ -19,8 +19,6 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    import yaml
-
     from gefu.bench.runner import resolve_device
     from gefu.enhancers import ENHANCERS, create_enhancer
     from gefu.io import ImageReadError, list_images, read_image, write_image
@@ -29,14 +27,8 @@ def main(args) -> int:
     if not src.is_dir():
         print(f"error: input folder {src} does not exist", file=sys.stderr)
         return 2
-    params = {}
-    for item in args.param:
-        key, sep, value = item.partition("=")
-        if not sep:
-            print(f"error: --param {item!r} is not KEY=VALUE", file=sys.stderr)
-            return 2
-        params[key] = yaml.safe_load(value)
     try:
+        params = parse_params(args.param)
         ENHANCERS.check(args.name)
         device = resolve_device(args.device)
         model = create_enhancer(args.name, weights=args.weights, **params).to(device)
@@ -59,3 +51,16 @@ def main(args) -> int:
         write_image(dst / f"{path.stem}.png", out)
     print(f"enhanced {len(files) - failures} of {len(files)} image(s) into {dst}")
     return 1 if failures else 0
+
+
+def parse_params(items: list[str]) -> dict:
+    """``["k=v", ...]`` -> ``{k: yaml(v)}``; raises ValueError for an item without ``=``."""
+    import yaml
+
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--param {item!r} is not KEY=VALUE")
+        params[key] = yaml.safe_load(value)
+    return params

@@ -14,6 +14,7 @@ COMMANDS = {  # name -> module with add_arguments(parser) and main(args) -> exit
     "list": "gefu.bench.cli.list",
     "enhance": "gefu.bench.cli.enhance",
     "doctor": "gefu.bench.cli.doctor",
+    "datasets": "gefu.bench.cli.datasets",
 }
 HELP = {
     "run": "run a benchmark config (default: the embedded demo benchmark)",
@@ -21,6 +22,7 @@ HELP = {
     "list": "list enhancers, datasets, tasks and metrics, with availability",
     "enhance": "enhance every image in a folder with one enhancer",
     "doctor": "what is installed, which weights are available offline, which device",
+    "datasets": "dataset tools: `gefu datasets check KIND PATH` validates a dataset folder",
 }
 
 
