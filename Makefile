@@ -1,39 +1,55 @@
 # The two commands of the README: `make demo` and `make test`. Both create .venv on first use
-# and reinstall only when pyproject.toml or constraints.txt changed (a stamp file tracks it).
+# and reinstall only what changed (stamp files track it). `make demo` needs only the base
+# install; `make test` also builds the OpenMMLab stack (mmcv from source: ~10 min the first
+# time on 2 cores; pip's wheel cache makes later installs fast).
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.gefu-installed
-PIP := $(BIN)/python -m pip
+BASE := $(VENV)/.gefu-base
+OPENMMLAB := $(VENV)/.gefu-openmmlab
 # Ignore machine-local wheel folders (see constraints.txt) so every machine resolves alike.
-PIP_ENV := PIP_FIND_LINKS= PIP_DISABLE_PIP_VERSION_CHECK=1
+PIP := PIP_FIND_LINKS= PIP_DISABLE_PIP_VERSION_CHECK=1 $(BIN)/python -m pip
+# mmcv 2.1.0's setup.py imports pkg_resources, gone from setuptools >= 70, while torch 2.13
+# requires setuptools >= 77: the old one is installed just for the mmcv build, then restored.
+EXTRAS := dev,diffusion
 
-.PHONY: demo test lint format install bench clean
+.PHONY: demo test lint format install install-openmmlab bench clean
 
-install: $(STAMP)
+install: $(BASE)
 
-$(STAMP): pyproject.toml constraints.txt
+$(BASE): pyproject.toml constraints.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP_ENV) $(PIP) install -q --upgrade "pip>=24" "setuptools>=64,<70" wheel
-	$(PIP_ENV) $(PIP) install -q -c constraints.txt -e ".[dev]"
-	touch $(STAMP)
+	$(PIP) install -q --upgrade "pip>=24" wheel
+	$(PIP) install -q -c constraints.txt -e ".[$(EXTRAS)]"
+	$(PIP) install -q --no-deps -r requirements-nodeps.txt
+	touch $@
 
-demo: $(STAMP)
+install-openmmlab: $(OPENMMLAB)
+
+$(OPENMMLAB): $(BASE)
+	$(BIN)/python -c "import mmcv.ops" 2>/dev/null || { \
+	  $(PIP) install -q "setuptools>=64,<70" 2>/dev/null; \
+	  MMCV_WITH_OPS=1 $(PIP) install -q --no-build-isolation -c constraints.txt mmcv; }
+	$(PIP) install -q -c constraints.txt -e ".[$(EXTRAS),openmmlab]" "setuptools>=77"
+	touch $@
+
+demo: $(BASE)
 	$(BIN)/gefu run
 
-test: $(STAMP) lint
+test: $(OPENMMLAB) lint
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(BASE)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: $(STAMP)
+format: $(BASE)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP)
+bench: $(OPENMMLAB)
 	$(BIN)/python benchmarks/harness_overhead.py
+	$(BIN)/python benchmarks/dataset_metadata.py
 
 clean:
 	rm -rf $(VENV) results/demo

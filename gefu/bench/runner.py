@@ -18,6 +18,7 @@ from typing import Any
 from gefu.bench.config import REFERENCE_ROW, BenchmarkConfig, resolved_params
 from gefu.bench.keys import code_version, digest, weights_hash
 from gefu.bench.store import CellResult, Store
+from gefu.tasks.base import per_image_scores
 
 REFERENCE = REFERENCE_ROW  # the "enhancer" that returns the normal-light image
 
@@ -266,11 +267,13 @@ class Runner:
             cell.error = f"{cell.evaluation} failed: {_short(exc)}"
             return
         cell.task_s += time.perf_counter() - t0
-        for sample, row in zip(batch, rows, strict=True):
-            if cell.enhancer == REFERENCE:
-                row = {m: v for m, v in row.items() if m not in self._ref_metrics(cell)}
-            cell.per_image.append(row)
-            cell.scores += [(sample.name, m, float(v)) for m, v in row.items()]
+        names = {m.name for m in self._metric_infos(cell)}
+        if cell.enhancer == REFERENCE:
+            names -= self._ref_metrics(cell)
+        for sample, record in zip(batch, rows, strict=True):
+            cell.per_image.append(record)
+            scores = per_image_scores(record, names)
+            cell.scores += [(sample.name, m, v) for m, v in scores.items()]
 
     def _metric_infos(self, cell: Cell):
         return self.tasks[cell.evaluation].metrics(self.datasets[cell.dataset][0])

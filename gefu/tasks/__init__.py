@@ -11,6 +11,16 @@ register_task = TASKS.register
 
 for _name, _target in {
     "iqa": "gefu.tasks.iqa:IQA",
+    # frozen downstream models, scored against the dataset's labels ...
+    "classification": "gefu.tasks.classification:Classification",
+    "detection": "gefu.tasks.detection:Detection",
+    "segmentation": "gefu.tasks.segmentation:Segmentation",
+    "face_detection": "gefu.tasks.faces:FaceDetection",
+    # ... or against the same model's prediction on the normal-light reference (paired sets)
+    "classification_consistency": "gefu.tasks.classification:ClassificationConsistency",
+    "detection_consistency": "gefu.tasks.detection:DetectionConsistency",
+    "segmentation_consistency": "gefu.tasks.segmentation:SegmentationConsistency",
+    "face_consistency": "gefu.tasks.faces:FaceConsistency",
 }.items():
     TASKS.add_lazy(_name, _target)
 

