@@ -73,3 +73,8 @@ def test_bad_config_fails_fast_in_a_fresh_process(tmp_path):
     assert proc.returncode == 2
     assert "batchsize: unknown key" in proc.stderr
     assert elapsed < 2.0, elapsed
+
+
+def test_learned_enhancer_without_weights_is_refused():
+    with pytest.raises(ConfigError, match=r"enhancers\[0\].weights: 'zero_dce' is a learned"):
+        validate_config(base(enhancers=[{"name": "zero_dce"}]))

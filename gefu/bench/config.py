@@ -171,6 +171,11 @@ def _check_params(config: BenchmarkConfig) -> list[str]:
                     problems.append(
                         f"{where}.{key}: unknown parameter of {spec.name!r}; valid: {valid}"
                     )
+            if getattr(cls, "needs_weights", False) and not getattr(spec, "weights", None):
+                problems.append(
+                    f"{section}[{i}].weights: {spec.name!r} is a learned enhancer and needs "
+                    "trained weights (a checkpoint folder from `gefu train`, or a file)"
+                )
             top = {"root"} if getattr(spec, "root", None) else set()
             for key in sorted(required - given - top):
                 problems.append(f"{where}.{key}: required by {spec.name!r} but not given")

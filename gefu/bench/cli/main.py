@@ -15,6 +15,7 @@ COMMANDS = {  # name -> module with add_arguments(parser) and main(args) -> exit
     "enhance": "gefu.bench.cli.enhance",
     "doctor": "gefu.bench.cli.doctor",
     "datasets": "gefu.bench.cli.datasets",
+    "train": "gefu.bench.cli.train",
 }
 HELP = {
     "run": "run a benchmark config (default: the embedded demo benchmark)",
@@ -23,6 +24,7 @@ HELP = {
     "enhance": "enhance every image in a folder with one enhancer",
     "doctor": "what is installed, which weights are available offline, which device",
     "datasets": "dataset tools: `gefu datasets check KIND PATH` validates a dataset folder",
+    "train": "train a learned enhancer: `gefu train METHOD --config configs/train/<m>.yaml`",
 }
 
 

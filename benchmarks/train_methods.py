@@ -1,0 +1,104 @@
+"""Train each method with its shipped config on the bundled (darkened) photos, on the CPU,
+then evaluate the trained checkpoint on the demo set with `gefu run`, against the input.
+
+    python benchmarks/train_methods.py [zero_dce zero_dce_pp ...] [--steps 300] [--crop 64]
+
+Prints steps/s and PSNR / SSIM / NIQE (demo set: 6 photos x 3 severities) of each trained
+model and of the un-enhanced input (identity). Not a test: it takes minutes per method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+METRICS = ["psnr", "ssim", "niqe"]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("methods", nargs="*", default=["zero_dce", "zero_dce_pp"])
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--crop", type=int, help="override the config's data.crop")
+    p.add_argument("--batch-size", type=int, help="override the config's batch_size")
+    p.add_argument("--output", default="runs/bench_train")
+    args = p.parse_args()
+
+    from gefu.train.config import validate_train_config
+    from gefu.train.loop import train
+
+    out = Path(args.output)
+    trained, rates = {}, {}
+    for method in args.methods:
+        data = yaml.safe_load((REPO / "configs" / "train" / f"{method}.yaml").read_text())
+        data.update(output=str(out / method), device="cpu", validation=None)
+        if args.crop:
+            data["data"]["crop"] = args.crop
+        if args.batch_size:
+            data["batch_size"] = args.batch_size
+        run_dir = out / method
+        if run_dir.exists():
+            import shutil
+
+            shutil.rmtree(run_dir)
+        t0 = time.perf_counter()
+        result = train(validate_train_config(data), steps=args.steps, quiet=True)
+        rates[method] = result.steps_per_second
+        trained[method] = result.model_dir
+        last = result.last.get("loss", float("nan"))
+        print(
+            f"{method}: {result.steps} steps in {time.perf_counter() - t0:.0f} s "
+            f"({result.steps_per_second:.2f} steps/s, batch {data['batch_size']}, "
+            f"crop {data['data']['crop']}); last loss {last:.4g}"
+        )
+
+    config = {
+        "name": "trained-methods", "device": "cpu", "output": str(out / "eval"),
+        "enhancers": [{"name": "identity", "id": "input"}]
+        + [{"name": m, "id": f"{m} (trained)", "weights": str(d)} for m, d in trained.items()],
+        "datasets": [{"name": "demo"}],
+        "evaluations": [{"name": "iqa", "params": {"metrics": METRICS}}],
+    }  # fmt: skip
+    config_file = out / "eval.yaml"
+    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    cmd = [
+        sys.executable,
+        "-m",
+        "gefu.bench.cli.main",
+        "run",
+        str(config_file),
+        "--quiet",
+        "--force",
+    ]
+    subprocess.run(cmd, check=True)
+
+    from gefu.bench.store import Store
+
+    with Store(out / "eval") as store:
+        run = store.latest_run()
+        rows = {}
+        for cell in store.run_grid(run["run_id"]):
+            values = {m["metric"]: m["value"] for m in store.cell_metrics(cell["cell_key"])}
+            rows[cell["enhancer"]] = values
+    print(f"\n| model | steps/s (CPU) | {' | '.join(m.upper() for m in METRICS)} |")
+    print("|---|---|" + "---|" * len(METRICS))
+    for label, values in rows.items():
+        method = label.split(" ")[0]
+        rate = f"{rates[method]:.2f}" if method in rates else "-"
+        cells = " | ".join(_num(values.get(m)) for m in METRICS)
+        print(f"| {label} | {rate} | {cells} |")
+    return 0
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

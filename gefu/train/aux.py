@@ -1,0 +1,186 @@
+"""Frozen auxiliary networks a method's losses use: a semantic segmenter and VGG16 features.
+
+Both take a ``[B,3,H,W]`` RGB batch in [0,1] and do their own normalisation. Weights come from
+the user (nothing is downloaded here); without them training refuses, naming the file it needs,
+unless the config says ``allow_random_aux: true`` (tests only).
+
+``aux:`` entries in the training YAML:
+
+    segmenter: {source: torchvision, arch: deeplabv3_mobilenet_v3_large, weights: PATH}
+    segmenter: {source: mmseg, config: CONFIG_PY_OR_SHIPPED_NAME, checkpoint: PATH}
+    vgg: {weights: PATH, layer: relu4_3}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+VGG_LAYERS = {"relu1_2": 4, "relu2_2": 9, "relu3_3": 16, "relu4_3": 23, "relu5_3": 30}
+
+
+class SegmenterSpec(BaseModel):
+    """19 Cityscapes classes by default (logits ``[B,num_classes,H,W]`` at the input size)."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: Literal["torchvision", "mmseg"] = "torchvision"
+    arch: str = "deeplabv3_mobilenet_v3_large"  # a torchvision.models.segmentation builder
+    weights: str | None = None  # torchvision: a state dict (.pth / .safetensors)
+    config: str | None = None  # mmseg: config file, or a name shipped inside mmseg
+    checkpoint: str | None = None  # mmseg
+    num_classes: int = 19
+
+
+class VGGSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    weights: str | None = None  # torchvision's vgg16 state dict, e.g. vgg16-397923af.pth
+    layer: Literal["relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"] = "relu4_3"
+
+
+SPECS: dict[str, type[BaseModel]] = {"segmenter": SegmenterSpec, "vgg": VGGSpec}
+HOW_TO_GET = {
+    "vgg": "torchvision's ImageNet VGG16 (https://download.pytorch.org/models/vgg16-397923af.pth)",
+    "segmenter": "a Cityscapes-trained (19 classes) DeepLabV3 state dict for the torchvision "
+    "arch, or an MMSegmentation Cityscapes config + checkpoint (source: mmseg)",
+}
+
+
+def validate_aux(name: str, spec: dict | None) -> BaseModel:
+    from gefu.bench.config import ConfigError
+    from gefu.train.config import _validate
+
+    if name not in SPECS:
+        raise ConfigError(f"aux.{name}: unknown auxiliary network; valid: {', '.join(SPECS)}")
+    spec_model = _validate(SPECS[name], spec or {}, prefix=f"aux.{name}")
+    if (
+        isinstance(spec_model, SegmenterSpec)
+        and spec_model.source == "mmseg"
+        and not (spec_model.config)
+    ):
+        raise ConfigError(f"aux.{name}.config: required for source: mmseg")
+    return spec_model
+
+
+def build_aux(name: str, spec: dict | None, allow_random: bool = False, device="cpu"):
+    """The frozen network (eval mode, no gradients to its weights) on ``device``."""
+    cfg = validate_aux(name, spec)
+    weights = cfg.checkpoint if getattr(cfg, "source", "") == "mmseg" else cfg.weights
+    if weights is None or not Path(weights).expanduser().is_file():
+        if not allow_random:
+            what = "no weights given" if weights is None else f"{weights} does not exist"
+            key = "checkpoint" if getattr(cfg, "source", "") == "mmseg" else "weights"
+            raise FileNotFoundError(
+                f"aux.{name}: {what}. Set aux.{name}.{key} to {HOW_TO_GET[name]}; "
+                "random weights only with allow_random_aux: true (tests)"
+            )
+        weights = None
+    net = _build_vgg(cfg, weights) if name == "vgg" else _build_segmenter(cfg, weights, device)
+    net = net.to(device).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+def _load_state(path: str):
+    from gefu.enhancers.base import _load_state
+
+    return _load_state(Path(path).expanduser())
+
+
+def _normalizer(mean, std):
+    import torch
+    from torch import nn
+
+    class Normalize(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+
+        def forward(self, x):
+            return (x - self.mean) / self.std
+
+    return Normalize()
+
+
+def _build_vgg(cfg: VGGSpec, weights: str | None):
+    import torch
+    from torchvision.models import vgg16
+
+    model = vgg16(weights=None)
+    if weights is not None:
+        model.load_state_dict(_load_state(weights))
+    return torch.nn.Sequential(
+        _normalizer(IMAGENET_MEAN, IMAGENET_STD), *model.features[: VGG_LAYERS[cfg.layer]]
+    )
+
+
+def _build_segmenter(cfg: SegmenterSpec, weights: str | None, device):
+    import torch
+    from torch import nn
+
+    if cfg.source == "mmseg":
+        return _MMSegLogits(cfg, weights, device)
+    from torchvision.models import segmentation
+
+    builder = getattr(segmentation, cfg.arch, None)
+    if builder is None or cfg.arch.startswith("_"):
+        raise ValueError(
+            f"aux.segmenter.arch: {cfg.arch!r} is not a torchvision segmentation model"
+        )
+    model = builder(weights=None, weights_backbone=None, num_classes=cfg.num_classes,
+                    aux_loss=False)  # fmt: skip
+    if weights is not None:
+        state = {k: v for k, v in _load_state(weights).items() if not k.startswith("aux_")}
+        model.load_state_dict(state)
+    norm = _normalizer(IMAGENET_MEAN, IMAGENET_STD)
+
+    class TorchvisionLogits(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm, self.model = norm, model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.model(self.norm(x))["out"]
+
+    return TorchvisionLogits()
+
+
+class _MMSegLogits:
+    """Differentiable logits from an MMSegmentation model (its data preprocessor's mean/std on
+    0-255 RGB); built lazily so that mmseg is imported only when used."""
+
+    def __new__(cls, cfg: SegmenterSpec, weights: str | None, device):
+        import torch
+        from torch import nn
+
+        from gefu.tasks.mmseg_model import mmseg_missing, resolve_config
+
+        missing = mmseg_missing()
+        if missing:
+            raise RuntimeError(f"aux.segmenter (source: mmseg): {missing}")
+        from mmseg.apis import init_model
+
+        model = init_model(str(resolve_config(cfg.config)), weights, device=str(device))
+        pre = model.data_preprocessor
+        mean, std = pre.mean.view(1, 3, 1, 1) / 255, pre.std.view(1, 3, 1, 1) / 255
+
+        class MMSegLogits(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.model = model
+                self.register_buffer("mean", mean.clone())
+                self.register_buffer("std", std.clone())
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                h, w = x.shape[-2:]
+                meta = [{"img_shape": (h, w), "ori_shape": (h, w), "pad_shape": (h, w)}] * len(x)
+                logits = self.model.encode_decode((x - self.mean) / self.std, meta)
+                if logits.shape[-2:] != (h, w):
+                    logits = nn.functional.interpolate(logits, (h, w), mode="bilinear")
+                return logits
+
+        return MMSegLogits()

@@ -1,0 +1,194 @@
+"""The training YAML, validated into ``TrainConfig`` before any work starts.
+
+Unknown keys are errors everywhere, including the method's ``params:`` (its ``Config``), the
+``aux:`` networks and the ``data:`` section (checked when the method builds its datasets);
+every problem is one line ``key.path: message``.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gefu.bench.config import ConfigError, _UniqueKeyLoader
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetEntry(_Strict):
+    """A registered paired dataset, as in a benchmark config's ``datasets:`` entry."""
+
+    name: str
+    root: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    limit: int | None = Field(None, ge=1)
+
+
+class ValidationConfig(_Strict):
+    every: int = Field(100, ge=1, description="validate every N steps (and after the last)")
+    dataset: DatasetEntry
+    metrics: list[str] = Field(default_factory=lambda: ["psnr", "ssim"])
+    limit: int | None = Field(8, ge=1, description="images used (None: all)")
+
+
+class TrainConfig(_Strict):
+    method: str
+    seed: int = 0
+    output: str | None = Field(None, description="default runs/<method>")
+    steps: int = Field(ge=1)
+    batch_size: int = Field(8, ge=1, description="per process")
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    device: Literal["auto", "cpu"] = "auto"  # auto: what accelerate finds (GPU if any)
+    grad_clip: float | None = Field(None, gt=0, description="max gradient norm; None = off")
+    log_every: int = Field(10, ge=1)
+    checkpoint_every: int = Field(100, ge=1)
+    keep_checkpoints: int = Field(2, ge=1)
+    num_workers: int = Field(0, ge=0, description="data-loading worker processes")
+    validation: ValidationConfig | None = None
+    allow_random_aux: bool = False  # tests only: frozen aux networks with random weights
+    aux: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.output or f"runs/{self.method}")
+
+
+def load_train_config(path: str | Path, method: str | None = None) -> TrainConfig:
+    """Read and validate ``path``; ``method`` (the CLI's) must match the YAML's ``method:``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"training config not found: {path}")
+    try:
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    try:
+        config = validate_train_config(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    if method is not None and method != config.method:
+        raise ConfigError(
+            f"{path}: method: the config trains {config.method!r}, not {method!r} "
+            f"(use `gefu train {config.method} --config {path}`)"
+        )
+    return config
+
+
+def validate_train_config(data: dict) -> TrainConfig:
+    from gefu.train import METHODS
+
+    config = _validate(TrainConfig, data)
+    try:
+        METHODS.check(config.method)
+    except KeyError as exc:
+        raise ConfigError(f"method: {exc}") from None
+    method_config(config)
+    from gefu.train.aux import validate_aux
+
+    for name, spec in config.aux.items():
+        validate_aux(name, spec)
+    if config.validation is not None:
+        _check_validation(config.validation)
+    return config
+
+
+def method_config(config: TrainConfig):
+    """The method's hyperparameters: ``params:`` validated against its ``Config``."""
+    from gefu.train import METHODS
+
+    return _validate(METHODS.get(config.method).Config, config.params, prefix="params")
+
+
+def build_method(config: TrainConfig):
+    """The method object and its training datasets; ``data:`` errors become ConfigErrors."""
+    from gefu.train import METHODS
+
+    method = METHODS.get(config.method)(method_config(config), config.data)
+    try:
+        datasets = method.datasets()
+    except ValidationError as exc:
+        raise ConfigError(_format(exc, None, "data")) from None
+    except FileNotFoundError as exc:
+        raise ConfigError(f"data: {exc}") from None
+    return method, datasets
+
+
+def _check_validation(v: ValidationConfig) -> None:
+    import gefu.train.data  # noqa: F401  (registers bundled_photos)
+    from gefu.datasets import DATASETS
+    from gefu.metrics import METRICS
+
+    try:
+        DATASETS.check(v.dataset.name)
+    except KeyError as exc:
+        raise ConfigError(f"validation.dataset.name: {exc}") from None
+    if not DATASETS.get(v.dataset.name).paired:
+        raise ConfigError(
+            f"validation.dataset.name: {v.dataset.name!r} is not a paired dataset "
+            "(wrap it in `darkened`)"
+        )
+    for i, name in enumerate(v.metrics):
+        try:
+            METRICS.check(name)
+        except KeyError as exc:
+            raise ConfigError(f"validation.metrics[{i}]: {exc}") from None
+
+
+# -- errors ------------------------------------------------------------------------------
+def _validate(model: type[BaseModel], data: Any, prefix: str = ""):
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        raise ConfigError(_format(exc, model, prefix)) from None
+
+
+def _format(exc: ValidationError, model: type[BaseModel] | None, prefix: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        path = _path((prefix,) + loc if prefix else loc)
+        if err["type"] == "extra_forbidden":
+            valid = _fields_at(model, loc[:-1]) if model is not None else []
+            hint = f"; valid keys here: {', '.join(valid)}" if valid else ""
+            lines.append(f"{path}: unknown key{hint}")
+        elif err["type"] == "missing":
+            lines.append(f"{path}: required key is missing")
+        else:
+            lines.append(f"{path}: {err['msg']} (got {err.get('input')!r})")
+    return lines[0] if len(lines) == 1 else "\n  ".join(["invalid config:", *lines])
+
+
+def _path(loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _fields_at(model: Any, loc) -> list[str]:
+    for part in loc:
+        if isinstance(part, int) or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        if part not in model.model_fields:
+            return []
+        ann = model.model_fields[part].annotation
+        while typing.get_origin(ann) in (list, dict, typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(ann) if a is not type(None)]
+            ann = args[-1] if args else None
+        model = ann
+    return (
+        list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+    )

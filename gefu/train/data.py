@@ -1,0 +1,252 @@
+"""Training data: a seeded stream that resumes exactly, offline photos, darkened patches.
+
+Every random draw is a pure function of (seed, stream name, position): ``StepBatches`` yields,
+for each step, a batch of ``(index, rng_seed)`` pairs; a dataset's ``__getitem__`` receives one
+pair and draws its crop, flip and darkening from ``torch.Generator().manual_seed(rng_seed)``.
+Resuming at step N therefore needs no sampler state: it restarts the stream at N.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+
+from gefu.datasets import register_dataset
+from gefu.datasets.base import Dataset, Sample, files_fingerprint
+
+# The demo's photos are reserved for evaluation: never train on them.
+RESERVED = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "grace_hopper")
+
+
+def stream_seed(*parts) -> int:
+    """A 63-bit seed from any parts, stable across processes and platforms."""
+    digest = hashlib.sha256("\0".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+class StepBatches(torch.utils.data.Sampler):
+    """Batches of ``(index, rng_seed)`` for steps ``start .. total-1`` of one named stream.
+
+    Position ``p = (step * world + rank) * batch_size + k`` walks through epochs of a seeded
+    permutation of the dataset; each process of a DDP run reads its own positions."""
+
+    def __init__(self, size: int, batch_size: int, seed: int, name: str, start: int, total: int,
+                 rank: int = 0, world: int = 1):  # fmt: skip
+        if size < 1:
+            raise ValueError(f"training stream {name!r} has no samples")
+        self.size, self.batch_size, self.seed, self.name = size, batch_size, seed, name
+        self.start, self.total, self.rank, self.world = start, total, rank, world
+        self._epoch, self._perm = -1, None
+
+    def batch(self, step: int) -> list[tuple[int, int]]:
+        out = []
+        for k in range(self.batch_size):
+            position = (step * self.world + self.rank) * self.batch_size + k
+            epoch, offset = divmod(position, self.size)
+            if epoch != self._epoch:
+                gen = torch.Generator().manual_seed(stream_seed(self.seed, self.name, epoch))
+                self._epoch, self._perm = epoch, torch.randperm(self.size, generator=gen)
+            out.append((int(self._perm[offset]), stream_seed(self.seed, self.name, "p", position)))
+        return out
+
+    def __iter__(self):
+        for step in range(self.start, self.total):
+            yield self.batch(step)
+
+    def __len__(self) -> int:
+        return max(0, self.total - self.start)
+
+
+# -- offline photos ------------------------------------------------------------------------
+def _package_dir(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def bundled_photos() -> list[Path]:
+    """Natural photos shipped inside installed packages, none of them a demo photo: pyiqa's
+    ``ResultsCalibra/ref_dir/*.bmp`` (5), matplotlib's ``Minduka_Present_Blue_Pack.png`` and,
+    when scikit-learn is installed, its ``china.jpg`` and ``flower.jpg``."""
+    found: list[Path] = []
+    pyiqa = _package_dir("pyiqa")
+    if pyiqa is not None:
+        found += sorted((pyiqa.parent / "ResultsCalibra" / "ref_dir").glob("*.bmp"))
+    mpl = _package_dir("matplotlib")
+    if mpl is not None:
+        found.append(mpl / "mpl-data" / "sample_data" / "Minduka_Present_Blue_Pack.png")
+    sklearn = _package_dir("sklearn")
+    if sklearn is not None:
+        found += [sklearn / "datasets" / "images" / f for f in ("china.jpg", "flower.jpg")]
+    found = [p for p in found if p.is_file()]
+    assert not any(p.stem.startswith(RESERVED) for p in found), "a demo photo in training data"
+    if not found:
+        raise FileNotFoundError("no bundled photos found (pyiqa and matplotlib ship them)")
+    return found
+
+
+def expand_images(sources: list[str] | str) -> list[Path]:
+    """``"bundled"``, or a list of image files and folders (their images, sorted by name)."""
+    from gefu.io import is_image, list_images
+
+    if sources == "bundled":
+        return bundled_photos()
+    paths: list[Path] = []
+    for src in [sources] if isinstance(sources, str) else sources:
+        p = Path(src).expanduser()
+        if p.is_dir():
+            paths += list_images(p)
+        elif p.is_file() and is_image(p):
+            paths.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: neither an image nor a folder")
+    if not paths:
+        raise FileNotFoundError(f"no images in {sources}")
+    return paths
+
+
+@register_dataset("bundled_photos")
+class BundledPhotos(Dataset):
+    """The ``bundled_photos()`` as an unpaired dataset (longer side resized to ``max_side``),
+    e.g. under ``darkened`` for a training run's validation. Not the demo photos."""
+
+    def __init__(self, root=None, limit: int | None = None, max_side: int = 256):
+        super().__init__(root, limit)
+        self.files, self.max_side = self._limited(bundled_photos()), max_side
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def name_of(self, index: int) -> str:
+        return self.files[index].name
+
+    def load(self, index: int) -> Sample:
+        image = _resize(_read(self.files[index]), longer=self.max_side)
+        image = torch.round(image * 255) / 255  # 8-bit values, like a stored image
+        return Sample(self.files[index].name, image, meta={"path": str(self.files[index])})
+
+    def fingerprint(self) -> str:
+        return files_fingerprint(self.files) + f":{self.max_side}"
+
+
+# -- patches ---------------------------------------------------------------------------------
+def _read(path: Path) -> torch.Tensor:
+    from gefu.io import read_image
+
+    return read_image(path)
+
+
+def _resize(image: torch.Tensor, shorter: int | None = None, longer: int | None = None):
+    h, w = image.shape[-2:]
+    scale = shorter / min(h, w) if shorter else (longer / max(h, w) if longer else 1.0)
+    if scale == 1.0:
+        return image
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return F.interpolate(image[None], size, mode="bilinear", antialias=scale < 1,
+                         align_corners=False)[0].clamp(0, 1)  # fmt: skip
+
+
+def random_patch(image: torch.Tensor, crop: int, gen: torch.Generator, flip: bool):
+    """A ``crop`` x ``crop`` patch (upscaling images smaller than that), flipped half the time."""
+    if min(image.shape[-2:]) < crop:
+        image = _resize(image, shorter=crop)
+    h, w = image.shape[-2:]
+    top = int(torch.randint(0, h - crop + 1, (1,), generator=gen))
+    left = int(torch.randint(0, w - crop + 1, (1,), generator=gen))
+    patch = image[:, top : top + crop, left : left + crop]
+    if flip and float(torch.rand((), generator=gen)) < 0.5:
+        patch = patch.flip(-1)
+    return patch.contiguous()
+
+
+class PatchConfig(BaseModel):
+    """The ``data:`` section of methods trained on (darkened) photo patches."""
+
+    model_config = ConfigDict(extra="forbid")
+    images: list[str] | Literal["bundled"] = "bundled"  # image files / folders
+    resize: int | None = Field(None, ge=1, description="shorter side before cropping")
+    crop: int = Field(256, ge=8)
+    flip: bool = True
+    model: Literal["physical", "gamma_curve"] = "physical"  # see gefu.simulate
+    severity: Literal["mild", "moderate", "severe", "random"] = "random"
+    cache: bool = True  # keep decoded (resized) photos in memory
+
+
+class _Photos(torch.utils.data.Dataset):
+    def __init__(self, paths: list[Path], resize: int | None, cache: bool):
+        self.paths, self.resize, self.cache = list(paths), resize, cache
+        self._cached: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def image(self, index: int) -> torch.Tensor:
+        if index in self._cached:
+            return self._cached[index]
+        image = _resize(_read(self.paths[index]), shorter=self.resize)
+        if self.cache:
+            self._cached[index] = image
+        return image
+
+
+class DarkenedPatches(_Photos):
+    """Normal-light photos -> random patch (after optional resize), flip, darkened with
+    ``gefu.simulate`` -> ``{"low", "normal"}``. Severity ``"random"`` draws one darkening per
+    patch: gamma_curve from the HVR-SSLE distribution, physical with an exposure log-uniform
+    between the severe and mild presets (about -5.5 to -1.8 EV)."""
+
+    def __init__(self, paths, crop=256, resize=None, flip=True, model="physical",
+                 severity="random", cache=True):  # fmt: skip
+        from gefu.simulate import resolve_params
+
+        super().__init__(paths, resize, cache)
+        self.crop, self.flip, self.model, self.severity = crop, flip, model, severity
+        self.params = None if severity == "random" else resolve_params(model, severity)
+
+    @classmethod
+    def from_config(cls, data: dict | PatchConfig) -> DarkenedPatches:
+        cfg = PatchConfig.model_validate(data) if isinstance(data, dict) else data
+        return cls(expand_images(cfg.images), cfg.crop, cfg.resize, cfg.flip, cfg.model,
+                   cfg.severity, cfg.cache)  # fmt: skip
+
+    def darken(self, image: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        from gefu import simulate as S
+
+        if self.model == "physical":
+            p = self.params
+            if p is None:
+                low, high = (S.PHYSICAL_PRESETS[s].exposure for s in ("severe", "mild"))
+                u = float(torch.rand((), generator=gen, dtype=torch.float64))
+                p = S.PhysicalParams(math.exp(math.log(low) + u * math.log(high / low)),
+                                     4000.0, 2.0)  # fmt: skip
+            return S.physical(image, p.exposure, p.full_well, p.read_noise, gen)
+        p = self.params if self.params is not None else S.sample_gamma_curve_params(gen)
+        return S.quantize_8bit(S.gamma_curve(image, p.alpha, p.k, p.l))
+
+    def __getitem__(self, item: tuple[int, int]) -> dict[str, torch.Tensor]:
+        index, rng_seed = item
+        gen = torch.Generator().manual_seed(int(rng_seed))
+        normal = random_patch(self.image(index), self.crop, gen, self.flip)
+        return {"low": self.darken(normal, gen), "normal": normal}
+
+
+class UnpairedImages(_Photos):
+    """Real images (e.g. a low-light folder, or a normal-light one) -> random patch and flip,
+    as a ``[3,crop,crop]`` tensor."""
+
+    def __init__(self, paths, crop=256, resize=None, flip=True, cache=True):
+        super().__init__(paths, resize, cache)
+        self.crop, self.flip = crop, flip
+
+    def __getitem__(self, item: tuple[int, int]) -> torch.Tensor:
+        index, rng_seed = item
+        gen = torch.Generator().manual_seed(int(rng_seed))
+        return random_patch(self.image(index), self.crop, gen, self.flip)

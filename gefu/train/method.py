@@ -1,0 +1,76 @@
+"""What a training method supplies to the shared loop.
+
+The loop (``gefu.train.loop``) owns everything generic: accelerate (CPU, GPU, DDP, mixed
+precision), seeding, the data stream, logging, validation, checkpoints and resuming. A method
+owns only what is specific to it, through this interface:
+
+    modules()      the networks it trains, by name; "model" is the enhancer that is saved
+    optimizers()   one optimizer (and optionally a scheduler) per trainable group
+    datasets()     named torch datasets; the loop draws one batch from each per step
+    train_step()   losses for one step, applied through the ``StepContext``
+
+Hyperparameters come from the ``method:`` section of the training YAML, validated against the
+method's ``Config`` (a pydantic model with the paper's values as defaults).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+
+class MethodConfig(BaseModel):
+    """Base of every method's hyperparameters: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class StepContext(Protocol):
+    """Given to ``train_step`` by the loop."""
+
+    device: Any
+    step: int  # 0-based index of the step being taken
+
+    def backward(self, loss, optimizer: str) -> None:
+        """Backpropagate ``loss`` (mixed precision and DDP aware)."""
+
+    def step_optimizer(self, optimizer: str) -> None:
+        """Clip the group's gradients (``grad_clip`` of the config), step, zero grad, step its
+        scheduler."""
+
+    def aux(self, name: str):
+        """A frozen auxiliary network from the ``aux:`` section (see ``gefu.train.aux``)."""
+
+
+class TrainMethod:
+    """Subclass per method; register with ``@register_method("name")``."""
+
+    registry_name: ClassVar[str] = ""
+    enhancer: ClassVar[str]  # the registered enhancer its checkpoints load as
+    Config: ClassVar[type[MethodConfig]] = MethodConfig
+    # names of the frozen auxiliary networks it needs (e.g. "segmenter", "vgg"); see aux.py
+    aux_networks: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: MethodConfig, data: dict[str, Any]):
+        self.config = config
+        self.data = data  # the YAML's ``data:`` section, validated by datasets()
+
+    def modules(self) -> dict[str, Any]:
+        """Trainable networks by name; ``"model"`` must be the ``Enhancer`` that is saved."""
+        raise NotImplementedError
+
+    def optimizers(self, modules: dict[str, Any]) -> dict[str, tuple[Any, Any | None]]:
+        """``{group: (optimizer, scheduler or None)}``; the group names are used by the
+        ``StepContext`` and in checkpoints."""
+        raise NotImplementedError
+
+    def datasets(self) -> dict[str, Any]:
+        """Named map-style torch datasets of training samples (tensors or dicts of tensors);
+        each step draws one batch from each, through a seeded sampler that resumes exactly."""
+        raise NotImplementedError
+
+    def train_step(self, batch: dict[str, Any], ctx: StepContext) -> dict[str, float]:
+        """One optimisation step; returns the values to log (every loss term, unweighted and
+        the weighted total)."""
+        raise NotImplementedError

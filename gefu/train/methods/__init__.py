@@ -1,0 +1,1 @@
+"""Training methods, one file each; registered by name in ``gefu.train.METHODS``."""
