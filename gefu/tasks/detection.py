@@ -1,0 +1,251 @@
+"""``detection`` and ``detection_consistency``: a frozen MMDetection detector on the enhanced
+images, scored with COCO mAP (pycocotools) or VOC mAP (mmdet's ``eval_map``).
+
+``detection`` scores against the dataset's boxes: the dataset's classes are the evaluation
+classes and ``class_map`` says which model class each one is (predictions of other model classes
+are dropped). ``detection_consistency`` needs no labels: on a paired set, the targets are the same
+detector's detections on the normal-light reference with score >= ``ref_score_thr`` (all model
+classes), predicted once per reference per run.
+
+mAP is not a mean over images: these evaluations keep the predictions in their records and
+compute the dataset-level numbers in ``compute``; there are no per-image scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, ClassVar
+
+from gefu.tasks import register_task
+from gefu.tasks.base import MetricInfo, Task
+from gefu.tasks.detection_metrics import VOC_MODES, evaluate, metric_names
+from gefu.tasks.mmdet_model import MMDetSource
+
+
+class BoxEvaluation(Task):
+    """Shared by the detection and face evaluations: a detector ``source`` (``unavailable()``,
+    ``spec()``, ``load(device)`` -> an object with ``classes`` and ``predict(images)``), the
+    mAP protocol, and, for consistency variants, the reference-prediction cache."""
+
+    consistency: ClassVar[bool] = False
+    per_class_columns: ClassVar[bool] = False  # an AP column per dataset class
+
+    def __init__(self, source, metric, iou_thr, voc_mode, score_thr, ref_score_thr=None):
+        metric_names(metric)  # unknown protocol -> ValueError
+        if voc_mode not in VOC_MODES:
+            raise ValueError(f"voc_mode must be one of {', '.join(VOC_MODES)}, not {voc_mode!r}")
+        if not 0 < iou_thr < 1:
+            raise ValueError(f"iou_thr must be in (0, 1), not {iou_thr}")
+        self.source, self.metric, self.iou_thr, self.voc_mode = source, metric, iou_thr, voc_mode
+        self.score_thr, self.ref_score_thr = score_thr, ref_score_thr
+        self.detector = None
+        self._references: dict[tuple[str, str], dict] = {}
+
+    # -- what subclasses decide -------------------------------------------------------------
+    def eval_classes(self) -> tuple[str, ...]:
+        return tuple(self.detector.classes) if self.detector else ()
+
+    def to_eval(self, pred: dict) -> dict:
+        """A prediction in evaluation labels (model labels by default)."""
+        return pred
+
+    def dataset_problem(self, dataset) -> str | None:
+        return None
+
+    # -- the Task interface -----------------------------------------------------------------
+    def metrics(self, dataset=None) -> list[MetricInfo]:
+        named = tuple(dataset.classes) if self.per_class_columns and dataset is not None else ()
+        summary, per_class = metric_names(self.metric, named, self.iou_thr)
+        reason = self.source.unavailable()
+        return [MetricInfo(n, False, reason, self.consistency) for n in summary + per_class]
+
+    def incompatible(self, dataset) -> str | None:
+        if self.consistency and not getattr(dataset, "paired", False):
+            return "needs a paired dataset (the reference's detections are the targets)"
+        return self.dataset_problem(dataset) or self.source.unavailable()
+
+    def spec(self) -> dict[str, Any]:
+        out = {
+            "task": self.registry_name,
+            "model": self.source.spec(),
+            "metric": self.metric,
+            "iou_thr": self.iou_thr if self.metric == "voc" else None,
+            "voc_mode": self.voc_mode if self.metric == "voc" else None,
+            "score_thr": self.score_thr,
+        }
+        if self.consistency:
+            out["ref_score_thr"] = self.ref_score_thr
+        return out
+
+    def setup(self, device: str) -> None:
+        if self.source.unavailable() is None:
+            self.detector = self.source.load(device)
+
+    def process(self, enhanced, samples) -> list[dict[str, Any]]:
+        if len(samples) != enhanced.shape[0]:
+            raise ValueError(f"{enhanced.shape[0]} images but {len(samples)} samples")
+        if self.detector is None:
+            self.setup(str(enhanced.device))
+            if self.detector is None:
+                raise RuntimeError(f"{self.registry_name}: {self.source.unavailable()}")
+        preds = [above(self.to_eval(p), self.score_thr) for p in self.detector.predict(enhanced)]
+        targets = self._reference_targets(samples, enhanced.device) if self.consistency else [
+            dataset_target(s) for s in samples
+        ]  # fmt: skip
+        return [{"pred": p, "target": t} for p, t in zip(preds, targets, strict=True)]
+
+    def compute(self, records: list[dict[str, Any]]) -> dict[str, float]:
+        records = [r for r in records if "pred" in r]
+        preds, targets = [r["pred"] for r in records], [r["target"] for r in records]
+        classes = self.eval_classes()
+        values = evaluate(self.metric, preds, targets, classes, self.iou_thr, self.voc_mode)
+        summary, per_class = metric_names(self.metric, classes, self.iou_thr)
+        keep = summary + (per_class if self.per_class_columns else [])
+        return {name: values[name] for name in keep}
+
+    def _reference_targets(self, samples, device) -> list[dict]:
+        import torch
+
+        if any(s.reference is None for s in samples):
+            raise ValueError("a sample has no reference image (a consistency evaluation needs one)")
+        keys = [(s.name, tensor_digest(s.reference)) for s in samples]
+        todo = [i for i, k in enumerate(keys) if k not in self._references]
+        if todo:
+            refs = torch.stack([samples[i].reference for i in todo]).to(device)
+            for i, pred in zip(todo, self.detector.predict(refs), strict=True):
+                kept = above(self.to_eval(pred), self.ref_score_thr)
+                self._references[keys[i]] = {"boxes": kept["boxes"], "labels": kept["labels"]}
+        return [self._references[k] for k in keys]
+
+
+# -- the two detection evaluations ---------------------------------------------------------------
+@register_task("detection")
+class Detection(BoxEvaluation):
+    """An mmdet detector against the dataset's boxes. ``config``: a file, or a config shipped
+    with mmdet (``"yolo/yolov3_d53_8xb8-ms-608-273e_coco.py"``); ``checkpoint``: a file or URL.
+    ``metric``: "coco" (mAP@[.5:.95], mAP50, mAP75, per-class AP) or "voc" (mAP at ``iou_thr``,
+    ``voc_mode`` "area" or "11points", per-class AP). ``score_thr``: drop predictions below it
+    (None: keep what the model's own ``test_cfg`` keeps). ``class_map``: None (dataset classes
+    match model classes by name), "exdark_to_coco", or {dataset class: model class}.
+    ``cfg_options``: mmdet config overrides (``{"model.test_cfg.score_thr": 0.01}``)."""
+
+    per_class_columns = True
+
+    def __init__(
+        self,
+        config: str,
+        checkpoint: str | None = None,
+        metric: str = "coco",
+        iou_thr: float = 0.5,
+        voc_mode: str = "area",
+        score_thr: float | None = None,
+        class_map: str | dict[str, str] | None = None,
+        cfg_options: dict[str, Any] | None = None,
+        allow_random_weights: bool = False,
+    ):
+        source = MMDetSource(config, checkpoint, cfg_options, allow_random_weights)
+        super().__init__(source, metric, iou_thr, voc_mode, score_thr)
+        self.class_map, self.names = class_map, class_names(class_map)
+        self.classes: tuple[str, ...] | None = None  # the dataset's, bound by incompatible()
+        self._to_dataset: dict[int, int] | None = None
+
+    def spec(self) -> dict[str, Any]:
+        return {**super().spec(), "class_map": self.names or None}
+
+    def dataset_problem(self, dataset) -> str | None:
+        if getattr(dataset, "task", None) != "detection":
+            return f"needs a detection dataset (this one is for {dataset.task or 'enhancement'})"
+        classes = tuple(dataset.classes)
+        if self.classes is not None and classes != self.classes:
+            return (
+                f"this evaluation is bound to a dataset with classes {', '.join(self.classes)}; "
+                "declare a second detection evaluation (its own `id`) for this dataset"
+            )
+        self.classes = classes
+        return None
+
+    def eval_classes(self) -> tuple[str, ...]:
+        return self.classes or ()
+
+    def to_eval(self, pred: dict) -> dict:
+        if self._to_dataset is None:
+            from gefu.datasets.class_maps import invert_label_map, label_map
+
+            if self.classes is None:
+                raise RuntimeError("detection: incompatible(dataset) binds the dataset first")
+            to_model = label_map(self.classes, self.detector.classes, self.names)
+            self._to_dataset = invert_label_map(to_model)
+        return relabel(pred, self._to_dataset)
+
+
+@register_task("detection_consistency")
+class DetectionConsistency(BoxEvaluation):
+    """``detection`` on a paired set without labels: targets are the detector's detections on
+    the reference with score >= ``ref_score_thr``, over all model classes (no per-class AP)."""
+
+    consistency = True
+
+    def __init__(
+        self,
+        config: str,
+        checkpoint: str | None = None,
+        metric: str = "coco",
+        iou_thr: float = 0.5,
+        voc_mode: str = "area",
+        score_thr: float | None = None,
+        ref_score_thr: float = 0.5,
+        cfg_options: dict[str, Any] | None = None,
+        allow_random_weights: bool = False,
+    ):
+        source = MMDetSource(config, checkpoint, cfg_options, allow_random_weights)
+        super().__init__(source, metric, iou_thr, voc_mode, score_thr, ref_score_thr)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def class_names(class_map: str | dict[str, str] | None) -> dict[str, str]:
+    """Dataset class -> model class names for ``class_maps.label_map``."""
+    from gefu.datasets.class_maps import EXDARK_TO_COCO
+
+    known = {"exdark_to_coco": EXDARK_TO_COCO}
+    if class_map is None:
+        return {}
+    if isinstance(class_map, dict):
+        return {str(k): str(v) for k, v in class_map.items()}
+    if class_map not in known:
+        raise ValueError(f"unknown class_map {class_map!r}; use {', '.join(known)} or a mapping")
+    return dict(known[class_map])
+
+
+def relabel(pred: dict, mapping: dict[int, int]) -> dict:
+    """Keep predictions whose label is in ``mapping`` and give them the mapped label."""
+    import numpy as np
+
+    labels = pred["labels"]
+    keep = np.isin(labels, list(mapping))
+    new = np.array([mapping[int(v)] for v in labels[keep]], dtype=np.int64)
+    return {"boxes": pred["boxes"][keep], "scores": pred["scores"][keep], "labels": new}
+
+
+def above(pred: dict, thr: float | None) -> dict:
+    if thr is None:
+        return pred
+    keep = pred["scores"] >= thr
+    return {k: v[keep] for k, v in pred.items()}
+
+
+def dataset_target(sample) -> dict:
+    """The sample's detection target as numpy arrays (``ignore`` kept where present)."""
+    if sample.target is None:
+        raise ValueError(f"{sample.name} has no detection target")
+    out = {}
+    for key in ("boxes", "labels", "ignore"):
+        value = sample.target.get(key)
+        if value is not None:
+            out[key] = value.cpu().numpy() if hasattr(value, "cpu") else value
+    return out
+
+
+def tensor_digest(tensor) -> str:
+    """Content hash of an image tensor (keys the reference-prediction cache)."""
+    data = tensor.detach().cpu().contiguous().numpy().tobytes()
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
