@@ -36,7 +36,9 @@ def main() -> int:
     out = Path(args.output)
     trained, rates = {}, {}
     for method in args.methods:
-        data = yaml.safe_load((REPO / "configs" / "train" / f"{method}.yaml").read_text())
+        cpu = REPO / "configs" / "train" / f"{method}_cpu.yaml"  # the CPU-sized config, if any
+        path = cpu if cpu.is_file() else REPO / "configs" / "train" / f"{method}.yaml"
+        data = yaml.safe_load(path.read_text())
         data.update(output=str(out / method), device="cpu", validation=None)
         if args.crop:
             data["data"]["crop"] = args.crop

@@ -83,8 +83,11 @@ def default_config_text() -> str:
     return resources.files("gefu.bench").joinpath("default.yaml").read_text()
 
 
-def load_config(path: str | Path | None = None, check_params: bool = True) -> BenchmarkConfig:
-    """Read and validate a config file (``None``: the embedded default benchmark)."""
+def load_config(
+    path: str | Path | None = None, check_params: bool = True, check_paths: bool = True
+) -> BenchmarkConfig:
+    """Read and validate a config file (``None``: the embedded default benchmark);
+    ``check_paths=False`` skips the existence checks of roots and weights."""
     if path is None:
         text, where = default_config_text(), "embedded default config"
     else:
@@ -101,19 +104,21 @@ def load_config(path: str | Path | None = None, check_params: bool = True) -> Be
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of keys at the top level")
     try:
-        return validate_config(data, check_params=check_params)
+        return validate_config(data, check_params=check_params, check_paths=check_paths)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def validate_config(data: dict, check_params: bool = True) -> BenchmarkConfig:
+def validate_config(
+    data: dict, check_params: bool = True, check_paths: bool = True
+) -> BenchmarkConfig:
     try:
         config = BenchmarkConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc)) from None
-    problems = _check_names_and_paths(config)
+    problems = _check_names_and_paths(config, check_paths)
     if not problems and check_params:
-        problems = _check_params(config)
+        problems = _check_params(config, check_paths)
     if problems:
         raise ConfigError("\n  ".join(["invalid config:", *problems]))
     return config
@@ -128,7 +133,7 @@ def _sections():
     return (("enhancers", ENHANCERS), ("datasets", DATASETS), ("evaluations", TASKS))
 
 
-def _check_names_and_paths(config: BenchmarkConfig) -> list[str]:
+def _check_names_and_paths(config: BenchmarkConfig, check_paths: bool = True) -> list[str]:
     problems = []
     for section, registry in _sections():
         labels = set()
@@ -143,6 +148,8 @@ def _check_names_and_paths(config: BenchmarkConfig) -> list[str]:
             labels.add(spec.label)
             if section == "enhancers" and spec.label in RESERVED_IDS:
                 problems.append(f"{where}: id {spec.label!r} is reserved")
+            if not check_paths:
+                continue
             if getattr(spec, "root", None) and not Path(spec.root).expanduser().exists():
                 problems.append(f"{where}.root: folder {spec.root} does not exist")
             if getattr(spec, "weights", None) and not Path(spec.weights).expanduser().exists():
@@ -150,7 +157,7 @@ def _check_names_and_paths(config: BenchmarkConfig) -> list[str]:
     return problems
 
 
-def _check_params(config: BenchmarkConfig) -> list[str]:
+def _check_params(config: BenchmarkConfig, check_paths: bool = True) -> list[str]:
     """Params against the constructor signature: unknown, missing and reserved keys."""
     problems = []
     for section, registry in _sections():
@@ -171,7 +178,8 @@ def _check_params(config: BenchmarkConfig) -> list[str]:
                     problems.append(
                         f"{where}.{key}: unknown parameter of {spec.name!r}; valid: {valid}"
                     )
-            if getattr(cls, "needs_weights", False) and not getattr(spec, "weights", None):
+            needs = getattr(cls, "needs_weights", False) and check_paths
+            if needs and not getattr(spec, "weights", None):
                 problems.append(
                     f"{section}[{i}].weights: {spec.name!r} is a learned enhancer and needs "
                     "trained weights (a checkpoint folder from `gefu train`, or a file)"

@@ -39,7 +39,41 @@ def main(args) -> int:
     metrics = registries()["metrics"]
     for name in metrics.names():
         print(f"  {name:<10} {availability('metrics', metrics.get(name))}")
+    print("checkpoints named in configs/ (present offline?):")
+    for config, ref in configured_checkpoints():
+        from gefu.tasks.frozen import checkpoint_available
+
+        why = checkpoint_available(ref)
+        print(
+            f"  {'ok     ' if why is None else 'missing'} {config}: {ref if why is None else why}"
+        )
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     print("report check:")
     print(f"  headless chromium: {chromium or 'not found (the HTML rendering test will skip)'}")
     return 0
+
+
+def configured_checkpoints(folder: str = "configs") -> list[tuple[str, str]]:
+    """(config file, checkpoint) for every evaluation/enhancer checkpoint in ``folder``'s YAML."""
+    from pathlib import Path
+
+    import yaml
+
+    found = []
+    for path in sorted(Path(folder).rglob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError:
+            continue
+        entries = (
+            data.get("evaluations", []) + data.get("enhancers", [])
+            if isinstance(data, dict)
+            else []
+        )
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            ref = (entry.get("params") or {}).get("checkpoint") or entry.get("weights")
+            if ref:
+                found.append((str(path), str(ref)))
+    return found
