@@ -17,6 +17,15 @@ for _name, _target in {
     "clahe": "gefu.enhancers.histogram:CLAHE",
     "msrcr": "gefu.enhancers.retinex:MSRCR",
     "lime": "gefu.enhancers.lime:LIME",
+    # learned (need weights: `weights:` in a config, `--weights` on the command line)
+    "zero_dce": "gefu.enhancers.curves:ZeroDCE",
+    "zero_dce_pp": "gefu.enhancers.curves:ZeroDCEPP",
+    "scl_lle": "gefu.enhancers.curves:SCLLLE",
+    "sagc": "gefu.enhancers.curves:SemanticGammaCorrection",
+    "semi_llie": "gefu.enhancers.semi_llie:SemiLLIE",
+    "hvr_ssle": "gefu.enhancers.hvr_ssle:HVRSSLE",
+    "scuf": "gefu.enhancers.scuf:SCUF",
+    "retinexnet": "gefu.enhancers.retinexnet:RetinexNet",
 }.items():
     ENHANCERS.add_lazy(_name, _target)
 
