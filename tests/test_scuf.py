@@ -1,0 +1,191 @@
+"""SCUF on tiny random components (CPU)."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+pytest.importorskip("peft")
+
+
+LOSS_KEYS = {"cycle_a", "ref_a", "caption_a", "cycle_b", "ref_b", "caption_b", "gan", "identity",
+             "identity_ref", "identity_caption", "disc_fake", "disc_real", "total"}  # fmt: skip
+TINY = "configs/train/scuf_tiny.yaml"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny ops: multi-threading only adds synchronisation (see SCUFConfig.cpu_threads)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def model():
+    from gefu.enhancers.scuf import SCUF
+
+    return SCUF(base="tiny", clip="tiny").eval()
+
+
+def test_zeroed_image_branch_is_the_stock_unet():
+    from gefu.enhancers.scuf import components as C
+    from gefu.enhancers.scuf.attention import install_cycle_attention
+
+    unet, *_ = C.load_base("tiny")
+    z, t = torch.randn(1, 4, 8, 8), torch.tensor([999])
+    text = torch.randn(1, 16, 16)
+    base = unet(z, t, encoder_hidden_states=text).sample
+    install_cycle_attention(unet, 4, add_input=False)
+    for p in unet.attn_processors.values():
+        if hasattr(p, "to_v_ca"):
+            torch.nn.init.zeros_(p.to_v_ca.weight)
+    out = unet(z, t, encoder_hidden_states=torch.cat([text, torch.randn(1, 4, 16)], 1)).sample
+    assert torch.equal(out, base)
+    torch.nn.init.normal_(next(p for p in unet.attn_processors.values()
+                               if hasattr(p, "to_v_ca")).to_v_ca.weight)  # fmt: skip
+    out = unet(z, t, encoder_hidden_states=torch.cat([text, torch.randn(1, 4, 16)], 1)).sample
+    assert not torch.allclose(out, base)
+
+
+def test_only_intended_parameters_train(model):
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert names and all(("lora_" in n or ".processor." in n or n.startswith("prompt_proj."))
+                         for n in names)  # fmt: skip
+    assert not any(n.startswith(("text_encoder.", "clip_vision.")) for n in names)
+    assert any(".processor.to_k_ca" in n for n in names)
+    assert any("skip_conv_1.lora_A" in n for n in names)
+
+
+def test_inference_shape_range_and_round_trip(model, tmp_path):
+    from gefu.enhancers.scuf import SCUF
+
+    x = torch.rand(1, 3, 21, 30)
+    with torch.no_grad():
+        y = model(x)
+    assert y.shape == x.shape and float(y.min()) >= 0 and float(y.max()) <= 1
+    with torch.no_grad():
+        for p in model.prompt_proj.parameters():
+            p.add_(0.1)
+        y = model(x)
+    model.save_pretrained(tmp_path / "ckpt")
+    back = SCUF.from_pretrained(tmp_path / "ckpt")
+    with torch.no_grad():
+        assert torch.allclose(back(x), y, atol=1e-6)
+
+
+def test_losses_hand_values():
+    from gefu.train import losses_scuf as L
+
+    x = torch.rand(1, 3, 16, 16)
+    assert float(L.ssim(x, x)) == pytest.approx(1.0, abs=1e-5)
+    z = torch.randn(2, 4, 3, 3)
+    assert float(L.caption_consistency(z, z)) == pytest.approx(0.0, abs=1e-6)
+    assert float(L.caption_consistency(z, -z)) == pytest.approx(2.0, abs=1e-6)
+    assert float(L.gan_bce([torch.zeros(3)], True)) == pytest.approx(0.693147, abs=1e-5)
+    assert float(L.reflectance_agreement(torch.ones(1, 3, 2, 2), torch.zeros(1, 3, 2, 2))) == 1.0
+
+
+def test_parameter_counts_tiny():
+    from gefu.enhancers.scuf import parameter_counts
+
+    c = parameter_counts("tiny")
+    assert c["text_encoder"]["trainable"] == 0 and c["total"]["trainable"] > 0
+
+
+def test_training_step_has_every_loss_and_the_loss_falls():
+    from gefu.train.config import build_method, load_train_config
+
+    method, sets = build_method(load_train_config(TINY))
+    modules = method.modules()
+    optimizers = method.optimizers(modules)
+
+    class Ctx:
+        device, step = torch.device("cpu"), 0
+
+        def backward(self, loss, group):
+            loss.backward()
+
+        def step_optimizer(self, group):
+            opt, scheduler = optimizers[group]
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            scheduler.step()
+
+    torch.manual_seed(0)
+    batch = {k: {"image": d[(0, 0)]["image"][None], "caption": ["a photo."]}
+             for k, d in sets.items()}  # fmt: skip
+    for m in modules.values():
+        m.train()
+    totals = []
+    for _ in range(24):
+        values = method.train_step(batch, Ctx())
+        assert set(values) == LOSS_KEYS and all(torch.isfinite(torch.tensor(list(values.values()))))
+        totals.append(values["total"])
+    assert sum(totals[-3:]) < 0.5 * sum(totals[:3]), totals
+
+
+def test_train_cli_checkpoint_round_trip_and_runner(tmp_path):
+    from gefu.bench.cli.main import main
+    from gefu.bench.config import validate_config
+    from gefu.bench.runner import Runner
+    from gefu.enhancers.scuf import SCUF
+    from gefu.train.logging import read_log
+
+    out = tmp_path / "run"
+    assert main(["train", "scuf", "--config", TINY, "--output", str(out), "--steps", "2",
+                 "--quiet"]) == 0  # fmt: skip
+    rows = read_log(out / "metrics.csv")
+    assert {r["name"] for r in rows if r["split"] == "train"} == LOSS_KEYS
+    x = torch.rand(1, 3, 20, 28)
+    with torch.no_grad():
+        final = SCUF.from_pretrained(out / "model")(x)
+        assert torch.equal(SCUF.from_pretrained(out / "checkpoints" / "step_2")(x), final)
+        assert not torch.allclose(SCUF(base="tiny", clip="tiny").eval()(x), final)
+
+    photos = {
+        "name": "darkened",
+        "limit": 1,
+        "params": {"dataset": {"name": "bundled_photos", "params": {"max_side": 32}}},
+    }
+    config = validate_config({
+        "name": "scuf_tiny", "output": str(tmp_path / "results"), "device": "cpu",
+        "enhancers": [{"name": "identity"}, {"name": "scuf", "weights": str(out / "model")}],
+        "datasets": [photos],
+        "evaluations": [{"name": "iqa", "params": {"metrics": ["psnr"]}}],
+    })  # fmt: skip
+    outcome = Runner(config, quiet=True).run()
+    assert not outcome.failed and outcome.computed
+
+
+def test_import_released_round_trip_and_refusal(model, tmp_path):
+    from gefu.enhancers.scuf import SCUF
+    from gefu.enhancers.scuf.importer import ReleasedCheckpointError, to_released_layout
+
+    with torch.no_grad():
+        for p in model.trainable_parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    layout = to_released_layout(model)
+    adapter_keys = list(layout["ca_adapter"])
+    assert adapter_keys and all(k.split(".")[0].isdigit() for k in adapter_keys)
+    assert "vae.decoder.skip_conv_1.lora_A.vae_skip.weight" in layout["sd_vae_enc"]
+    torch.save(layout, tmp_path / "model_1001.pkl")
+    imported = SCUF.from_pretrained(tmp_path / "model_1001.pkl", base="tiny", clip="tiny")
+    x = torch.rand(1, 3, 16, 24)
+    with torch.no_grad():
+        assert torch.equal(imported(x), model(x))
+    assert all(torch.equal(v, model.trained_state_dict()[k])
+               for k, v in imported.trained_state_dict().items())  # fmt: skip
+
+    torch.save({"rank_vae": 4, "hook": _Arbitrary()}, tmp_path / "evil.pkl")
+    with pytest.raises(ReleasedCheckpointError, match="weights_only=True"):
+        SCUF.from_pretrained(tmp_path / "evil.pkl", base="tiny", clip="tiny")
+    torch.save({"rank_vae": 4}, tmp_path / "partial.pkl")
+    with pytest.raises(ReleasedCheckpointError, match="missing"):
+        SCUF.from_pretrained(tmp_path / "partial.pkl", base="tiny", clip="tiny")
+
+
+class _Arbitrary:
+    """Not a tensor or container: weights_only unpickling must refuse it."""
