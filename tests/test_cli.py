@@ -89,3 +89,12 @@ def test_paired_folder_mismatch_is_reported(tmp_path, paired_dir):
         "no high/ match for low/ files: extra, img3",
         "no low/ match for high/ files: lonely",
     ]
+
+
+def test_list_details_reports_parameter_counts(capsys):
+    assert main(["list", "--details", "zero_dce"]) == 0
+    assert "trainable         79,416" in capsys.readouterr().out
+    assert main(["list", "--details", "scuf"]) == 0
+    out = capsys.readouterr().out
+    assert "parameter counts, tiny:" in out and "parameter counts, full size:" in out
+    assert "frozen    865,910,724" in out  # the SD-Turbo (SD 2.1) UNet, built on the meta device

@@ -53,17 +53,34 @@ def main(args) -> int:
 def _details(name: str) -> int:
     import inspect
 
-    from gefu.enhancers import ENHANCERS, create_enhancer
+    from gefu.enhancers import ENHANCERS
 
     try:
         cls = ENHANCERS.get(name)
     except KeyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    doc = (inspect.getdoc(cls) or "").splitlines()
     print(f"{name}: {cls.__module__}.{cls.__qualname__}")
-    print(f"  {(inspect.getdoc(cls) or '').splitlines()[0] if cls.__doc__ else ''}")
+    if doc:
+        print(f"  {doc[0]}")
     print(f"  parameters: {inspect.signature(cls.__init__)}")
-    model = create_enhancer(name)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    print(f"  parameter count: {model.num_parameters:,} ({trainable:,} trainable tensors' total)")
+    print(f"  learned: {'yes (needs weights)' if getattr(cls, 'needs_weights', False) else 'no'}")
+    for configuration, parts in parameter_report(cls).items():
+        print(f"  parameter counts, {configuration}:")
+        for part, counts in parts.items():
+            print(f"    {part:<14} trainable {counts['trainable']:>14,}  "
+                  f"frozen {counts['frozen']:>14,}")  # fmt: skip
     return 0
+
+
+def parameter_report(cls) -> dict[str, dict[str, dict[str, int]]]:
+    """The class's own ``parameter_report()`` when it has one (models too large to build
+    here), else counts of the model built with its default parameters."""
+    if hasattr(cls, "parameter_report"):
+        return cls.parameter_report()
+    model = cls()
+    params = list(model.parameters())
+    trainable = sum(p.numel() for p in params if p.requires_grad)
+    total = {"trainable": trainable, "frozen": sum(p.numel() for p in params) - trainable}
+    return {"default parameters": {"total": total}}

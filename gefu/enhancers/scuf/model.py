@@ -37,6 +37,13 @@ class SCUF(Enhancer):
     trainable = True
     needs_weights = True
 
+    @classmethod
+    def parameter_report(cls) -> dict[str, dict[str, dict[str, int]]]:
+        """Trainable/frozen counts per component, tiny (tests) and full size (SD-Turbo)."""
+        from gefu.enhancers.scuf.counts import parameter_counts
+
+        return {"tiny": parameter_counts("tiny"), "full size": parameter_counts("full")}
+
     def __init__(self, base: str = C.SD_TURBO, clip: str = C.CLIP_B32,
                  local_files_only: bool = True, lora_rank: int = 4, prompt_tokens: int = 4,
                  prompt_a2b: str = BRIGHT_PROMPT, prompt_b2a: str = DARK_PROMPT,
