@@ -49,6 +49,7 @@ format: $(BASE)
 
 bench: $(OPENMMLAB)
 	$(BIN)/python benchmarks/harness_overhead.py
+	$(BIN)/python benchmarks/detection_streaming.py
 	$(BIN)/python benchmarks/dataset_metadata.py
 
 clean:

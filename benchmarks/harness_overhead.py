@@ -46,7 +46,6 @@ def main() -> None:
         config = config.model_copy(update={"output": tmp, "include_reference": False})
         runner = Runner(config, quiet=True, device="cpu")
         runner._build()
-        grid = runner._grid()
         for label, task in runner.tasks.items():
             task.setup("cpu")
             runner._ready_tasks.add(label)
@@ -54,6 +53,7 @@ def main() -> None:
         samples = [dataset.load(i) for i in range(len(dataset))]
         with Store(tmp) as store:
             for _ in range(args.repeats):
+                grid = runner._grid()  # fresh cells: they accumulate scores while running
                 for spec in config.enhancers:
                     cells = [c for c in grid if c.enhancer == spec.label]
                     model = runner._enhancer(spec.label)

@@ -40,8 +40,9 @@ def main() -> int:
         path = cpu if cpu.is_file() else REPO / "configs" / "train" / f"{method}.yaml"
         data = yaml.safe_load(path.read_text())
         data.update(output=str(out / method), device="cpu", validation=None)
-        if args.crop:
-            data["data"]["crop"] = args.crop
+        if args.crop:  # the methods' data sections name the patch size "crop" or "size"
+            key = "size" if "size" in data.get("data", {}) else "crop"
+            data["data"][key] = args.crop
         if args.batch_size:
             data["batch_size"] = args.batch_size
         run_dir = out / method
@@ -57,7 +58,7 @@ def main() -> int:
         print(
             f"{method}: {result.steps} steps in {time.perf_counter() - t0:.0f} s "
             f"({result.steps_per_second:.2f} steps/s, batch {data['batch_size']}, "
-            f"crop {data['data']['crop']}); last loss {last:.4g}"
+            f"patch {data['data'].get('crop', data['data'].get('size'))}); last loss {last:.4g}"
         )
 
     config = {

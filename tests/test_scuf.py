@@ -189,3 +189,28 @@ def test_import_released_round_trip_and_refusal(model, tmp_path):
 
 class _Arbitrary:
     """Not a tensor or container: weights_only unpickling must refuse it."""
+
+
+def test_captions_command_writes_what_scuf_training_reads(tmp_path, monkeypatch):
+    """The CSV layout round-trips into SCUF's reader; a missing model is a clear error."""
+    import numpy as np
+    from PIL import Image
+
+    from gefu.bench.cli import captions
+    from gefu.bench.cli.main import main
+    from gefu.train.methods.scuf import read_captions
+
+    for name in ("a.png", "b.jpg"):
+        Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(tmp_path / name)
+    (tmp_path / "broken.png").write_bytes(b"")
+    monkeypatch.setattr(
+        captions, "load_captioner", lambda model, device: lambda a: f"grey {a.shape[0]}px"
+    )
+    assert main(["captions", str(tmp_path), str(tmp_path / "c.csv")]) == 1  # broken.png
+    assert read_captions(tmp_path / "c.csv") == {"a.png": "grey 8px", "b.jpg": "grey 8px"}
+
+    def offline(model, device):
+        raise OSError("not found offline")
+
+    monkeypatch.setattr(captions, "load_captioner", offline)
+    assert main(["captions", str(tmp_path), str(tmp_path / "d.csv")]) == 2

@@ -340,9 +340,31 @@ class Runner:
 
 
 # -- helpers ----------------------------------------------------------------------------
-def iter_batches(ds, batch_size: int, lookahead: int = 4):
-    """Yield (batch of same-size Samples, [(item, problem)]) in dataset order, decoding a few
-    items ahead in a background thread so that reading overlaps compute."""
+def iter_batches(ds, batch_size: int, prefetch: int = 0):
+    """Yield (batch of same-size Samples, [(item, problem)]) in dataset order. ``prefetch > 0``
+    decodes that many items ahead in a background thread (worth it for slow storage; on a
+    small CPU machine it competes with torch's own threads, so it is off by default)."""
+    batch, bad = [], []
+    for sample, problem in _loaded(ds, prefetch):
+        if problem:
+            bad.append(problem)
+            continue
+        if batch and (
+            sample.image.shape != batch[0].image.shape
+            or (sample.reference is None) != (batch[0].reference is None)
+        ):
+            yield batch, bad
+            batch, bad = [], []
+        batch.append(sample)
+        if len(batch) == batch_size:
+            yield batch, bad
+            batch, bad = [], []
+    if batch or bad:
+        yield batch, bad
+
+
+def _loaded(ds, prefetch: int):
+    """(sample, None) or (None, (item, problem)) for every item, in order."""
 
     def load(i):
         try:
@@ -350,30 +372,18 @@ def iter_batches(ds, batch_size: int, lookahead: int = 4):
         except Exception as exc:
             return None, (ds.name_of(i), _short(exc))
 
+    if prefetch <= 0:
+        yield from (load(i) for i in range(len(ds)))
+        return
     with ThreadPoolExecutor(max_workers=1) as pool:
-        queue: deque = deque(pool.submit(load, i) for i in range(min(lookahead, len(ds))))
+        queue: deque = deque(pool.submit(load, i) for i in range(min(prefetch, len(ds))))
         next_i = len(queue)
-        batch, bad = [], []
         while queue:
-            sample, problem = queue.popleft().result()
+            result = queue.popleft().result()
             if next_i < len(ds):
                 queue.append(pool.submit(load, next_i))
                 next_i += 1
-            if problem:
-                bad.append(problem)
-                continue
-            if batch and (
-                sample.image.shape != batch[0].image.shape
-                or (sample.reference is None) != (batch[0].reference is None)
-            ):
-                yield batch, bad
-                batch, bad = [], []
-            batch.append(sample)
-            if len(batch) == batch_size:
-                yield batch, bad
-                batch, bad = [], []
-        if batch or bad:
-            yield batch, bad
+            yield result
 
 
 def thumbnail(image, size: int = 160):

@@ -16,6 +16,7 @@ COMMANDS = {  # name -> module with add_arguments(parser) and main(args) -> exit
     "doctor": "gefu.bench.cli.doctor",
     "datasets": "gefu.bench.cli.datasets",
     "train": "gefu.bench.cli.train",
+    "captions": "gefu.bench.cli.captions",
 }
 HELP = {
     "run": "run a benchmark config (default: the embedded demo benchmark)",
@@ -25,6 +26,7 @@ HELP = {
     "doctor": "what is installed, which weights are available offline, which device",
     "datasets": "dataset tools: `gefu datasets check KIND PATH` validates a dataset folder",
     "train": "train a learned enhancer: `gefu train METHOD --config configs/train/<m>.yaml`",
+    "captions": "caption a folder of images (SCUF's caption-consistency training data)",
 }
 
 
