@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 DETECTOR = "retinanet/retinanet_r18_fpn_1x_coco.py"
+OPTIONS: dict = {}  # mmdet config overrides shared by both paths (--scale)
 
 
 def streaming(limit: int, enhancer: str, out: str) -> float:
@@ -39,7 +40,11 @@ def streaming(limit: int, enhancer: str, out: str) -> float:
             "evaluations": [
                 {
                     "name": "detection_consistency",
-                    "params": {"config": DETECTOR, "allow_random_weights": True},
+                    "params": {
+                        "config": DETECTOR,
+                        "allow_random_weights": True,
+                        "cfg_options": OPTIONS,
+                    },
                 }
             ],
         }
@@ -66,7 +71,7 @@ def disk(limit: int, enhancer: str, folder: Path) -> float:
     from gefu.io import write_image
     from gefu.tasks.mmdet_model import MMDetDetector
 
-    detector = MMDetDetector(DETECTOR)  # the same seeded random weights
+    detector = MMDetDetector(DETECTOR, cfg_options=OPTIONS)  # the same seeded random weights
     model = detector.model
     model.cfg.test_dataloader.dataset.pipeline[0] = {"type": "LoadImageFromFile"}
     ds = create_dataset("demo", limit=limit)
@@ -88,7 +93,11 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=12)
     parser.add_argument("--enhancer", default="gamma")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--scale", type=int, help="detector test size (default: the config's)")
     args = parser.parse_args()
+    if args.scale:
+        OPTIONS["test_pipeline.1.scale"] = (args.scale, args.scale)
+        OPTIONS["test_dataloader.dataset.pipeline.1.scale"] = (args.scale, args.scale)
     s_times, d_times = [], []
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
@@ -96,7 +105,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             d_times.append(disk(args.limit, args.enhancer, Path(tmp)))
     s, d = min(s_times), min(d_times)
-    print(f"{args.limit} demo images, enhancer {args.enhancer}, detector {DETECTOR} (CPU)")
+    scale = f", test size {args.scale}" if args.scale else ""
+    print(f"{args.limit} demo images, enhancer {args.enhancer}, detector {DETECTOR}{scale} (CPU)")
     print(f"streaming (gefu run cell):     {s:7.2f} s")
     print(f"disk (write PNGs, then detect): {d:7.2f} s")
     print(f"disk / streaming:              {d / s:7.2f}x")
