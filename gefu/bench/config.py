@@ -95,6 +95,15 @@ def load_config(
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         text, where = path.read_text(), str(path)
+    data = read_yaml_mapping(text, where)
+    try:
+        return validate_config(data, check_params=check_params, check_paths=check_paths)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def read_yaml_mapping(text: str, where: str) -> dict:
+    """Safe YAML with duplicate keys rejected; a mapping at the top level, or ConfigError."""
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except ConfigError as exc:
@@ -103,10 +112,7 @@ def load_config(
         raise ConfigError(f"{where}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of keys at the top level")
-    try:
-        return validate_config(data, check_params=check_params, check_paths=check_paths)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+    return data
 
 
 def validate_config(

@@ -12,10 +12,9 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gefu.bench.config import ConfigError, _UniqueKeyLoader
+from gefu.bench.config import ConfigError, read_yaml_mapping
 
 
 class _Strict(BaseModel):
@@ -67,14 +66,7 @@ def load_train_config(path: str | Path, method: str | None = None) -> TrainConfi
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"training config not found: {path}")
-    try:
-        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    data = read_yaml_mapping(path.read_text(), str(path))
     try:
         config = validate_train_config(data)
     except ConfigError as exc:
