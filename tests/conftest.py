@@ -21,6 +21,8 @@ def pytest_configure(config):
     import torch
 
     torch.set_num_threads(1)
+
+
 GEFU = [sys.executable, "-m", "gefu.bench.cli.main"]
 
 
