@@ -27,6 +27,13 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--crop", type=int, help="override the config's data.crop")
     p.add_argument("--batch-size", type=int, help="override the config's batch_size")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a method parameter (params: section), e.g. w_feature=10",
+    )
     p.add_argument("--output", default="runs/bench_train")
     args = p.parse_args()
 
@@ -45,6 +52,9 @@ def main() -> int:
             data["data"][key] = args.crop
         if args.batch_size:
             data["batch_size"] = args.batch_size
+        for item in args.param:
+            key, _, value = item.partition("=")
+            data.setdefault("params", {})[key] = yaml.safe_load(value)
         run_dir = out / method
         if run_dir.exists():
             import shutil
@@ -54,7 +64,7 @@ def main() -> int:
         result = train(validate_train_config(data), steps=args.steps, quiet=True)
         rates[method] = result.steps_per_second
         trained[method] = result.model_dir
-        last = result.last.get("loss", float("nan"))
+        last = result.last.get("loss", result.last.get("total", float("nan")))
         print(
             f"{method}: {result.steps} steps in {time.perf_counter() - t0:.0f} s "
             f"({result.steps_per_second:.2f} steps/s, batch {data['batch_size']}, "

@@ -195,6 +195,29 @@ def test_exposure_negatives_are_badly_exposed():
     assert any(m > 0.6 for m in means) and any(m < 0.2 for m in means)
 
 
+def test_synthetic_negatives_are_low_light_by_default(tmp_path):
+    method = make_method(tmp_path)
+    contrast = method.datasets()["contrast"]
+    pairs = [contrast[(0, s)] for s in range(6)]
+    assert all(c["negative"].mean() < 0.5 * c["positive"].mean() for c in pairs)
+    over_under = make_method(tmp_path / "b")
+    over_under.data_config.synthetic_negatives = "over_under"
+    negatives = [over_under.datasets()["contrast"][(0, s)]["negative"].mean() for s in range(8)]
+    assert max(negatives) > 0.6
+
+
+def test_an_over_exposed_negative_gives_a_dark_output_no_gradient():
+    """Why the synthetic negatives are low-light (see the module docstring): per pixel,
+    d(E,P) - d(E,N) has zero slope unless E lies between N and P."""
+    from gefu.train import losses_scl as L
+
+    p, over, under = (torch.full((1, 3, 4, 4), v) for v in (0.5, 0.95, 0.02))
+    for negative, slope in ((over, 0.0), (under, -2.0)):
+        e = torch.full((1, 3, 4, 4), 0.1, requires_grad=True)
+        L.grey_contrastive(e, p, negative).backward()
+        assert e.grad.sum().item() == pytest.approx(slope, abs=1e-6)
+
+
 def test_total_uses_the_paper_weights_and_seg_grad_switch(tmp_path):
     method = make_method(tmp_path)
     ctx = FakeCtx(method)
