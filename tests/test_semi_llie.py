@@ -8,7 +8,13 @@ import pytest
 import torch
 from torch import nn
 
-from gefu.enhancers.mamba_scan import _cuda_kernel, naive_scan, selective_scan, torch_scan
+from gefu.enhancers.mamba_scan import (
+    LinearRecurrence,
+    _cuda_kernel,
+    naive_scan,
+    selective_scan,
+    torch_scan,
+)
 from gefu.train import losses_semi as L
 
 
@@ -36,6 +42,25 @@ def test_torch_scan_matches_naive_loop(chunk):
     # no softplus, no D, B/C shared by all channels ([B, N, L])
     got = torch_scan(u, delta.abs(), a, bm[:, 0], cm[:, 0], chunk=chunk)
     assert torch.allclose(got, naive_scan(u, delta.abs(), a, bm[:, 0], cm[:, 0]), atol=1e-5)
+
+
+def test_linear_recurrence_backward_is_the_true_gradient():
+    g = torch.Generator().manual_seed(1)
+    a = torch.rand(6, 2, 3, generator=g, dtype=torch.float64).requires_grad_()
+    b = torch.randn(6, 2, 3, generator=g, dtype=torch.float64).requires_grad_()
+    h0 = torch.randn(2, 3, generator=g, dtype=torch.float64).requires_grad_()
+    assert torch.autograd.gradcheck(LinearRecurrence.apply, (a, b, h0))
+    states = LinearRecurrence.apply(a, b, h0)  # by hand: h_1 = a_1 (a_0 h0 + b_0) + b_1
+    assert torch.allclose(states[1], a[1] * (a[0] * h0 + b[0]) + b[1])
+
+
+def test_torch_scan_gradients_match_naive_loop():
+    inputs = [t.clone().requires_grad_() for t in scan_inputs(length=21)]
+    naive = [t.clone().detach().requires_grad_() for t in inputs]
+    torch_scan(*inputs[:6], inputs[6], True, chunk=8).square().sum().backward()
+    naive_scan(*naive[:6], naive[6], True).square().sum().backward()
+    for got, expected in zip(inputs, naive):
+        assert torch.allclose(got.grad, expected.grad, atol=1e-4, rtol=1e-4)
 
 
 def test_scan_one_step_by_hand():

@@ -7,9 +7,12 @@
 
 with ``delta = softplus(delta + delta_bias)`` when asked. On CUDA it uses ``mamba_ssm``'s kernel
 when that package imports; elsewhere (and with ``backend="torch"``) a pure-PyTorch scan: the
-sequence is cut into chunks, each chunk solved with a parallel (Hillis-Steele) prefix scan of
-the linear recurrence, the last state carried to the next chunk. ``naive_scan`` is the plain
-sequential loop, the reference the tests compare both against.
+sequence is cut into chunks (bounding memory); in each, the decays and inputs of all steps are
+computed at once, then ``LinearRecurrence`` runs the one sequential part, one fused
+multiply-add per step, with a hand-written backward (the same recurrence, reversed). On a CPU
+this is 10-30x faster than a log-depth parallel prefix scan, which moves ``log2(chunk)`` times
+more memory (``benchmarks/selective_scan.py``). ``naive_scan`` is the plain step-by-step loop
+under autograd, the reference the tests compare against.
 
 Shapes: u, delta ``[B, D, L]``; A ``[D, N]``; B, C ``[B, G, N, L]`` (G groups share the D
 channels evenly) or ``[B, N, L]``; D ``[D]``; delta_bias ``[D]``.
@@ -20,7 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-CHUNK = 128
+CHUNK = 32  # small chunks keep the recurrence in cache: 3x faster on a CPU than 256
 
 
 def _cuda_kernel():
@@ -32,26 +35,20 @@ def _cuda_kernel():
 
 
 def _prepare(u, delta, A, B, C, delta_bias, delta_softplus):
-    """Float32 inputs with B, C as ``[B, D, N, L]`` (groups expanded over their channels)."""
+    """Float32 inputs with B, C as ``[B, G, N, L]``."""
     u, delta, A = u.float(), delta.float(), A.float()
     if delta_bias is not None:
         delta = delta + delta_bias.float()[None, :, None]
     if delta_softplus:
         delta = F.softplus(delta)
-    channels = u.shape[1]
-
-    def expand(m):
-        m = m.float()
-        if m.ndim == 3:
-            m = m[:, None]
-        return m.repeat_interleave(channels // m.shape[1], dim=1)
-
-    return u, delta, A, expand(B), expand(C)
+    B, C = (m.float() if m.ndim == 4 else m.float()[:, None] for m in (B, C))
+    return u, delta, A, B, C
 
 
 def naive_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=False):
     """The recurrence step by step (slow; the reference)."""
     u, delta, A, B, C = _prepare(u, delta, A, B, C, delta_bias, delta_softplus)
+    B, C = (m.repeat_interleave(u.shape[1] // m.shape[1], dim=1) for m in (B, C))  # [B,D,N,L]
     h = u.new_zeros(u.shape[0], u.shape[1], A.shape[1])
     ys = []
     for t in range(u.shape[-1]):
@@ -62,34 +59,50 @@ def naive_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=False)
     return y if D is None else y + u * D.float()[None, :, None]
 
 
-def _chunk_scan(decay, inject, h0):
-    """All states of ``h_t = decay_t h_{t-1} + inject_t`` (time on dim 2) from ``h0``: a
-    log-depth prefix scan of the affine maps (decay, inject)."""
-    inject = torch.cat([(decay[:, :, :1] * h0[:, :, None]) + inject[:, :, :1], inject[:, :, 1:]], 2)
-    a, b = decay, inject
-    step = 1
-    while step < a.shape[2]:
-        # compose each map with the one `step` earlier: (a1,b1) then (a2,b2) = (a2 a1, a2 b1 + b2)
-        b = torch.cat([b[:, :, :step], a[:, :, step:] * b[:, :, :-step] + b[:, :, step:]], 2)
-        a = torch.cat([a[:, :, :step], a[:, :, step:] * a[:, :, :-step]], 2)
-        step *= 2
-    return b
+class LinearRecurrence(torch.autograd.Function):
+    """All states of ``h_t = a_t * h_{t-1} + b_t`` (time first: a, b ``[T, ...]``, h0 ``[...]``).
+
+    Backward: with ``g_t`` the gradient of state t, ``dh_t = g_t + a_{t+1} dh_{t+1}``; then
+    ``db_t = dh_t``, ``da_t = dh_t h_{t-1}`` and ``dh0 = a_0 dh_0``. Each step is written
+    into a preallocated row (``out=``), which is 2-3x faster on a CPU than stacking."""
+
+    @staticmethod
+    def forward(ctx, a, b, h0):
+        states = torch.empty_like(b)
+        h = h0
+        for t in range(b.shape[0]):
+            h = torch.mul(a[t], h, out=states[t]).add_(b[t])
+        ctx.save_for_backward(a, states, h0)
+        return states
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, states, h0 = ctx.saved_tensors
+        dh = grad.contiguous().clone()
+        for t in range(grad.shape[0] - 2, -1, -1):
+            dh[t].addcmul_(a[t + 1], dh[t + 1])
+        previous = torch.cat([h0[None], states[:-1]])
+        return dh * previous, dh, a[0] * dh[0]
 
 
 def torch_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=False, chunk=CHUNK):
     """Pure-PyTorch selective scan (any device, differentiable)."""
     u, delta, A, B, C = _prepare(u, delta, A, B, C, delta_bias, delta_softplus)
-    h = u.new_zeros(u.shape[0], u.shape[1], A.shape[1])
+    batch, channels, length = u.shape
+    groups, n = B.shape[1], A.shape[1]
+    # time first, channels as [groups, channels per group]: B and C broadcast, never expanded
+    dtu = (delta * u).permute(2, 0, 1).reshape(length, batch, groups, -1, 1)
+    decay = delta.permute(2, 0, 1).reshape(length, batch, groups, -1, 1)
+    log_a = A.reshape(groups, -1, n)
+    Bt = B.permute(3, 0, 1, 2)[:, :, :, None]  # [L, B, G, 1, N]
+    h = u.new_zeros(batch, groups, channels // groups, n)
     ys = []
-    for start in range(0, u.shape[-1], chunk):
-        part = slice(start, start + chunk)
-        dt = delta[..., part].transpose(1, 2)[..., None]  # [B, T, D, 1]
-        decay = torch.exp(dt * A).transpose(1, 2)  # [B, D, T, N]
-        inject = (delta[..., part] * u[..., part])[..., None] * B[..., part].transpose(2, 3)
-        states = _chunk_scan(decay, inject, h)  # [B, D, T, N]
-        ys.append((states * C[..., part].transpose(2, 3)).sum(-1))
-        h = states[:, :, -1]
-    y = torch.cat(ys, -1)
+    chunks = (decay.split(chunk), dtu.split(chunk), Bt.split(chunk), C.split(chunk, -1))
+    for dt, du, b, c in zip(*chunks):
+        states = LinearRecurrence.apply(torch.exp(dt * log_a), du * b, h)  # [T, B, G, Dg, N]
+        ys.append(torch.einsum("tbgdn,bgnt->bgdt", states, c))
+        h = states[-1]
+    y = torch.cat(ys, -1).reshape(batch, channels, length)
     return y if D is None else y + u * D.float()[None, :, None]
 
 
