@@ -52,6 +52,8 @@ def main() -> int:
             data["data"][key] = args.crop
         if args.batch_size:
             data["batch_size"] = args.batch_size
+        if "schedule_steps" in data.get("params", {}):  # lr schedules span the run
+            data["params"]["schedule_steps"] = args.steps
         for item in args.param:
             key, _, value = item.partition("=")
             data.setdefault("params", {})[key] = yaml.safe_load(value)
