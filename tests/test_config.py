@@ -78,3 +78,22 @@ def test_bad_config_fails_fast_in_a_fresh_process(tmp_path):
 def test_learned_enhancer_without_weights_is_refused():
     with pytest.raises(ConfigError, match=r"enhancers\[0\].weights: 'zero_dce' is a learned"):
         validate_config(base(enhancers=[{"name": "zero_dce"}]))
+
+
+def test_optional_enhancers_join_once_their_weights_exist(tmp_path, monkeypatch):
+    from gefu.enhancers.curves import ZeroDCE
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config(None)  # the demo: no runs/ here, so no learned enhancer
+    names = {s.name for s in config.enhancers}
+    assert "zero_dce" not in names and "semi_llie" not in names
+    assert any(n.startswith("zero_dce: no weights at runs/zero_dce/model") for n in config.left_out)
+    ZeroDCE().save_pretrained(tmp_path / "runs" / "zero_dce" / "model")
+    config = load_config(None)
+    assert "zero_dce" in {s.name for s in config.enhancers}
+    assert not any(n.startswith("zero_dce:") for n in config.left_out)
+    only_optional = [{"name": "zero_dce", "weights": "missing", "optional": True}]
+    with pytest.raises(ConfigError, match="every enhancer is optional"):
+        validate_config(base(enhancers=only_optional))
+    with pytest.raises(ConfigError, match=r"enhancers\[0\].weights: missing does not exist"):
+        validate_config(base(enhancers=[{"name": "zero_dce", "weights": "missing"}]))

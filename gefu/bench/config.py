@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 REFERENCE_ROW = "reference"  # the row scoring the normal-light references of paired sets
 RESERVED_IDS = {REFERENCE_ROW}
@@ -40,6 +40,9 @@ class ComponentSpec(_Strict):
 
 class EnhancerSpec(ComponentSpec):
     weights: str | None = None
+    optional: bool = Field(
+        False, description="leave this enhancer out, with a note, while its weights are missing"
+    )
 
 
 class DatasetSpec(ComponentSpec):
@@ -61,6 +64,12 @@ class BenchmarkConfig(_Strict):
     enhancers: list[EnhancerSpec] = Field(min_length=1)
     datasets: list[DatasetSpec] = Field(min_length=1)
     evaluations: list[EvaluationSpec] = Field(min_length=1)
+    _left_out: list[str] = PrivateAttr(default_factory=list)  # optional enhancers, why
+
+    @property
+    def left_out(self) -> list[str]:
+        """Notes on the optional enhancers left out of this run (weights missing)."""
+        return list(self._left_out)
 
     @property
     def output_dir(self) -> Path:
@@ -122,6 +131,8 @@ def validate_config(
         config = BenchmarkConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc)) from None
+    if check_paths:
+        _leave_out_untrained(config)
     problems = _check_names_and_paths(config, check_paths)
     if not problems and check_params:
         problems = _check_params(config, check_paths)
@@ -131,6 +142,22 @@ def validate_config(
 
 
 # -- checks -----------------------------------------------------------------------------
+def _leave_out_untrained(config: BenchmarkConfig) -> None:
+    """Drop ``optional`` enhancers whose weights do not exist (yet), noting each."""
+    kept = []
+    for spec in config.enhancers:
+        if spec.optional and spec.weights and not Path(spec.weights).expanduser().exists():
+            config._left_out.append(
+                f"{spec.label}: no weights at {spec.weights} yet (train it with `gefu train "
+                f"{spec.name}`)"
+            )
+        else:
+            kept.append(spec)
+    if not kept:
+        raise ConfigError("enhancers: every enhancer is optional and none has its weights")
+    config.enhancers = kept
+
+
 def _sections():
     from gefu.datasets import DATASETS
     from gefu.enhancers import ENHANCERS
