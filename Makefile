@@ -51,6 +51,7 @@ bench: $(OPENMMLAB)
 	$(BIN)/python benchmarks/harness_overhead.py
 	$(BIN)/python benchmarks/detection_streaming.py
 	$(BIN)/python benchmarks/dataset_metadata.py
+	$(BIN)/python benchmarks/selective_scan.py
 
 clean:
 	rm -rf $(VENV) results/demo
