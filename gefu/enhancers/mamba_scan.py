@@ -10,9 +10,10 @@ when that package imports; elsewhere (and with ``backend="torch"``) a pure-PyTor
 sequence is cut into chunks (bounding memory); in each, the decays and inputs of all steps are
 computed at once, then ``LinearRecurrence`` runs the one sequential part, one fused
 multiply-add per step, with a hand-written backward (the same recurrence, reversed). On a CPU
-this is 10-30x faster than a log-depth parallel prefix scan, which moves ``log2(chunk)`` times
-more memory (``benchmarks/selective_scan.py``). ``naive_scan`` is the plain step-by-step loop
-under autograd, the reference the tests compare against.
+this beat a log-depth parallel prefix scan (which moves ``log2(chunk)`` times more memory):
+Semi-LLIE's 32x32 training step went from 5.1 s to 1.8 s, 256x256 inference from 54 s to 26 s
+(``benchmarks/selective_scan.py`` times the scan itself). ``naive_scan`` is the plain
+step-by-step loop under autograd, the reference the tests compare against.
 
 Shapes: u, delta ``[B, D, L]``; A ``[D, N]``; B, C ``[B, G, N, L]`` (G groups share the D
 channels evenly) or ``[B, N, L]``; D ``[D]``; delta_bias ``[D]``.
