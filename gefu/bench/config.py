@@ -64,12 +64,12 @@ class BenchmarkConfig(_Strict):
     enhancers: list[EnhancerSpec] = Field(min_length=1)
     datasets: list[DatasetSpec] = Field(min_length=1)
     evaluations: list[EvaluationSpec] = Field(min_length=1)
-    _left_out: list[str] = PrivateAttr(default_factory=list)  # optional enhancers, why
+    _left_out: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @property
-    def left_out(self) -> list[str]:
-        """Notes on the optional enhancers left out of this run (weights missing)."""
-        return list(self._left_out)
+    def left_out(self) -> dict[str, str]:
+        """The optional enhancers left out of this run: label -> the missing weights path."""
+        return dict(self._left_out)
 
     @property
     def output_dir(self) -> Path:
@@ -147,10 +147,7 @@ def _leave_out_untrained(config: BenchmarkConfig) -> None:
     kept = []
     for spec in config.enhancers:
         if spec.optional and spec.weights and not Path(spec.weights).expanduser().exists():
-            config._left_out.append(
-                f"{spec.label}: no weights at {spec.weights} yet (train it with `gefu train "
-                f"{spec.name}`)"
-            )
+            config._left_out[spec.label] = spec.weights
         else:
             kept.append(spec)
     if not kept:

@@ -83,8 +83,9 @@ class Runner:
                 self.dataset_errors[spec.label] = f"cannot open dataset: {exc}"
                 self.datasets[spec.label] = (None, {"spec": spec.model_dump()})
         self.tasks = {s.label: create_task(s.name, **s.params) for s in self.config.evaluations}
-        for note in self.config.left_out:
-            self.console.print(f"[dim]left out[/] {note}")
+        if self.config.left_out:
+            names = ", ".join(self.config.left_out)
+            self.console.print(f"[dim]left out until trained (no weights yet):[/] {names}")
         self.enhancer_specs = {s.label: s for s in self.config.enhancers}
         self.enhancer_keys = {}
         for spec in self.config.enhancers:
