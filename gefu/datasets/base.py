@@ -55,8 +55,11 @@ class Dataset:
     paired: ClassVar[bool] = False  # items carry a reference image
     task: ClassVar[str | None] = None  # "detection", "segmentation", "classification"
     classes: tuple[str, ...] = ()
+    requires_root: ClassVar[bool] = False  # a reader of files under ``root``
 
     def __init__(self, root: str | Path | None = None, limit: int | None = None):
+        if root is None and self.requires_root:
+            raise ValueError(f"{self.registry_name or type(self).__name__} needs a root folder")
         self.root = Path(root).expanduser() if root is not None else None
         self.limit = limit
         self.problems: list[str] = []  # found while listing: reported, never fatal

@@ -34,12 +34,11 @@ class _ClassFolders(Dataset):
     folder, non-image files and empty class folders are reported by ``check`` and not read;
     ``load`` never raises for them."""
 
+    requires_root = True
     task = "classification"
 
     def __init__(self, root, split: str | None, limit=None):
         super().__init__(root, limit)
-        if self.root is None:
-            raise ValueError(f"{self.registry_name or type(self).__name__} needs a root folder")
         self.split = split
         self.defects: list[Finding] = []
         self.items: list[tuple[str, Path, int]] = []  # (name "<class>/<file>", path, label)

@@ -33,6 +33,7 @@ class CocoDetection(Dataset):
       ``ValueError`` naming the annotation id. ``check`` also reports boxes outside the image
       (against the JSON's width/height) and JSON sizes that differ from the file's."""
 
+    requires_root = True
     task = "detection"
 
     def __init__(
@@ -45,8 +46,6 @@ class CocoDetection(Dataset):
         annotations: str = "annotations.json",
     ):
         super().__init__(root, limit)
-        if self.root is None:
-            raise ValueError("coco_detection needs a root folder")
         self.split = split
         self.images_dir = self.require_dir(
             self.root / images_dir, f"the image folder ({images_dir}/ holding each file_name)"

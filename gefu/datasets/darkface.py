@@ -94,6 +94,7 @@ def _numeric_first(name: str):
 
 
 class _FaceDataset(Dataset):
+    requires_root = True
     task = "detection"
     classes = CLASSES
 
@@ -164,8 +165,6 @@ class DarkFace(_FaceDataset):
         labels_dir: str = "label",
     ):
         super().__init__(root, limit)
-        if self.root is None:
-            raise ValueError("darkface needs a root folder")
         self.split, self.listing_findings = split, []
         images = _by_stem(self.require_dir(self.root / images_dir, "the images (N.png)"), is_image)
         labels = _by_stem(
@@ -209,8 +208,6 @@ class DarkFaceVOC(_FaceDataset):
         one_based: bool = True,
     ):
         super().__init__(root, limit)
-        if self.root is None:
-            raise ValueError("darkface_voc needs a root folder")
         self.split, self.one_based, self.listing_findings = split, one_based, []
         xml_dir = self.require_dir(self.root / annotations_dir, "the VOC annotations (<id>.xml)")
         image_dir = self._image_dir(images_dir)

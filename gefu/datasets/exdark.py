@@ -139,6 +139,7 @@ class ExDark(Dataset):
     ``load`` raise ``ValueError`` naming file and line. Boxes are kept as written (no clipping,
     no +-1 shift: bbGt stores extents ``left top width height``)."""
 
+    requires_root = True
     task = "detection"
     classes = CLASSES
 
@@ -154,8 +155,6 @@ class ExDark(Dataset):
         annotations_dir: str = "ExDark_Annno",
     ):
         super().__init__(root, limit)
-        if self.root is None:
-            raise ValueError("exdark needs a root folder")
         if split_scheme not in SCHEMES:
             raise ValueError(f"exdark: split_scheme must be one of {', '.join(SCHEMES)}")
         self.split, self.split_scheme, self.split_file = split, split_scheme, split_file

@@ -13,12 +13,11 @@ class PairedFolder(Dataset):
 
     Files present on one side only are reported by name in ``problems`` and skipped."""
 
+    requires_root = True
     paired = True
 
     def __init__(self, root, low_dir: str = "low", high_dir: str = "high", limit=None):
         super().__init__(root, limit)
-        if self.root is None:
-            raise ValueError("paired_folder needs a root folder")
         low = list_images(
             self.require_dir(self.root / low_dir, f"the low-light images ({low_dir}/)")
         )
@@ -67,10 +66,10 @@ class PairedFolder(Dataset):
 class UnpairedFolder(Dataset):
     """Every image directly inside ``root``: for no-reference metrics only."""
 
+    requires_root = True
+
     def __init__(self, root, limit=None):
         super().__init__(root, limit)
-        if self.root is None:
-            raise ValueError("unpaired_folder needs a root folder")
         self.files = self._limited(list_images(self.require_dir(self.root, "an image folder")))
 
     def __len__(self) -> int:

@@ -71,6 +71,7 @@ class _PairedMaskReader(Dataset):
     files when a mask's size differs from its image's; ids outside the valid set become 255 in
     ``load`` and are reported by ``check``."""
 
+    requires_root = True
     task = "segmentation"
     classes: tuple[str, ...] = TRAIN_CLASSES
     splits: ClassVar[tuple[str, ...]] = ()
@@ -83,8 +84,6 @@ class _PairedMaskReader(Dataset):
     def __init__(self, root, split: str | None = None, limit=None):
         super().__init__(root, limit)
         kind = self.registry_name or type(self).__name__
-        if self.root is None:
-            raise ValueError(f"{kind} needs a root folder")
         if self.splits and split not in self.splits:
             raise ValueError(f"{kind}: unknown split {split!r}; valid: {', '.join(self.splits)}")
         self.split = split
