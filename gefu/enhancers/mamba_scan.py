@@ -79,7 +79,7 @@ class LinearRecurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         a, states, h0 = ctx.saved_tensors
-        dh = grad.contiguous().clone()
+        dh = grad.clone(memory_format=torch.contiguous_format)
         for t in range(grad.shape[0] - 2, -1, -1):
             dh[t].addcmul_(a[t + 1], dh[t + 1])
         previous = torch.cat([h0[None], states[:-1]])

@@ -130,6 +130,14 @@ def _read(path: Path) -> torch.Tensor:
     return read_image(path)
 
 
+def _darken(image: torch.Tensor, spec: DarkenSpec, gen: torch.Generator) -> torch.Tensor:
+    """``image`` through the simulator ``spec``, its seed drawn from ``gen``."""
+    from gefu.simulate import LowLightSimulator
+
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+    return LowLightSimulator(spec.model, spec.severity, seed=seed)(image)
+
+
 def exposure_negative(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """A synthetic negative: the photo over-exposed by +1.5..+3 EV or under-exposed by
     -2..-4 EV (each half the time), scaled in linear light and clipped, back to sRGB."""
@@ -190,13 +198,7 @@ class SceneSet(torch.utils.data.Dataset):
         if labels is None:
             labels = torch.full(image.shape[-2:], 255, dtype=torch.long)
         clean, labels = _random_crop([image, labels], self.data.crop, gen, self.data.flip)
-        dark = clean
-        if self.data.darken is not None:
-            from gefu.simulate import LowLightSimulator
-
-            spec = self.data.darken
-            sim_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
-            dark = LowLightSimulator(spec.model, spec.severity, seed=sim_seed)(clean)
+        dark = clean if self.data.darken is None else _darken(clean, self.data.darken, gen)
         return {"image": dark.contiguous(), "clean": clean.contiguous(), "labels": labels}
 
 
@@ -231,11 +233,7 @@ class ContrastSet(torch.utils.data.Dataset):
     def _synthesise(self, image: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         if self.data.synthetic_negatives == "over_under":
             return exposure_negative(image, gen)
-        from gefu.simulate import LowLightSimulator
-
-        spec = self.data.negative_darken
-        sim_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
-        return LowLightSimulator(spec.model, spec.severity, seed=sim_seed)(image)
+        return _darken(image, self.data.negative_darken, gen)
 
 
 @register_method("scl_lle")
