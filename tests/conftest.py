@@ -56,6 +56,7 @@ PLUGIN = '''
 import time
 import torch
 from gefu.enhancers.base import Enhancer
+from gefu.tasks.base import MetricInfo, Task
 
 class Sleepy(Enhancer):
     def __init__(self, seconds: float = 0.2):
@@ -76,6 +77,37 @@ class ReturnsNaN(Enhancer):
 class WrongShape(Enhancer):
     def forward(self, x):
         return x[..., :-1, :]
+
+class PlainDCE(torch.nn.Module):
+    """A plain nn.Module (not an Enhancer) shaped like DCE-Net: 79,416 parameters."""
+    def __init__(self):
+        super().__init__()
+        c = torch.nn.Conv2d
+        self.convs = torch.nn.ModuleList(
+            [c(3, 32, 3, padding=1)] + [c(32, 32, 3, padding=1) for _ in range(3)]
+            + [c(64, 32, 3, padding=1), c(64, 32, 3, padding=1), c(64, 24, 3, padding=1)]
+        )
+    def forward(self, x):
+        return (x * 1.5).clamp(0, 1)
+
+class _Brightness(Task):
+    def metrics(self, dataset=None):
+        return [MetricInfo("brightness", False)]
+    def spec(self):
+        return {"task": type(self).__name__}
+    def process(self, enhanced, samples):
+        return [{"brightness": float(x.mean())} for x in enhanced]
+
+class Brightness(_Brightness):
+    pass
+
+class ComputeRaises(_Brightness):
+    def compute(self, records):
+        raise ValueError("compute broke on purpose")
+
+class SetupRaises(_Brightness):
+    def setup(self, device):
+        raise RuntimeError("setup broke on purpose")
 '''
 
 
@@ -94,6 +126,11 @@ def plugin_path(tmp_path) -> Path:
         "raises = gefu_testplugin:Raises\n"
         "returns_nan = gefu_testplugin:ReturnsNaN\n"
         "wrong_shape = gefu_testplugin:WrongShape\n"
+        "plain_dce = gefu_testplugin:PlainDCE\n"
+        "\n[gefu.tasks]\n"
+        "brightness = gefu_testplugin:Brightness\n"
+        "compute_raises = gefu_testplugin:ComputeRaises\n"
+        "setup_raises = gefu_testplugin:SetupRaises\n"
     )
     return root
 

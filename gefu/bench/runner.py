@@ -8,6 +8,7 @@ cell: the rest of the grid goes on, and the run reports them at the end.
 from __future__ import annotations
 
 import platform
+import sys
 import time
 import traceback
 from collections import deque
@@ -16,7 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gefu.bench.config import REFERENCE_ROW, BenchmarkConfig, resolved_params
-from gefu.bench.keys import code_version, digest, weights_hash
+from gefu.bench.keys import (
+    BASE_LIBRARIES,
+    RESULT_LIBRARIES,
+    code_hash,
+    digest,
+    library_versions,
+    weights_hash,
+)
 from gefu.bench.store import CellResult, Store
 from gefu.tasks.base import per_image_scores
 
@@ -34,7 +42,6 @@ class Cell:
     scores: list[tuple[str, str, float]] = field(default_factory=list)
     per_image: list[dict[str, float]] = field(default_factory=list)
     error: str | None = None
-    task_s: float = 0.0
 
 
 @dataclass
@@ -44,6 +51,7 @@ class RunOutcome:
     cached: list[Cell]
     failed: list[tuple[Cell, str]]
     report: dict[str, Any] = field(default_factory=dict)
+    unavailable: list[tuple[str, str, str]] = field(default_factory=list)  # eval, dataset, why
 
 
 class Runner:
@@ -55,12 +63,15 @@ class Runner:
         save_images: bool = False,
         device: str | None = None,
         quiet: bool = False,
+        debug: bool = False,
     ):
         self.config = config
         self.force = force
         self.save_images = save_images
         self.device = resolve_device(device or config.device)
         self.quiet = quiet
+        self.debug = debug
+        self.unavailable: list[tuple[str, str, str]] = []
         self.results_dir = config.output_dir
         from rich.console import Console
 
@@ -80,9 +91,14 @@ class Runner:
                 ds = create_dataset(spec.name, root=spec.root, limit=spec.limit, **spec.params)
                 self.datasets[spec.label] = (ds, self._dataset_key(spec, ds, DATASETS))
             except Exception as exc:
-                self.dataset_errors[spec.label] = f"cannot open dataset: {exc}"
+                self.dataset_errors[spec.label] = f"cannot open dataset: {self._why(exc)}"
                 self.datasets[spec.label] = (None, {"spec": spec.model_dump()})
-        self.tasks = {s.label: create_task(s.name, **s.params) for s in self.config.evaluations}
+        self.tasks, self.task_errors = {}, {}
+        for s in self.config.evaluations:
+            try:
+                self.tasks[s.label] = create_task(s.name, **s.params)
+            except Exception as exc:  # a plugin's constructor, a model file that will not parse
+                self.task_errors[s.label] = f"cannot build evaluation: {self._why(exc)}"
         if self.config.left_out:
             names = ", ".join(self.config.left_out)
             self.console.print(f"[dim]left out until trained (no weights yet):[/] {names}")
@@ -94,49 +110,67 @@ class Runner:
                 "name": spec.name,
                 "params": resolved_params(cls, spec.params),
                 "weights": weights_hash(spec.weights),
-                "code": code_version(cls),
+                "code": code_hash(cls),
             }
 
     @staticmethod
     def _dataset_key(spec, ds, registry) -> dict:
         cls = registry.get(spec.name)
+        readers = [cls]  # and the sets it wraps (``darkened``)
+        inner = ds.__dict__.get("dataset")
+        while inner is not None and hasattr(inner, "fingerprint"):
+            readers.append(type(inner))
+            inner = inner.__dict__.get("dataset")
         return {
             "name": spec.name,
             "params": resolved_params(cls, spec.params),
             "limit": spec.limit,
-            "code": code_version(cls),
+            "code": code_hash(*readers),
             "files": ds.fingerprint(),
+        }
+
+    def _evaluation_key(self, task, ds) -> dict:
+        return {
+            "task": task.spec(),
+            "metrics": _metric_facts(task, ds),
+            "code": code_hash(type(task), *task.code_dependencies()),
         }
 
     def _grid(self) -> list[Cell]:
         cells = []
+        suite = code_hash(Runner)
         for d_label, (ds, d_key) in self.datasets.items():
             rows = list(self.enhancer_keys.items())
             if self.config.include_reference and ds is not None and ds.paired:
                 rows.append((REFERENCE, {"name": REFERENCE}))
-            for e_label, e_key in rows:
-                for t_label, task in self.tasks.items():
-                    reason = task.incompatible(ds) if ds is not None else None
-                    if reason:
-                        if e_label == rows[0][0]:
-                            self.console.print(f"[yellow]skip[/] {t_label} on {d_label}: {reason}")
-                        continue
+            for t_label in [s.label for s in self.config.evaluations]:
+                task = self.tasks.get(t_label)
+                reason = task.incompatible(ds) if ds is not None and task is not None else None
+                if reason:
+                    self.unavailable.append((t_label, d_label, reason))
+                    self.console.print(f"[yellow]unavailable[/] {t_label} on {d_label}: {reason}")
+                    continue
+                evaluation = (
+                    self._evaluation_key(task, ds) if task is not None
+                    else {"error": self.task_errors[t_label]}
+                )  # fmt: skip
+                libraries = library_versions(BASE_LIBRARIES + getattr(task, "libraries", ()))
+                for e_label, e_key in rows:
                     spec = {
                         "enhancer": e_key,
                         "dataset": d_key,
-                        "evaluation": {"task": task.spec(), "metrics": _metric_facts(task, ds)},
+                        "evaluation": evaluation,
+                        "libraries": libraries,
                     }
-                    key = digest({"suite": code_version(Runner), **spec})
+                    key = digest({"suite": suite, **spec})
                     cells.append(Cell(key, e_label, d_label, t_label, spec))
         return cells
 
     # -- running -----------------------------------------------------------------------
     def run(self) -> RunOutcome:
-        from gefu.bench.report import write_report
-
         self._build()
         grid = self._grid()
-        outcome = RunOutcome(self.results_dir, [], [], [])
+        outcome = RunOutcome(self.results_dir, [], [], [], unavailable=self.unavailable)
         with Store(self.results_dir) as store:
             run_id = store.start_run(
                 self.config.model_dump(mode="json"),
@@ -162,8 +196,19 @@ class Runner:
                     else:
                         outcome.failed.append((cell, result.error))
             store.finish_run(run_id)
-        outcome.report = write_report(self.results_dir)
+        outcome.report = self._write_report()
         return outcome
+
+    def _write_report(self) -> dict[str, Any]:
+        """The report, or, if writing it fails, the reason (the store is complete either way)."""
+        from gefu.bench.report import write_report
+
+        try:
+            return write_report(self.results_dir)
+        except Exception as exc:
+            self._explain(exc)
+            return {"error": f"{self._why(exc)}; the results are safe in the store: rebuild "
+                             f"the report with `gefu report {self.results_dir}`"}  # fmt: skip
 
     def _run_group(self, d_label: str, e_label: str, cells: list[Cell]):
         """Enhance the dataset once and feed every pending evaluation; yields finished cells."""
@@ -178,48 +223,56 @@ class Runner:
             return
         try:
             enhancer = self._enhancer(e_label)
-            for c in cells:
-                self._setup_task(c.evaluation)
         except Exception as exc:
             for c in cells:
-                yield self._failed(c, _short(exc), base), c
+                yield self._failed(c, f"cannot build enhancer: {self._why(exc)}", base), c
             return
+        for c in cells:
+            c.error = self.task_errors.get(c.evaluation)
+            if c.error is None:
+                try:
+                    self._setup_task(c.evaluation)
+                except Exception as exc:
+                    c.error = f"{c.evaluation} setup failed: {self._why(exc)}"
 
         n_done, n_pixels, enhance_s = 0, 0, 0.0
         problems = [("(dataset)", p) for p in ds.problems]
         samples_png: list[tuple[str, str, bytes]] = []
         group_error = None
         with self._progress(f"{e_label} · {d_label}", len(ds)) as advance, torch.inference_mode():
-            for batch, bad in iter_batches(ds, self.config.batch_size):
-                problems += bad
-                if bad:
+            try:
+                for batch, bad in iter_batches(ds, self.config.batch_size):
+                    problems += bad
                     for item, msg in bad:
                         self.console.print(f"[yellow]unreadable[/] {d_label}/{item}: {msg}")
-                if batch:
-                    try:
+                    if batch:
                         out, secs = self._enhance(enhancer, batch)
-                    except Exception as exc:
-                        group_error = _short(exc)
-                        break
-                    enhance_s += secs
-                    n_done += len(batch)
-                    n_pixels += sum(s.image.shape[-1] * s.image.shape[-2] for s in batch)
-                    for c in cells:
-                        self._score(c, out, batch)
-                    samples_png += self._samples(batch, out, n_done - len(batch))
-                    if self.save_images:
-                        self._save(d_label, e_label, batch, out)
-                advance(len(batch) + len(bad))
+                        enhance_s += secs
+                        n_done += len(batch)
+                        n_pixels += sum(s.image.shape[-1] * s.image.shape[-2] for s in batch)
+                        for c in cells:
+                            self._score(c, out, batch)
+                        samples_png += self._samples(batch, out, n_done - len(batch))
+                        if self.save_images:
+                            self._save(d_label, e_label, batch, out)
+                    advance(len(batch) + len(bad))
+            except Exception as exc:  # the enhancer, reading, samples or saving: the group
+                group_error = self._why(exc)
         wall = time.perf_counter() - started
         for c in cells:
             error = group_error or c.error
             if error is None and n_done == 0:
                 error = "no readable images"
+            if error is None:
+                try:
+                    result = self._finished(c, base, n_done, len(problems), enhance_s, n_pixels,
+                                            wall, problems, samples_png)  # fmt: skip
+                except Exception as exc:
+                    error = f"{c.evaluation} failed: {self._why(exc)}"
             if error:
                 yield self._failed(c, error, base, problems), c
-                continue
-            yield self._finished(c, base, n_done, len(problems), enhance_s, n_pixels, wall,
-                                 problems, samples_png), c  # fmt: skip
+            else:
+                yield result, c
 
     def _enhancer(self, label: str):
         if label == REFERENCE:
@@ -263,20 +316,17 @@ class Runner:
     def _score(self, cell: Cell, out, batch) -> None:
         if cell.error:
             return
-        t0 = time.perf_counter()
         try:
             rows = self.tasks[cell.evaluation].process(out, batch)
+            names = {m.name for m in self._metric_infos(cell)}
+            if cell.enhancer == REFERENCE:
+                names -= self._ref_metrics(cell)
+            for sample, record in zip(batch, rows, strict=True):
+                cell.per_image.append(record)
+                scores = per_image_scores(record, names)
+                cell.scores += [(sample.name, m, v) for m, v in scores.items()]
         except Exception as exc:
-            cell.error = f"{cell.evaluation} failed: {_short(exc)}"
-            return
-        cell.task_s += time.perf_counter() - t0
-        names = {m.name for m in self._metric_infos(cell)}
-        if cell.enhancer == REFERENCE:
-            names -= self._ref_metrics(cell)
-        for sample, record in zip(batch, rows, strict=True):
-            cell.per_image.append(record)
-            scores = per_image_scores(record, names)
-            cell.scores += [(sample.name, m, v) for m, v in scores.items()]
+            cell.error = f"{cell.evaluation} failed: {self._why(exc)}"
 
     def _metric_infos(self, cell: Cell):
         return self.tasks[cell.evaluation].metrics(self.datasets[cell.dataset][0])
@@ -337,6 +387,15 @@ class Runner:
             wall_s=wall, metrics=metrics, image_scores=cell.scores, problems=problems,
             samples=samples, **base,
         )  # fmt: skip
+
+    def _why(self, exc: BaseException) -> str:
+        """One line for a failure; the traceback too with ``--debug``."""
+        self._explain(exc)
+        return _short(exc)
+
+    def _explain(self, exc: BaseException) -> None:
+        if self.debug:  # even with --quiet: it was asked for
+            traceback.print_exception(exc, file=sys.stderr)
 
     def _progress(self, title: str, total: int):
         return _Progress(self.console, title, total, disable=self.quiet)
@@ -429,7 +488,12 @@ def _metric_facts(task, dataset) -> list:
 
 
 def _num_params(model) -> int | None:
-    return None if model is None else int(getattr(model, "num_parameters", 0))
+    """Every parameter, trainable and frozen, of any ``torch.nn.Module`` (each counted once)."""
+    if model is None:
+        return None
+    if hasattr(model, "parameters"):
+        return sum(p.numel() for p in model.parameters())
+    return int(getattr(model, "num_parameters", 0))
 
 
 def _short(exc: BaseException) -> str:
@@ -461,12 +525,6 @@ def resolve_device(device: str) -> str:
 
 
 def versions(device: str) -> dict[str, str]:
-    from importlib.metadata import version
-
+    """Python, device, the suite and every library that can change a result."""
     out = {"python": platform.python_version(), "device": device}
-    for dist in ("gefu-bench", "torch", "torchvision", "pyiqa", "numpy"):
-        try:
-            out[dist] = version(dist)
-        except Exception:
-            out[dist] = "not installed"
-    return out
+    return out | library_versions(("gefu-bench", *RESULT_LIBRARIES))

@@ -17,6 +17,9 @@ class MetricInfo:
 
 class Task:
     registry_name: ClassVar[str] = ""
+    # Distributions that compute this evaluation's models and metrics: their versions are part
+    # of its cells' cache keys and stored with them.
+    libraries: ClassVar[tuple[str, ...]] = ()
 
     def metrics(self, dataset=None) -> list[MetricInfo]:
         """Every metric this evaluation reports, available or not, primary one first; with
@@ -26,6 +29,11 @@ class Task:
     def spec(self) -> dict[str, Any]:
         """Everything that determines the results (for the runner's cache key)."""
         raise NotImplementedError
+
+    def code_dependencies(self) -> tuple[type, ...]:
+        """Classes, besides this one, whose source determines the results (cache key): e.g.
+        metric implementations reached through a registry rather than an import."""
+        return ()
 
     def incompatible(self, dataset) -> str | None:
         """Why this evaluation cannot run on ``dataset``, or None."""

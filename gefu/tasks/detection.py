@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from gefu.tasks import register_task
 from gefu.tasks.base import MetricInfo, Task
-from gefu.tasks.detection_metrics import VOC_MODES, evaluate, metric_names
+from gefu.tasks.detection_metrics import VOC_MODES, evaluate, metric_names, protocol_unavailable
 from gefu.tasks.mmdet_model import MMDetSource
 
 
@@ -27,6 +27,7 @@ class BoxEvaluation(Task):
     ``spec()``, ``load(device)`` -> an object with ``classes`` and ``predict(images)``), the
     mAP protocol, and, for consistency variants, the reference-prediction cache."""
 
+    libraries = ("pycocotools", "mmdet", "mmcv", "mmengine", "facenet-pytorch")
     consistency: ClassVar[bool] = False
     per_class_columns: ClassVar[bool] = False  # an AP column per dataset class
 
@@ -56,13 +57,17 @@ class BoxEvaluation(Task):
     def metrics(self, dataset=None) -> list[MetricInfo]:
         named = tuple(dataset.classes) if self.per_class_columns and dataset is not None else ()
         summary, per_class = metric_names(self.metric, named, self.iou_thr)
-        reason = self.source.unavailable()
+        reason = self.source.unavailable() or protocol_unavailable(self.metric)
         return [MetricInfo(n, False, reason, self.consistency) for n in summary + per_class]
 
     def incompatible(self, dataset) -> str | None:
         if self.consistency and not getattr(dataset, "paired", False):
             return "needs a paired dataset (the reference's detections are the targets)"
-        return self.dataset_problem(dataset) or self.source.unavailable()
+        return (
+            self.dataset_problem(dataset)
+            or self.source.unavailable()
+            or protocol_unavailable(self.metric)
+        )
 
     def spec(self) -> dict[str, Any]:
         out = {

@@ -21,6 +21,20 @@ PROTOCOLS = ("coco", "voc")
 VOC_MODES = ("area", "11points")
 
 
+def protocol_unavailable(protocol: str) -> str | None:
+    """Why the library computing ``protocol`` cannot be used here, or None."""
+    import importlib.util
+
+    if protocol == "voc":
+        from gefu.tasks.mmdet_model import mmdet_available
+
+        reason = mmdet_available()
+        return f"VOC mAP is computed by mmdet's eval_map, but {reason}" if reason else None
+    if importlib.util.find_spec("pycocotools") is None:
+        return "pycocotools is not installed: pip install pycocotools"
+    return None
+
+
 def metric_names(
     protocol: str, classes: Sequence[str] = (), iou_thr: float = 0.5
 ) -> tuple[list[str], list[str]]:

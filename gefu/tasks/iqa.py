@@ -44,6 +44,11 @@ class IQA(Task):
             infos.append(MetricInfo(name, metric.lower_better, reason, metric.full_reference))
         return infos
 
+    libraries = ("pyiqa",)
+
+    def code_dependencies(self) -> tuple[type, ...]:
+        return tuple(type(m) for m in self._metrics.values())
+
     def spec(self) -> dict[str, Any]:
         return {"task": "iqa", "metrics": [m.spec() for m in self._metrics.values()]}
 

@@ -45,11 +45,14 @@ def resolve_config(config: str | Path) -> Path:
     )
 
 
+INSTALL_OPENMMLAB = "`make install-openmmlab` (builds mmcv 2.1 from source; see README, 'Install')"
+
+
 def mmdet_available() -> str | None:
     """None if mmdet (with mmcv's compiled ops) can be used, else why not."""
     for module in ("mmdet", "mmengine", "mmcv"):
         if importlib.util.find_spec(module) is None:
-            return f"{module} is not installed (see README, 'Install')"
+            return f"{module} is not installed: {INSTALL_OPENMMLAB}"
     return None
 
 

@@ -24,7 +24,8 @@ def mmseg_missing() -> str | None:
     """Why mmseg cannot be used here (a package is not installed), or None; imports nothing."""
     absent = [pip for module, pip in _NEEDED if importlib.util.find_spec(module) is None]
     if absent:
-        return f"not installed: {', '.join(absent)} (see the README's OpenMMLab install notes)"
+        missing = ", ".join(absent)
+        return f"not installed: {missing}; install with `make install-openmmlab` (see README)"
     return None
 
 

@@ -75,6 +75,7 @@ def iou_scores(records: list[dict[str, Any]], classes: tuple[str, ...]) -> dict[
 
 
 class _MMSegTask(Task):
+    libraries = ("mmsegmentation", "mmcv", "mmengine")
     """What both evaluations share: the frozen model, its availability and its spec."""
 
     def __init__(self, config, checkpoint, cfg_options, allow_random_weights):

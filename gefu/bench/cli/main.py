@@ -30,6 +30,19 @@ HELP = {
 }
 
 
+# Third-party loggers that chatter about optional accelerations unrelated to a run: bitsandbytes
+# (pulled in by pyiqa through transformers) warns on every import that a CPU kernel could not be
+# fetched. Errors still show; the suite's own warnings are untouched.
+QUIET_LOGGERS = ("bitsandbytes",)
+
+
+def quiet_third_party() -> None:
+    import logging
+
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gefu",
@@ -49,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    quiet_third_party()
     try:
         return importlib.import_module(COMMANDS[args.command]).main(args)
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ bootstrapping the per-image scores, and a value with no per-image scores is show
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 
 from gefu.bench.config import REFERENCE_ROW
@@ -162,6 +163,7 @@ def load_report(store: Store) -> Report:
     grid = store.run_grid(run["run_id"])
     info = {"run_id": run["run_id"], "started": _iso(run["started"])}
     info["finished"] = _iso(run["finished"])
+    info["versions"] = json.loads(run["versions"])
     by_table: dict[tuple[str, str], list] = {}
     for g in grid:
         by_table.setdefault((g["dataset"], g["evaluation"]), []).append(g)

@@ -94,6 +94,9 @@ def summary_lines(report: Report) -> list[str]:
     lines = [f"Run {run['run_id']}: started {run['started']}, {done}; cells: {counts}."]
     if report.count(OK) == 0:
         lines.append("No cell of this run has completed yet.")
+    installed = {k: v for k, v in run.get("versions", {}).items() if v != "absent"}
+    if installed:
+        lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in installed.items()) + ".")
     lines.append(
         f"Values: mean ± half-width of the {LEVEL:.0%} percentile-bootstrap interval over "
         f"per-image scores ({N_RESAMPLES} resamples, seed {SEED}); a value without per-image "
