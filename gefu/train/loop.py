@@ -302,11 +302,12 @@ def load_checkpoint(folder: Path, modules, optimizers, accelerator) -> int:
 
     from gefu.enhancers.base import WEIGHTS_NAME
 
-    device = accelerator.device
-    modules["model"].load_state_dict(load_file(str(folder / WEIGHTS_NAME), device=str(device)))
+    # safetensors refuses "cpu:0", the device of a multi-process CPU run
+    device = "cpu" if accelerator.device.type == "cpu" else str(accelerator.device)
+    modules["model"].load_state_dict(load_file(str(folder / WEIGHTS_NAME), device=device))
     for name, module in modules.items():
         if name != "model":
-            module.load_state_dict(load_file(str(folder / f"{name}.safetensors"), str(device)))
+            module.load_state_dict(load_file(str(folder / f"{name}.safetensors"), device))
     state = torch.load(folder / STATE_NAME, map_location="cpu", weights_only=True)
     for group, (opt, scheduler) in optimizers.items():
         opt.load_state_dict(state["optimizers"][group])
