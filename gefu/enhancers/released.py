@@ -108,13 +108,15 @@ def sha256_of(path: str | Path) -> str:
 
 
 def check_release(enhancer: str | None, path: str | Path) -> Release | None:
-    """The release ``path`` is named after (for ``enhancer``), if any; warns when its hash
-    differs from the known one (the file is still used)."""
+    """The release of ``enhancer`` that ``path`` is named after, if any, checked with
+    ``check_file``."""
     path = Path(path)
-    matches = [r for r in releases_for(enhancer) if r.file == path.name]
-    if not matches:
-        return None
-    release = matches[0]
+    release = next((r for r in releases_for(enhancer) if r.file == path.name), None)
+    return check_file(release, path) if release else None
+
+
+def check_file(release: Release, path: str | Path) -> Release:
+    """Warns when the SHA-256 of ``path`` is not the release's (the file is still used)."""
     if release.sha256 and sha256_of(path) != release.sha256:
         warnings.warn(
             f"{path}: SHA-256 differs from the released {release.name} file "

@@ -200,8 +200,10 @@ class SCUF(Enhancer):
         from pathlib import Path
 
         if Path(path).suffix == ".pkl":
+            from gefu.enhancers.released import check_release
             from gefu.enhancers.scuf.importer import import_released
 
+            check_release(cls.registry_name, path)
             return import_released(path, **overrides)
         return super().from_pretrained(path, **overrides)
 
