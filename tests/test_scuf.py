@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -185,6 +187,22 @@ def test_import_released_round_trip_and_refusal(model, tmp_path):
     torch.save({"rank_vae": 4}, tmp_path / "partial.pkl")
     with pytest.raises(ReleasedCheckpointError, match="missing"):
         SCUF.from_pretrained(tmp_path / "partial.pkl", base="tiny", clip="tiny")
+
+
+def test_weights_import_converts_the_released_pkl(model, tmp_path):
+    from gefu.bench.cli.main import main
+    from gefu.enhancers import create_enhancer
+    from gefu.enhancers.scuf.importer import to_released_layout
+
+    torch.save(to_released_layout(model), tmp_path / "test_model.pkl")
+    args = ["weights", "import", "scuf", str(tmp_path / "test_model.pkl"), str(tmp_path / "ck")]
+    assert main([*args, "--param", "base=tiny", "--param", "clip=tiny"]) == 0
+    config = json.loads((tmp_path / "ck" / "config.json").read_text())
+    assert config["imported_from"]["release"] == "scuf.official"
+    loaded = create_enhancer("scuf", weights=str(tmp_path / "ck"))
+    x = torch.rand(1, 3, 16, 24)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))
 
 
 class _Arbitrary:
