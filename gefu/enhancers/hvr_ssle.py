@@ -261,14 +261,19 @@ def official_to_suite(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
 @register_enhancer("hvr_ssle")
 class HVRSSLE(Enhancer):
     """HVR-SSLE: recursive L/H latent refinement; ``T``, ``C``, ``n_supervision`` set the number
-    of steps at inference; ``z_seed`` seeds the latent initialisation (deterministic output)."""
+    of steps at inference.
+
+    ``z_seed``: the latents zH, zL of every call are drawn from a generator seeded with it, so
+    that a benchmark cell is reproducible (a deliberate exception to the release, whose
+    ``infer_image.py`` draws fresh latents from the global RNG for each image: ``z_seed: null``
+    does that)."""
 
     trainable = True
     needs_weights = True
 
     def __init__(self, T: int = 2, C: int = 2, n_supervision: int = 2, dim: int = 24,
                  features: int = 24, groups: int = 2, depths=(2, 2), heads=(4, 4),
-                 window: int = 8, mlp_ratio: float = 2.0, z_seed: int = 0):  # fmt: skip
+                 window: int = 8, mlp_ratio: float = 2.0, z_seed: int | None = 0):  # fmt: skip
         super().__init__()
         depths, heads = list(depths), list(heads)
         self.hparams = dict(T=T, C=C, n_supervision=n_supervision, dim=dim, features=features,
@@ -348,7 +353,7 @@ class HVRSSLE(Enhancer):
         return (crop_to(zh, (h, w)), crop_to(zl, (h, w))), crop_to(out, (h, w))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gen = torch.Generator().manual_seed(self.z_seed)
+        gen = None if self.z_seed is None else torch.Generator().manual_seed(self.z_seed)
         _, out = self.sample(x * 2 - 1, generator=gen)
         return ((out.float() + 1) / 2).clamp(0, 1)
 
