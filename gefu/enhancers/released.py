@@ -29,7 +29,7 @@ class Release:
     licence: str
     input_range: str = "RGB in [0, 1]"
     gain: float = 1.0  # the test script multiplies the input by this before the network
-    size_multiple: int = 1  # the test script crops the input to a multiple of this
+    size_multiple: int = 1  # the test script brings the input to a multiple of this (note)
     params: dict[str, Any] = field(default_factory=dict)  # enhancer params that match the release
     urls: tuple[str, ...] = ()  # download pages other than the repository file
     note: str = ""
@@ -55,7 +55,7 @@ RELEASES: dict[str, Release] = {
             "Zero-DCE++/snapshots_Zero_DCE++/Epoch99.pth", "09f202b690f8",
             "ca8855b90df9a80fa4195a831f33d3476b1964f787eb70602797c773067f3b84",
             "CC BY-NC 4.0", size_multiple=12, params={"scale_factor": 12},
-            note="the curve map is computed at 1/12 size",
+            note="cropped at the top left; the curve map is computed at 1/12 size",
         ),
         Release(
             "scl_lle.official", "scl_lle", "SCL-LLE.pth", "LingLIx/SCL-LLE",
@@ -88,8 +88,10 @@ RELEASES: dict[str, Release] = {
         ),
         Release(
             "semi_llie.training", "semi_llie", "model_e<N>.pth", "guanguanboy/Semi-LLIE", None,
-            None, None, "none stated", note="no released weights: the official trainer's "
-            "checkpoints (state_dict of MambaLowlightguided under DataParallel) load",
+            None, None, "none stated", size_multiple=16, params={"test_multiple": 16},
+            note="no released weights: the "
+            "official trainer's checkpoints (state_dict of MambaLowlightguided under "
+            "DataParallel) load; the test scripts resize to the next multiple of 16 and back",
         ),
     )
 }  # fmt: skip
