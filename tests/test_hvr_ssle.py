@@ -41,6 +41,13 @@ def test_odd_sizes_keep_shape_and_range_and_are_deterministic():
     other = HVRSSLE(**TINY, z_seed=1).eval()
     other.load_state_dict(model.state_dict())
     assert not torch.equal(y, other(x))  # the latents come from z_seed
+    fresh = HVRSSLE(**TINY, z_seed=None).eval()  # the release: new latents on every call
+    fresh.load_state_dict(model.state_dict())
+    torch.manual_seed(5)
+    first = fresh(x)
+    assert not torch.equal(first, fresh(x))
+    torch.manual_seed(5)
+    assert torch.equal(first, fresh(x))  # drawn from the global RNG
 
 
 def test_full_model_runs_on_an_odd_size():

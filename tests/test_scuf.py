@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -185,6 +187,46 @@ def test_import_released_round_trip_and_refusal(model, tmp_path):
     torch.save({"rank_vae": 4}, tmp_path / "partial.pkl")
     with pytest.raises(ReleasedCheckpointError, match="missing"):
         SCUF.from_pretrained(tmp_path / "partial.pkl", base="tiny", clip="tiny")
+
+
+def test_inference_samples_the_latent_as_released_with_a_seed(model):
+    from gefu.enhancers.scuf.model import DARK_PROMPT
+
+    assert model.hparams["latent"] == "sample" and model.hparams["latent_seed"] == 0
+    assert DARK_PROMPT.startswith("low light, dim lighting, low illumination, underexposed")
+    x = torch.rand(1, 3, 16, 24)
+    with torch.no_grad():
+        sampled = model(x)
+        assert torch.equal(sampled, model(x))  # seeded: reproducible
+        try:
+            model.hparams["latent"] = "mean"
+            mean = model(x)
+            model.hparams.update(latent="sample", latent_seed=None)  # the release: global RNG
+            torch.manual_seed(3)
+            fresh = model(x)
+            torch.manual_seed(3)
+            assert torch.equal(fresh, model(x)) and not torch.equal(fresh, model(x))
+        finally:
+            model.hparams.update(latent="sample", latent_seed=0)
+    assert not torch.equal(sampled, mean)
+    with pytest.raises(ValueError, match="latent must be"):
+        type(model)(base="tiny", clip="tiny", latent="mode")
+
+
+def test_weights_import_converts_the_released_pkl(model, tmp_path):
+    from gefu.bench.cli.main import main
+    from gefu.enhancers import create_enhancer
+    from gefu.enhancers.scuf.importer import to_released_layout
+
+    torch.save(to_released_layout(model), tmp_path / "test_model.pkl")
+    args = ["weights", "import", "scuf", str(tmp_path / "test_model.pkl"), str(tmp_path / "ck")]
+    assert main([*args, "--param", "base=tiny", "--param", "clip=tiny"]) == 0
+    config = json.loads((tmp_path / "ck" / "config.json").read_text())
+    assert config["imported_from"]["release"] == "scuf.official"
+    loaded = create_enhancer("scuf", weights=str(tmp_path / "ck"))
+    x = torch.rand(1, 3, 16, 24)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))
 
 
 class _Arbitrary:

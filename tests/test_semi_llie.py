@@ -100,6 +100,28 @@ def test_enhancer_parameter_count_and_io():
     assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1
 
 
+def test_forward_resizes_as_the_release_test_script():
+    import torch.nn.functional as F
+
+    from gefu.enhancers import create_enhancer
+
+    torch.manual_seed(0)
+    model = create_enhancer("semi_llie", embed_dim=32, depths=[1])
+    x = torch.rand(1, 3, 16, 10)
+    seen = []
+    predict = model.predict
+    model.predict = lambda t: seen.append(tuple(t.shape[-2:])) or predict(t)
+    with torch.no_grad():
+        y = model(x)
+        big = F.interpolate(x, size=(32, 16), mode="bilinear", align_corners=False)
+        ref = F.interpolate(predict(big), size=(16, 10), mode="bilinear", align_corners=False)
+    assert seen == [(32, 16)]  # 16 -> 32 (a multiple grows by 16, as released), 10 -> 16
+    assert torch.equal(y, ref.clamp(0, 1))
+    model.test_multiple = None
+    with torch.no_grad():
+        assert torch.equal(model(x), predict(x).clamp(0, 1))
+
+
 def test_ema_update_by_hand():
     student, teacher = nn.Linear(1, 1, bias=False), nn.Linear(1, 1, bias=False)
     with torch.no_grad():

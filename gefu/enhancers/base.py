@@ -24,6 +24,9 @@ class Enhancer(nn.Module):
     registry_name: ClassVar[str] = ""
     trainable: ClassVar[bool] = False
     needs_weights: ClassVar[bool] = False  # True: useless without from_pretrained()
+    # bumped when the meaning of saved weights changes; older folders go through
+    # ``upgrade_state_dict``. Written to config.json as "format" when above 1.
+    format_version: ClassVar[int] = 1
 
     def __init__(self) -> None:
         super().__init__()
@@ -40,6 +43,8 @@ class Enhancer(nn.Module):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         config = {"enhancer": self.registry_name, "params": self.hparams}
+        if self.format_version > 1:
+            config["format"] = self.format_version
         (path / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True))
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         save_file(state, str(path / WEIGHTS_NAME))
@@ -47,11 +52,15 @@ class Enhancer(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | Path, **overrides: Any) -> Enhancer:
-        """Load a checkpoint folder (or a legacy ``.pth``/``.pt`` state dict, read safely)."""
+        """Load a checkpoint folder, or a weights file (``.safetensors``; ``.pth``/``.pt``/
+        ``.pkl`` read with ``weights_only=True``) in this suite's layout or an author's
+        released layout (renamed by ``convert_state_dict``). A file named like a known release
+        (``gefu weights list``) whose SHA-256 differs is still loaded, with a warning."""
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"{cls.__name__}: weights not found at {path}")
         params: dict[str, Any] = {}
+        version = cls.format_version
         if path.is_dir():
             cfg_file = path / CONFIG_NAME
             if not cfg_file.is_file():
@@ -63,16 +72,38 @@ class Enhancer(nn.Module):
                     f"{path} holds a {saved_as!r} checkpoint, not {cls.registry_name!r}"
                 )
             params = dict(config.get("params", {}))
+            version = int(config.get("format", 1))
+            if version > cls.format_version:
+                raise ValueError(
+                    f"{path}: checkpoint format {version} is newer than this gefu's "
+                    f"{cls.__name__} (format {cls.format_version}); update gefu-bench"
+                )
             state = _load_state(path / WEIGHTS_NAME)
         else:
+            from gefu.enhancers.released import check_release
+
+            check_release(cls.registry_name, path)
             state = _load_state(path)
         params.update(overrides)
         model = cls(**params)
-        model.load_state_dict(model.convert_state_dict(state))
+        state = model.convert_state_dict(state)
+        if version < cls.format_version:
+            state = model.upgrade_state_dict(state, version)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ValueError(f"{path}: not a {cls.registry_name or cls.__name__} "
+                             f"checkpoint: {exc}") from None  # fmt: skip
         return model.eval()
 
     def convert_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Hook for importing foreign checkpoint layouts (e.g. a ``module.`` prefix)."""
+        return state
+
+    def upgrade_state_dict(
+        self, state: dict[str, torch.Tensor], version: int
+    ) -> dict[str, torch.Tensor]:
+        """Hook: weights of a folder saved at an older ``format_version`` -> current ones."""
         return state
 
 

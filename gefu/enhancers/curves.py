@@ -8,10 +8,21 @@ Networks (Guo et al., CVPR 2020; Li et al., TPAMI 2021):
 - ``DCENetLite``: the same topology with depthwise-separable convolutions; 10,561 parameters
   with a 3-channel output (Zero-DCE++ reuses one curve map for every iteration; SAGC maps it
   through a sigmoid to a gamma map A).
-Light-enhancement curve: LE(x) = x + r * x * (1 - x), applied ``iterations`` times.
+Light-enhancement curve, written as in the authors' code: LE(x) = x + r * (x^2 - x), applied
+``iterations`` times (the paper's x + r * x * (1 - x) with r negated; the two readings are the
+same family, so training from scratch is unaffected, but released weights only reproduce the
+official output with the code's sign).
+
+Released checkpoints load as they are (``from_pretrained(<official .pth>)``): their keys
+(``e_convK.weight``, ``e_convK.depth_conv.*`` / ``point_conv.*``, a ``module.`` prefix from
+``DataParallel``) are renamed to this module's. Checkpoint folders written before format 2 used
+the paper's sign; their last layer is negated on load (same output), with a warning.
 """
 
 from __future__ import annotations
+
+import re
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -60,16 +71,70 @@ def apply_curves(x: torch.Tensor, r: torch.Tensor, iterations: int) -> torch.Ten
     shared = r.shape[1] == 3
     for i in range(iterations):
         ri = r if shared else r[:, 3 * i : 3 * i + 3]
-        x = x + ri * (x - x * x)
+        x = x + ri * (x * x - x)
     return x
 
 
-@register_enhancer("zero_dce")
-class ZeroDCE(Enhancer):
-    """Zero-DCE: DCE-Net predicts 8 pixel-wise curve maps (tanh) applied iteratively."""
+_OFFICIAL_KEY = re.compile(
+    r"^(?:module\.)?(e_conv\d)\.(?:(depth_conv|point_conv)\.)?(weight|bias)$"
+)
+_PARTS = {"depth_conv": "depthwise.", "point_conv": "pointwise.", None: ""}
+
+
+def official_to_suite(state: dict[str, torch.Tensor], separable: bool, name: str):
+    """Rename the authors' DCE-Net keys to ``net.*``; a suite state dict passes unchanged."""
+    if not any(_OFFICIAL_KEY.match(k) for k in state):
+        return state
+    out = {}
+    for key, value in state.items():
+        m = _OFFICIAL_KEY.match(key)
+        if m is None:
+            raise ValueError(f"{name}: unexpected key {key!r} in an official DCE-Net state dict")
+        layer, part, kind = m.groups()
+        if (part is not None) != separable:
+            want = "depthwise-separable (Zero-DCE++/SAGC)" if separable else "plain (Zero-DCE)"
+            raise ValueError(
+                f"{name} expects a {want} DCE-Net, but key {key!r} is from the other layout"
+            )
+        out[f"net.{layer}.{_PARTS[part]}{kind}"] = value
+    return out
+
+
+def negate_last_layer(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """Negate the curve-map layer: turns x + r(x - x^2) weights into x + r(x^2 - x) ones."""
+    state = dict(state)
+    for key in [k for k in state if k.startswith(prefix)]:
+        state[key] = -state[key]
+    return state
+
+
+class _CurveEnhancer(Enhancer):
+    """Shared checkpoint handling of the tanh-curve enhancers (format 2: the code's sign)."""
 
     trainable = True
     needs_weights = True
+    format_version = 2
+    separable = False
+
+    def convert_state_dict(self, state):
+        return official_to_suite(state, self.separable, self.registry_name)
+
+    def upgrade_state_dict(self, state, version):
+        if version < 2:
+            warnings.warn(
+                f"{self.registry_name}: checkpoint written before format 2 (curve sign "
+                "x + r(x - x^2)); its last layer is negated on load, giving the same output. "
+                "Save it again with save_pretrained to drop this step.",
+                stacklevel=3,
+            )
+            last = "net.e_conv7.pointwise." if self.separable else "net.e_conv7."
+            state = negate_last_layer(state, last)
+        return state
+
+
+@register_enhancer("zero_dce")
+class ZeroDCE(_CurveEnhancer):
+    """Zero-DCE: DCE-Net predicts 8 pixel-wise curve maps (tanh) applied iteratively."""
 
     def __init__(self, iterations: int = 8, width: int = 32):
         super().__init__()
@@ -91,26 +156,48 @@ class SCLLLE(ZeroDCE):
 
 
 @register_enhancer("zero_dce_pp")
-class ZeroDCEPP(Enhancer):
-    """Zero-DCE++: separable DCE-Net on a ``scale_factor``-times downsampled input; one curve
-    map (tanh), upsampled to full size and applied ``iterations`` times."""
+class ZeroDCEPP(_CurveEnhancer):
+    """Zero-DCE++: separable DCE-Net on a ``scale_factor``-times downsampled input (bilinear,
+    align_corners=False); one curve map (tanh), upsampled bilinearly with align_corners=True
+    (the release's ``UpsamplingBilinear2d``) and applied ``iterations`` times.
 
-    trainable = True
-    needs_weights = True
+    ``scale_factor`` 12 is the release's test setting (its training script uses 1: see
+    ``gefu.train.methods.zero_dce``). As the release's test script does, the network sees the
+    image cropped at the top left to a multiple of ``scale_factor``; unlike it, the output
+    keeps the input's size: the curve map is extended over the cut-off right and bottom strips
+    (fewer than ``scale_factor`` pixels) by repeating its edge, and the whole image is enhanced.
+    On sizes that are multiples of ``scale_factor`` the output is the release's exactly.
+    """
 
-    def __init__(self, iterations: int = 8, scale_factor: int = 1, width: int = 32):
+    separable = True
+
+    def __init__(self, iterations: int = 8, scale_factor: int = 12, width: int = 32):
         super().__init__()
+        if scale_factor < 1:
+            raise ValueError(f"scale_factor must be a positive integer, got {scale_factor}")
         self.hparams = {"iterations": iterations, "scale_factor": scale_factor, "width": width}
         self.iterations, self.scale_factor = iterations, scale_factor
         self.net = _CurveNet(3, width, separable=True)
 
-    def curves(self, x: torch.Tensor) -> torch.Tensor:
-        small = x if self.scale_factor == 1 else F.interpolate(
-            x, scale_factor=1 / self.scale_factor, mode="bilinear", align_corners=False
-        )  # fmt: skip
+    def curves(self, x: torch.Tensor, scale_factor: int | None = None) -> torch.Tensor:
+        """The curve map at full size; ``scale_factor`` overrides the model's (training: 1)."""
+        s = self.scale_factor if scale_factor is None else scale_factor
+        if s == 1:
+            return torch.tanh(self.net(x))
+        h, w = x.shape[-2:]
+        hc, wc = h - h % s, w - w % s
+        if hc == 0 or wc == 0:
+            raise ValueError(
+                f"zero_dce_pp: a {h}x{w} image is smaller than scale_factor {s} "
+                "(use a smaller scale_factor)"
+            )
+        small = F.interpolate(
+            x[..., :hc, :wc], scale_factor=1 / s, mode="bilinear", align_corners=False
+        )
         r = torch.tanh(self.net(small))
-        if self.scale_factor != 1:
-            r = F.interpolate(r, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        r = F.interpolate(r, size=(hc, wc), mode="bilinear", align_corners=True)
+        if (hc, wc) != (h, w):
+            r = F.pad(r, (0, w - wc, 0, h - hc), mode="replicate")
         return r
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -122,7 +209,7 @@ class SemanticGammaCorrection(Enhancer):
     """Semantic-aware Gamma Correction (Pan et al., ICASSP 2023): a separable DCE-Net predicts a
     gamma map A = sigmoid(net(x)); output = x ** A. At test time the input is first scaled by
     ``alpha`` (1.5 in the authors' ``test.py``) and, as there, not clipped before the network:
-    only the output is clipped to [0, 1]."""
+    only the output is clipped to [0, 1]. Loads the authors' ``weight/base.pth`` as it is."""
 
     trainable = True
     needs_weights = True
@@ -140,4 +227,8 @@ class SemanticGammaCorrection(Enhancer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x * self.alpha if self.alpha != 1 else x
-        return x.clamp_min(1e-6).pow(self.gamma_map(x)).clamp(0, 1)
+        # as released: 0 ** A = 0 (training clamps x away from 0 for a finite gradient)
+        return x.clamp_min(0).pow(self.gamma_map(x)).clamp(0, 1)
+
+    def convert_state_dict(self, state):
+        return official_to_suite(state, True, self.registry_name)

@@ -17,11 +17,17 @@ updates with an H-net update after every T-th. Training runs N_supervision segme
 each with its own loss and optimiser step (deep supervision); inside a segment all updates but
 the last L/H pair run without gradient. Inference (``sample``) runs N_supervision segments
 without gradient. Inputs are reflect-padded to a multiple of 8 and outputs cropped back.
+
+The released ``checkpoint/HVR.safetensors`` loads as it is (``from_pretrained``): its keys
+(``_orig_mod.`` prefix of ``torch.compile``; ``embed_layer``, ``L_net_model``, ``H_net_model``,
+``head_layer``) are renamed by ``official_to_suite``; its buffers (attention masks, position
+tables: recomputed here) are dropped.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 import torch.nn.functional as F
@@ -210,18 +216,64 @@ class SwinHNet(nn.Module):
         return self.conv_after_body(self.norm(t).permute(0, 3, 1, 2)) + x
 
 
+# -- the released layout ------------------------------------------------------------------------
+# (pattern on the official key, after the ``_orig_mod.`` prefix, -> this module's key)
+_OFFICIAL_RENAMES = [
+    (r"^(embed|head)_layer\.(?:embedding|layers\.0)\.", lambda m: f"{m[1]}."),
+    (r"^L_net_model\.(conv\d_\d)\.conv\.", r"l_net.\1."),
+    (r"^L_net_model\.final_conv\.", "l_net.out."),
+    (r"^H_net_model\.patch_embed\.proj\.", "h_net.embed."),
+    (r"^H_net_model\.patch_embed\.norm\.", "h_net.embed_norm."),
+    (r"^H_net_model\.layers\.(\d+)\.residual_group\.blocks\.(\d+)\.mlp\.fc1\.",
+     r"h_net.groups.\1.blocks.\2.mlp.0."),
+    (r"^H_net_model\.layers\.(\d+)\.residual_group\.blocks\.(\d+)\.mlp\.fc2\.",
+     r"h_net.groups.\1.blocks.\2.mlp.2."),
+    (r"^H_net_model\.layers\.(\d+)\.residual_group\.blocks\.", r"h_net.groups.\1.blocks."),
+    (r"^H_net_model\.layers\.(\d+)\.patch_embed\.proj\.", r"h_net.groups.\1.proj."),
+    (r"^H_net_model\.layers\.(\d+)\.conv\.", r"h_net.groups.\1.conv."),
+    (r"^H_net_model\.(norm|conv_after_body)\.", r"h_net.\1."),
+]  # fmt: skip
+_OFFICIAL_BUFFERS = re.compile(r"\.(attn_mask|relative_coords_table|relative_position_index)$")
+
+
+def official_to_suite(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The released HVR state dict -> ``HVRSSLE`` names; a suite state dict passes unchanged."""
+    state = {k.removeprefix("_orig_mod."): v for k, v in state.items()}
+    if not any(k.startswith(("L_net_model.", "H_net_model.")) for k in state):
+        return state
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if _OFFICIAL_BUFFERS.search(key):
+            continue
+        for pattern, repl in _OFFICIAL_RENAMES:
+            new, n = re.subn(pattern, repl, key)
+            if n:
+                break
+        else:
+            raise ValueError(f"hvr_ssle: unexpected key {key!r} in a released HVR state dict")
+        if new in out and not torch.equal(out[new], value):
+            raise ValueError(f"hvr_ssle: {key!r} disagrees with its alias ({new!r})")
+        out[new] = value
+    return out
+
+
 # -- the enhancer -------------------------------------------------------------------------------
 @register_enhancer("hvr_ssle")
 class HVRSSLE(Enhancer):
     """HVR-SSLE: recursive L/H latent refinement; ``T``, ``C``, ``n_supervision`` set the number
-    of steps at inference; ``z_seed`` seeds the latent initialisation (deterministic output)."""
+    of steps at inference.
+
+    ``z_seed``: the latents zH, zL of every call are drawn from a generator seeded with it, so
+    that a benchmark cell is reproducible (a deliberate exception to the release, whose
+    ``infer_image.py`` draws fresh latents from the global RNG for each image: ``z_seed: null``
+    does that)."""
 
     trainable = True
     needs_weights = True
 
     def __init__(self, T: int = 2, C: int = 2, n_supervision: int = 2, dim: int = 24,
                  features: int = 24, groups: int = 2, depths=(2, 2), heads=(4, 4),
-                 window: int = 8, mlp_ratio: float = 2.0, z_seed: int = 0):  # fmt: skip
+                 window: int = 8, mlp_ratio: float = 2.0, z_seed: int | None = 0):  # fmt: skip
         super().__init__()
         depths, heads = list(depths), list(heads)
         self.hparams = dict(T=T, C=C, n_supervision=n_supervision, dim=dim, features=features,
@@ -301,6 +353,9 @@ class HVRSSLE(Enhancer):
         return (crop_to(zh, (h, w)), crop_to(zl, (h, w))), crop_to(out, (h, w))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gen = torch.Generator().manual_seed(self.z_seed)
+        gen = None if self.z_seed is None else torch.Generator().manual_seed(self.z_seed)
         _, out = self.sample(x * 2 - 1, generator=gen)
         return ((out.float() + 1) / 2).clamp(0, 1)
+
+    def convert_state_dict(self, state):
+        return official_to_suite(state)

@@ -141,6 +141,10 @@ def load_decomnet(path: str | Path, device: str | torch.device = "cpu") -> Decom
     else:
         if not path.is_file():
             raise FileNotFoundError(f"RetinexNet DecomNet weights not found at {path}")
+        if path.name == "decomp.pth":
+            from gefu.enhancers.released import RELEASES, check_file
+
+            check_file(RELEASES["retinexnet.decom"], path)
         state = {_rename_foreign(k): v for k, v in _load_state(path).items()}
         state = {k.removeprefix("decom."): v for k, v in state.items()
                  if not k.startswith("enhance.")}  # fmt: skip

@@ -10,11 +10,17 @@ channel-attention conv block; a residual image is added to the (mean-shifted) in
 Defaults: embed 64, depths (2, 2), d_state 16, expand 2: 802,530 parameters here (the released
 model counts 18 more: its two fixed 3x3 gradient kernels are parameters there).
 The scan runs through ``gefu.enhancers.mamba_scan`` (mamba_ssm's kernel on CUDA, else PyTorch).
+
+No weights are released. The official trainer's checkpoints (``model_e<N>.pth``: a dict whose
+``state_dict`` is ``MambaLowlightguided``'s under ``DataParallel``) load as they are: keys are
+renamed by ``official_to_suite`` (the mapping is in ``_OFFICIAL_RENAMES``) and the two fixed
+gradient kernels (``get_gradient.weight_h/_v``) are dropped.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +31,55 @@ from gefu.enhancers.base import Enhancer
 from gefu.enhancers.mamba_scan import selective_scan
 
 RGB_MEAN = (0.4488, 0.4371, 0.4040)
+
+# official MambaLowlightguided key (after ``module.``) -> this module's key
+_BLOCK = r"^layers\.(\d+)\.residual_group\.blocks\.(\d+)\."
+_OFFICIAL_RENAMES = [
+    (r"^estimator\.conv1\.", "illu_in."),
+    (r"^estimator\.depth_conv\.", "illu_feat."),
+    (r"^estimator\.conv2\.", "illu_map."),
+    (r"^patch_embed\.norm\.", "embed_norm."),
+    (r"^(conv_first|norm|conv_after_body|conv_last)\.", r"\1."),
+    (r"^layers\.(\d+)\.conv\.", r"groups.\1.conv."),
+    (_BLOCK + r"ln_1\.", r"groups.\1.blocks.\2.norm1."),
+    (_BLOCK + r"ln_2\.", r"groups.\1.blocks.\2.norm2."),
+    (_BLOCK + r"skip_scale$", r"groups.\1.blocks.\2.skip1"),
+    (_BLOCK + r"skip_scale2$", r"groups.\1.blocks.\2.skip2"),
+    (_BLOCK + r"fuse\.pwconv\.", r"groups.\1.blocks.\2.fuse.pw."),
+    (_BLOCK + r"fuse\.dwconv\.", r"groups.\1.blocks.\2.fuse.dw."),
+    (_BLOCK + r"fuse\.project_out\.", r"groups.\1.blocks.\2.fuse.out."),
+    (_BLOCK + r"fuse\.mlp\.", r"groups.\1.blocks.\2.fuse.mix."),
+    (_BLOCK + r"conv_blk\.cab\.([02])\.", r"groups.\1.blocks.\2.cab.body.\3."),
+    (_BLOCK + r"conv_blk\.cab\.3\.attention\.([13])\.", r"groups.\1.blocks.\2.cab.gate.\3."),
+    (_BLOCK + r"self_attention\.(in_proj|out_proj|out_norm)\.", r"groups.\1.blocks.\2.ssm.\3."),
+    (_BLOCK + r"self_attention\.conv2d\.", r"groups.\1.blocks.\2.ssm.conv3."),
+    (_BLOCK + r"self_attention\.conv2d_55\.", r"groups.\1.blocks.\2.ssm.conv5."),
+    (_BLOCK + r"self_attention\.point_wise_conv\.", r"groups.\1.blocks.\2.ssm.merge."),
+    (_BLOCK + r"self_attention\.x_proj_weight$", r"groups.\1.blocks.\2.ssm.x_proj"),
+    (_BLOCK + r"self_attention\.dt_projs_weight$", r"groups.\1.blocks.\2.ssm.dt_proj"),
+    (_BLOCK + r"self_attention\.dt_projs_bias$", r"groups.\1.blocks.\2.ssm.dt_bias"),
+    (_BLOCK + r"self_attention\.A_logs$", r"groups.\1.blocks.\2.ssm.A_log"),
+    (_BLOCK + r"self_attention\.Ds$", r"groups.\1.blocks.\2.ssm.D"),
+]  # fmt: skip
+
+
+def official_to_suite(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """An official Semi-LLIE state dict -> ``SemiLLIE`` names; a suite one passes unchanged."""
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    if not any(k.startswith(("estimator.", "layers.")) for k in state):
+        return state
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if key.startswith("get_gradient."):
+            continue  # the fixed finite-difference kernels (parameters there, constants here)
+        for pattern, repl in _OFFICIAL_RENAMES:
+            new, n = re.subn(pattern, repl, key)
+            if n:
+                out[new] = value
+                break
+        else:
+            raise ValueError(f"semi_llie: unexpected key {key!r} in an official state dict")
+    return out
 
 
 class DropPath(nn.Module):
@@ -180,7 +235,8 @@ def image_gradient(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
 
 @register_enhancer("semi_llie")
 class SemiLLIE(Enhancer):
-    """Semi-LLIE's Mamba enhancer (needs weights: ``gefu train semi_llie``)."""
+    """Semi-LLIE's Mamba enhancer (needs weights: ``gefu train semi_llie``). ``predict`` is the
+    network (training); ``forward`` adds the release's test-time resizing (``test_multiple``)."""
 
     trainable = True
     needs_weights = True
@@ -192,16 +248,21 @@ class SemiLLIE(Enhancer):
         d_state: int = 16,
         expand: float = 2.0,
         drop_path_rate: float = 0.1,
+        test_multiple: int | None = 16,
     ):
         super().__init__()
         depths = tuple(depths)
+        if test_multiple is not None and test_multiple < 1:
+            raise ValueError(f"test_multiple must be a positive integer or None: {test_multiple}")
         self.hparams = dict(
             embed_dim=embed_dim,
             depths=list(depths),
             d_state=d_state,
             expand=expand,
             drop_path_rate=drop_path_rate,
+            test_multiple=test_multiple,
         )
+        self.test_multiple = test_multiple
         self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
         self.illu_in = nn.Conv2d(4, embed_dim, 1)
         self.illu_feat = nn.Conv2d(embed_dim, embed_dim, 5, 1, 2, groups=4)
@@ -236,4 +297,17 @@ class SemiLLIE(Enhancer):
         return x + self.conv_last(res) + self.mean
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.predict(x).clamp(0, 1)
+        """As the release's test scripts: resize (bilinear) to the next multiple of
+        ``test_multiple`` strictly above each side (a side already a multiple grows by a whole
+        ``test_multiple``, as there), enhance, resize back; ``test_multiple: null`` enhances at
+        the input's size."""
+        m = self.test_multiple
+        if m is None:
+            return self.predict(x).clamp(0, 1)
+        h, w = x.shape[-2:]
+        size = (h + m - h % m, w + m - w % m)
+        y = self.predict(F.interpolate(x, size=size, mode="bilinear", align_corners=False))
+        return F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
+
+    def convert_state_dict(self, state):
+        return official_to_suite(state)

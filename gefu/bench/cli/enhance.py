@@ -16,6 +16,10 @@ def add_arguments(p) -> None:
         help="enhancer parameter (YAML value), repeatable",
     )  # fmt: skip
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument(
+        "--format", default="png", choices=["png", "npy"],
+        help="png: 8-bit images; npy: the float32 HxWx3 output in [0, 1], unrounded",
+    )  # fmt: skip
 
 
 def main(args) -> int:
@@ -36,6 +40,7 @@ def main(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    import numpy as np
     import torch
 
     files, failures = list_images(src), 0
@@ -48,7 +53,11 @@ def main(args) -> int:
             continue
         with torch.inference_mode():
             out = model(image[None].to(device))[0].clamp(0, 1)
-        write_image(dst / f"{path.stem}.png", out)
+        if args.format == "npy":
+            dst.mkdir(parents=True, exist_ok=True)
+            np.save(dst / f"{path.stem}.npy", out.float().cpu().permute(1, 2, 0).numpy())
+        else:
+            write_image(dst / f"{path.stem}.png", out)
     print(f"enhanced {len(files) - failures} of {len(files)} image(s) into {dst}")
     return 1 if failures else 0
 

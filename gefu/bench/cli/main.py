@@ -17,6 +17,7 @@ COMMANDS = {  # name -> module with add_arguments(parser) and main(args) -> exit
     "datasets": "gefu.bench.cli.datasets",
     "train": "gefu.bench.cli.train",
     "captions": "gefu.bench.cli.captions",
+    "weights": "gefu.bench.cli.weights",
 }
 HELP = {
     "run": "run a benchmark config (default: the embedded demo benchmark)",
@@ -27,6 +28,7 @@ HELP = {
     "datasets": "dataset tools: `gefu datasets check KIND PATH` validates a dataset folder",
     "train": "train a learned enhancer: `gefu train METHOD --config configs/train/<m>.yaml`",
     "captions": "caption a folder of images (SCUF's caption-consistency training data)",
+    "weights": "the authors' released weights: `gefu weights list`, `gefu weights import`",
 }
 
 

@@ -184,8 +184,11 @@ def _encoder_skip_channels(vae) -> list[int]:
     return [blocks[max(i - 1, 0)] for i in range(len(blocks))]
 
 
-def vae_encode(vae, x: torch.Tensor, sample: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """[-1,1] image -> (scaled latent, the inputs of the encoder's down blocks)."""
+def vae_encode(vae, x: torch.Tensor, sample: bool, generator: torch.Generator | None = None
+               ) -> tuple[torch.Tensor, list[torch.Tensor]]:  # fmt: skip
+    """[-1,1] image -> (scaled latent, the inputs of the encoder's down blocks). ``sample``:
+    draw from the posterior (noise from ``generator``, a CPU one, else the global RNG), else
+    its mean."""
     enc, skips = vae.encoder, []
     h = enc.conv_in(x)
     for block in enc.down_blocks:
@@ -197,7 +200,9 @@ def vae_encode(vae, x: torch.Tensor, sample: bool) -> tuple[torch.Tensor, list[t
     mean, logvar = h.chunk(2, dim=1)
     z = mean
     if sample:
-        z = mean + torch.exp(0.5 * logvar.clamp(-30, 20)) * torch.randn_like(mean)
+        noise = (torch.randn_like(mean) if generator is None
+                 else torch.randn(mean.shape, generator=generator).to(mean))  # fmt: skip
+        z = mean + torch.exp(0.5 * logvar.clamp(-30, 20)) * noise
     return z * vae.config.scaling_factor, skips
 
 

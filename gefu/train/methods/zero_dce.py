@@ -9,7 +9,8 @@ norm clipped at 0.1 (the config's ``grad_clip``), batch 8. The Zero-DCE paper wr
 L_spa + L_exp + 0.5 L_col + 20 L_tvA for loss forms that differ slightly from the code's
 (see ``gefu.train.losses``); the code's weights go with the code's forms. Zero-DCE initialises
 convolution weights from N(0, 0.02) (``init_std``); Zero-DCE++'s script leaves that commented
-out (PyTorch's default init). Zero-DCE++ trains at ``scale_factor`` 1, as its script does.
+out (PyTorch's default init). Zero-DCE++ trains at ``scale_factor`` 1, as its script does, and
+saves the test-time ``scale_factor`` 12 of the release's test script with the model.
 """
 
 from __future__ import annotations
@@ -94,12 +95,15 @@ class ZeroDCETraining(TrainMethod):
         from gefu.enhancers.curves import apply_curves
 
         low = batch["train"]["low"]
-        curves = self.model.curves(low)
+        curves = self.curves(low)
         # the curves keep [0, 1] in [0, 1]; like the released code, no clamp while training
         terms = self.losses(low, curves, apply_curves(low, curves, self.model.iterations))
         ctx.backward(terms["loss"], "model")
         ctx.step_optimizer("model")
         return {k: float(v.detach()) for k, v in terms.items()}
+
+    def curves(self, low):
+        return self.model.curves(low)
 
 
 @register_method("zero_dce_pp")
@@ -110,4 +114,7 @@ class ZeroDCEPPTraining(ZeroDCETraining):
     def build_model(self):
         from gefu.enhancers.curves import ZeroDCEPP
 
-        return ZeroDCEPP(iterations=self.config.iterations, scale_factor=1)
+        return ZeroDCEPP(iterations=self.config.iterations)  # test-time scale 12 is saved
+
+    def curves(self, low):
+        return self.model.curves(low, scale_factor=1)  # the release trains at full size
