@@ -25,9 +25,10 @@ never read or changed):
     ADC rounding); raw -> sRGB; 8-bit. Its mean brightness is ``iso_gain / ratio`` of the
     reference in linear light. Presets (``ELD_PRESETS``): ``"x100"`` and ``"x300"``: SID's
     two exposure ratios at ISO raised 16-fold (ISO 1600 from base ISO 100, the middle of ELD's
-    test ISOs 800/1600/3200); ``"extreme"``: x300 at ISO 800, the darkest pairing of these
-    published settings (SID's largest ratio, ELD's lowest test ISO). Base ISO 100 for ELD's
-    ``Kmin`` is an assumption (15871 DN / Kmin = 169,000 e- at white, a full well).
+    test ISOs 800/1600/3200); ``"extreme"``: x300 at the reference's own (base) ISO, which is
+    SID's protocol for its darkest test inputs (input and reference share the ISO; the input
+    is the raw short exposure as captured, before SID multiplies it by the ratio). Base ISO 100
+    for ELD's ``Kmin`` is an assumption (15871 DN / Kmin = 169,000 e- at white, a full well).
 
 Severity presets (``"mild"``, ``"moderate"``, ``"severe"``) of the first two models were tuned
 so that the six ``demo`` photos (clean mean 0.38) end up at a mean sRGB brightness of about
@@ -86,7 +87,7 @@ SEVERITIES = ("mild", "moderate", "severe")
 ELD_PRESETS: dict[str, EldParams] = {
     "x100": EldParams(ratio=100.0, iso_gain=16.0),
     "x300": EldParams(ratio=300.0, iso_gain=16.0),
-    "extreme": EldParams(ratio=300.0, iso_gain=8.0),
+    "extreme": EldParams(ratio=300.0, iso_gain=1.0),
 }
 
 

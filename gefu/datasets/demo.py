@@ -7,8 +7,9 @@ resized so the longer side is ``max_side``, and darkened at each severity. A pai
 
 Darkening, by default: ``gefu.simulate``'s ``eld`` model, a Sony A7S II with the ELD noise
 calibration (Wei et al., CVPR 2020) at SID's exposure ratios x100 and x300 (ISO 1600) and
-``extreme`` (x300 at ISO 800); mean sRGB brightness of the five default photos 0.15 / 0.08 /
-0.05 (clean: 0.38).
+``extreme`` (x300 at the reference's base ISO, SID's own protocol). Mean sRGB brightness of the
+five default photos at 256 pixels: 0.16 / 0.087 / 0.009 (clean: 0.41); noise std about 1.5 /
+1.5 / 0.4 8-bit levels (at ``extreme`` the 8-bit quantisation swallows most of it).
 
 Photos, by default, are the five on which the demo's frozen detectors find something on the
 clean 256-pixel photo. Darknet YOLOv3-tiny (COCO; 256-pixel letterboxed input, detections with
