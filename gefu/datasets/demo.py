@@ -14,7 +14,8 @@ five default photos at 256 pixels: 0.16 / 0.087 / 0.009 (clean: 0.41); noise std
 Photos, by default, are the five on which the demo's frozen detectors find something on the
 clean 256-pixel photo. Darknet YOLOv3-tiny (COCO; 256-pixel letterboxed input, detections with
 score >= 0.25): ``astronaut`` a person (0.29); ``chelsea`` a cat (0.65); ``coffee`` a cup
-(0.70); ``motorcycle`` a motorcycle (0.96) and two spurious persons (0.65, 0.40);
+(0.70); ``motorcycle`` a motorcycle (0.96), a second motorcycle box (0.31) and two
+spurious persons (0.65, 0.40);
 ``grace_hopper`` a person (0.88) and a tie (0.47). MTCNN finds the faces in ``astronaut`` and
 ``grace_hopper``. ``rocket`` (YOLOv3-tiny finds nothing there) stays available via ``photos``.
 """
