@@ -40,7 +40,8 @@ def photo(name: str) -> torch.Tensor:
 
 
 # A small network with every supported layer kind: batch-norm and plain convolutions, grouped
-# convolution, both maxpool flavours, route (with groups), upsample, shortcut and two [yolo].
+# convolution, maxpools (downsampling, Darknet's stride-1 padding, YOLOv4's SPP size 5), route
+# (with groups), upsample, shortcut, mish, scale_x_y and two [yolo] layers.
 TINY_CFG = """
 [net]
 width=64
@@ -58,6 +59,10 @@ activation=leaky
 [maxpool]
 size=2
 stride=2
+
+[maxpool]
+size=5
+stride=1
 
 [convolutional]
 batch_normalize=1
