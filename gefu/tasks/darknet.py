@@ -141,8 +141,10 @@ class DarknetNet(nn.Module):
                 if s.int("maxpool_depth", 0):
                     raise ValueError(f"darknet: {where}: maxpool_depth is not supported")
             elif s.kind == "upsample":
-                if s.int("stride", 2) < 1:
-                    raise ValueError(f"darknet: {where}: downsampling upsample is not supported")
+                if s.int("stride", 2) < 1 or s.float("scale", 1.0) != 1.0:
+                    raise ValueError(
+                        f"darknet: {where}: only plain nearest upsampling is supported"
+                    )
             elif s.kind == "route":
                 sources = [self._absolute(i, v, where) for v in s.ints("layers")]
                 groups = s.int("groups", 1)
