@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from gefu.datasets import DATASETS, create_dataset
-from gefu.datasets.demo import PHOTOS, DemoDataset, photo_path
+from gefu.datasets.demo import DEFAULT_PHOTOS, PHOTOS, DemoDataset, photo_path
 from gefu.io import ImageReadError
 
 SMALL = {"max_side": 64}  # keeps decoding + darkening cheap
@@ -15,11 +15,12 @@ def test_registered_and_lists_every_photo_at_every_severity():
     assert "demo" in DATASETS.names()
     ds = create_dataset("demo", **SMALL)
     assert isinstance(ds, DemoDataset) and ds.paired
-    assert len(ds) == 6 * 3
+    assert len(ds) == 5 * 3
     names = [ds.name_of(i) for i in range(len(ds))]
-    assert names[:3] == ["astronaut@mild", "astronaut@moderate", "astronaut@severe"]
-    assert {n.split("@")[0] for n in names} == set(PHOTOS)
+    assert names[:3] == ["astronaut@x100", "astronaut@x300", "astronaut@extreme"]
+    assert {n.split("@")[0] for n in names} == set(DEFAULT_PHOTOS) == set(PHOTOS) - {"rocket"}
     assert len(set(names)) == len(names)
+    assert len(DemoDataset(photos=list(PHOTOS), **SMALL)) == 6 * 3
 
 
 def test_photos_ship_inside_the_packages():
@@ -32,22 +33,31 @@ def test_construction_is_lazy_and_limit_applies():
     assert len(ds) == 4 and ds._clean == {}
 
 
-def test_pairs_have_equal_shapes_and_dark_is_much_darker():
-    ds = DemoDataset(photos=["chelsea", "rocket"], max_side=96)
+@pytest.mark.parametrize(
+    ("model", "limits"),
+    [
+        ("eld", {"x100": 0.6, "x300": 0.35, "extreme": 0.25}),
+        ("physical", {"mild": 0.7, "moderate": 0.4, "severe": 0.2}),
+    ],
+)
+def test_pairs_have_equal_shapes_and_dark_is_much_darker(model, limits):
+    ds = DemoDataset(
+        photos=["chelsea", "rocket"], max_side=96, model=model, severities=list(limits)
+    )
     for i in range(len(ds)):
         s = ds.load(i)
         assert s.image.shape == s.reference.shape and s.image.shape[0] == 3
         assert max(s.image.shape[1:]) == 96
         ratio = (s.image.mean() / s.reference.mean()).item()
-        assert ratio < {"mild": 0.7, "moderate": 0.4, "severe": 0.2}[s.meta["severity"]], s.name
-        assert s.meta["source_package"] == "scikit-image" and s.meta["model"] == "physical"
+        assert ratio < limits[s.meta["severity"]], s.name
+        assert s.meta["source_package"] == "scikit-image" and s.meta["model"] == model
         assert s.meta["size"] == list(s.reference.shape[1:])
 
 
 def test_default_size_and_matplotlib_photo():
-    ds = DemoDataset(photos=["grace_hopper"], severities=["severe"])
+    ds = DemoDataset(photos=["grace_hopper"], severities=["extreme"])
     s = ds.load(0)
-    assert s.name == "grace_hopper@severe" and max(s.image.shape[1:]) == 256
+    assert s.name == "grace_hopper@extreme" and max(s.image.shape[1:]) == 256
     assert s.meta["source_file"].endswith("grace_hopper.jpg")
     assert s.image.mean() < 0.08 < 0.25 < s.reference.mean()
 
@@ -66,14 +76,20 @@ def test_deterministic_across_instances_and_seed_matters():
     "change",
     [
         {"max_side": 32},
-        {"severities": ["mild"]},
-        {"model": "gamma_curve"},
+        {"severities": ["x100"]},
         {"photos": ["coffee"]},
         {"limit": 2},
     ],
 )
 def test_fingerprint_follows_every_param(change):
     assert DemoDataset(**{**SMALL, **change}).fingerprint() != DemoDataset(**SMALL).fingerprint()
+
+
+def test_fingerprint_follows_the_model():
+    physical = DemoDataset(model="physical", severities=["mild"], **SMALL)
+    assert DemoDataset(model="gamma_curve", severities=["mild"], **SMALL).fingerprint() != (
+        physical.fingerprint()
+    )
 
 
 def test_fingerprint_follows_simulator_version(monkeypatch):

@@ -1,12 +1,15 @@
 import pytest
 import torch
 
+from gefu.sensor_noise import CAMERAS, raw_capture, tukey_lambda
 from gefu.simulate import (
+    ELD_PRESETS,
     GAMMA_PRESETS,
     PHYSICAL_PRESETS,
     SEVERITIES,
     LowLightSimulator,
     darken,
+    eld,
     gamma_curve,
     image_seed,
     linear_to_srgb,
@@ -149,7 +152,7 @@ def test_gamma_random_severity_samples_per_name():
 
 
 def test_bad_arguments_are_clear():
-    with pytest.raises(ValueError, match="physical, gamma_curve"):
+    with pytest.raises(ValueError, match="physical, gamma_curve, eld"):
         LowLightSimulator("film")
     with pytest.raises(ValueError, match="mild, moderate, severe"):
         LowLightSimulator("physical", "apocalyptic")
@@ -157,3 +160,70 @@ def test_bad_arguments_are_clear():
         darken(torch.zeros(4, 8, 8))
     with pytest.raises(ValueError, match="float"):
         darken(torch.zeros(3, 8, 8, dtype=torch.uint8))
+
+
+# -- the calibrated camera (ELD noise model) ----------------------------------------------------
+def test_eld_presets_deterministic_darker_in_order_and_rng_untouched():
+    image = photo_like()
+    state = torch.get_rng_state()
+    outs = {s: LowLightSimulator("eld", s, seed=3)(image, name="a") for s in ELD_PRESETS}
+    assert torch.equal(outs["x100"], LowLightSimulator("eld", "x100", seed=3)(image, name="a"))
+    assert not torch.equal(outs["x100"], LowLightSimulator("eld", "x100", seed=4)(image, name="a"))
+    assert torch.equal(state, torch.get_rng_state())
+    means = [outs[s].mean().item() for s in ("x100", "x300", "extreme")]
+    assert image.mean() > means[0] > means[1] > means[2] > 0.0
+    levels = outs["extreme"] * 255.0
+    assert torch.allclose(levels, levels.round(), atol=1e-4)
+
+
+def test_eld_mean_follows_iso_gain_over_ratio():
+    """Linear-light mean of the capture = reference * iso_gain / ratio (unbiased noise)."""
+    flat = torch.full((3, 128, 128), 0.8)
+    out = eld(flat, ratio=100.0, iso_gain=16.0, generator=make_generator(0), quantize=False)
+    expected = srgb_to_linear(torch.tensor(0.8)) * 16 / 100
+    assert srgb_to_linear(out).mean().item() == pytest.approx(expected.item(), rel=0.01)
+
+
+def test_raw_capture_variance_is_elds_sum_of_terms():
+    """Var(DN) = K^2 * electrons + sigma_TL^2 Var(TL) + sigma_row^2 + 1/12 (rounding)."""
+    from scipy.stats import tukeylambda
+
+    cam = CAMERAS["SonyA7S2"]
+    level, ratio, gain = 0.3, 300.0, 8.0
+    flat = torch.full((3, 512, 512), level, dtype=torch.float64)
+    dn = raw_capture(flat, ratio, gain, "SonyA7S2", make_generator(0)) * cam.span
+    k = cam.k_base * gain
+    electrons = level * cam.span / cam.k_base / ratio
+    sigma_tl, sigma_row = cam.scales(k)
+    expected = k**2 * electrons + sigma_tl**2 * tukeylambda.var(cam.tl_shape) + sigma_row**2
+    expected += 1 / 12
+    assert dn.mean().item() == pytest.approx(k * electrons, rel=0.01)
+    assert dn.var().item() == pytest.approx(expected, rel=0.05)
+    # the row term is shared along a row: it survives averaging a row (3 x 512 values)
+    row_means = dn.mean(dim=(0, 2))
+    pixel_only = (expected - sigma_row**2) / (3 * 512)
+    assert row_means.var().item() == pytest.approx(sigma_row**2 + pixel_only, rel=0.2)
+    assert row_means.var().item() > 3 * pixel_only
+
+
+def test_published_calibration_numbers():
+    cam = CAMERAS["SonyA7S2"]
+    assert (cam.black, cam.white) == (512.0, 16383.0)
+    assert cam.k_max / cam.k_base == pytest.approx(64.0, rel=0.001)  # 6 stops of ISO
+    assert cam.scales(1.0)[0] == pytest.approx(1.7607, rel=1e-3)  # exp(bias of G_scale)
+
+
+def test_tukey_lambda_draws_follow_scipy():
+    from scipy.stats import kstest, tukeylambda
+
+    draws = tukey_lambda(-0.0857, (20000,), make_generator(0)).numpy()
+    assert kstest(draws, tukeylambda(-0.0857).cdf).pvalue > 0.01
+
+
+def test_eld_bad_parameters_are_clear():
+    with pytest.raises(ValueError, match="iso_gain"):
+        eld(photo_like(), ratio=100.0, iso_gain=100.0)
+    with pytest.raises(ValueError, match="unknown camera"):
+        eld(photo_like(), ratio=100.0, iso_gain=2.0, camera="Nokia3310")
+    with pytest.raises(ValueError, match="x100, x300, extreme"):
+        LowLightSimulator("eld", "severe")

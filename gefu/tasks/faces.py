@@ -4,7 +4,9 @@ scored with VOC AP@0.5 (mmdet's ``eval_map``; the DARK FACE protocol) or COCO mA
 Detectors: ``"mtcnn"``, facenet-pytorch's MTCNN, whose weights ship inside the package (a real
 detector that works offline; it gets the enhanced batch as a float 0-255 tensor on the device,
 without 8-bit quantisation), or ``"mmdet"``, any MMDetection face detector from ``config`` +
-``checkpoint`` (GEFU's protocol: YOLOv3-D53 on DARK FACE). ``face_detection`` needs a dataset
+``checkpoint`` (GEFU's protocol: YOLOv3-D53 on DARK FACE), or ``"darknet"``, a Darknet face
+detector (``config`` .cfg, ``checkpoint`` .weights, ``darknet: {names: ...}``; see
+``gefu.tasks.detection``). ``face_detection`` needs a dataset
 whose only class is "face" (DARK FACE); ``face_consistency`` takes the detector's faces on the
 normal-light reference (score >= ``ref_score_thr``) as the targets, on any paired set.
 """
@@ -15,11 +17,10 @@ import importlib.util
 from typing import Any
 
 from gefu.tasks import register_task
-from gefu.tasks.detection import BoxEvaluation, relabel
+from gefu.tasks.detection import BoxEvaluation, detector_source, relabel
 from gefu.tasks.frozen import load_once
-from gefu.tasks.mmdet_model import MMDetSource
 
-DETECTORS = ("mtcnn", "mmdet")
+DETECTORS = ("mtcnn", "mmdet", "darknet")
 MTCNN_THRESHOLDS = (0.6, 0.7, 0.7)  # facenet-pytorch's defaults for its three stages
 
 
@@ -97,15 +98,19 @@ class MTCNNSource:
         return load_once(key, lambda: MTCNNFaces(device, self.min_face_size))
 
 
-def face_source(detector, config, checkpoint, cfg_options, allow_random_weights, min_face_size):
+def face_source(
+    detector, config, checkpoint, cfg_options, allow_random_weights, min_face_size, darknet
+):
     if detector == "mtcnn":
-        if config or checkpoint:
+        if config or checkpoint or darknet:
             raise ValueError("detector 'mtcnn' takes no config/checkpoint (its weights ship)")
         return MTCNNSource(min_face_size)
-    if detector == "mmdet":
-        if not config:
-            raise ValueError("detector 'mmdet' needs a `config` (and a `checkpoint`)")
-        return MMDetSource(config, checkpoint, cfg_options, allow_random_weights)
+    if detector == "darknet" and config is None:
+        raise ValueError("detector 'darknet' needs a face model's `config` and `checkpoint`")
+    if detector in DETECTORS:
+        return detector_source(
+            detector, config, checkpoint, cfg_options, allow_random_weights, darknet
+        )
     raise ValueError(f"unknown face detector {detector!r}; choose one of {', '.join(DETECTORS)}")
 
 
@@ -143,9 +148,10 @@ class FaceDetection(_FaceEvaluation):
         min_face_size: int = 20,
         cfg_options: dict[str, Any] | None = None,
         allow_random_weights: bool = False,
+        darknet: dict[str, Any] | None = None,
     ):
         source = face_source(
-            detector, config, checkpoint, cfg_options, allow_random_weights, min_face_size
+            detector, config, checkpoint, cfg_options, allow_random_weights, min_face_size, darknet
         )
         super().__init__(source, metric, iou_thr, voc_mode, score_thr)
 
@@ -177,8 +183,9 @@ class FaceConsistency(_FaceEvaluation):
         min_face_size: int = 20,
         cfg_options: dict[str, Any] | None = None,
         allow_random_weights: bool = False,
+        darknet: dict[str, Any] | None = None,
     ):
         source = face_source(
-            detector, config, checkpoint, cfg_options, allow_random_weights, min_face_size
+            detector, config, checkpoint, cfg_options, allow_random_weights, min_face_size, darknet
         )
         super().__init__(source, metric, iou_thr, voc_mode, score_thr, ref_score_thr)
