@@ -135,6 +135,23 @@ def plugin_path(tmp_path) -> Path:
     return root
 
 
+@pytest.fixture
+def plugin_in_process(plugin_path, monkeypatch) -> Path:
+    """The test plugin on this process's path, its entry points scanned afresh; the registries
+    are restored afterwards (so tests that do this can run in any order)."""
+    from gefu.enhancers import ENHANCERS
+    from gefu.tasks import TASKS
+
+    monkeypatch.syspath_prepend(str(plugin_path))
+    for registry in (ENHANCERS, TASKS):
+        builtin = {n for n, origin in registry._origin.items() if origin == "gefu"}
+        for attr in ("_lazy", "_loaded", "_origin"):
+            kept = {k: v for k, v in getattr(registry, attr).items() if k in builtin}
+            monkeypatch.setattr(registry, attr, kept)
+        monkeypatch.setattr(registry, "_plugins_scanned", False)
+    return plugin_path
+
+
 def env_with(path: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
     parts = [str(REPO)] + ([str(path)] if path else []) + [env.get("PYTHONPATH", "")]

@@ -62,11 +62,7 @@ def test_cache_key_changes_with_params_and_data(tmp_path, paired_dir):
     assert len(run(data).computed) == 2  # a changed file invalidates every cell of the set
 
 
-def test_broken_enhancers_fail_their_cells_only(tmp_path, paired_dir, plugin_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(plugin_path))
-    from gefu.enhancers import ENHANCERS
-
-    ENHANCERS._plugins_scanned = False  # rescan entry points with the plugin on sys.path
+def test_broken_enhancers_fail_their_cells_only(tmp_path, paired_dir, plugin_in_process):
     names = ["raises", "returns_nan", "wrong_shape", "identity"]
     outcome = run(config(tmp_path, paired_dir, [{"name": n} for n in names]))
     failed = {cell.enhancer: why for cell, why in outcome.failed}
