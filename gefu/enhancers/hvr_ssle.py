@@ -214,14 +214,18 @@ class SwinHNet(nn.Module):
 @register_enhancer("hvr_ssle")
 class HVRSSLE(Enhancer):
     """HVR-SSLE: recursive L/H latent refinement; ``T``, ``C``, ``n_supervision`` set the number
-    of steps at inference; ``z_seed`` seeds the latent initialisation (deterministic output)."""
+    of steps at inference.
+
+    ``z_seed``: ``None`` (default, as released) draws fresh initial latents from the global
+    torch RNG on every call, as the released ``sample`` does; an int seeds them, so the same
+    input always gives the same output (deterministic benchmarks)."""
 
     trainable = True
     needs_weights = True
 
     def __init__(self, T: int = 2, C: int = 2, n_supervision: int = 2, dim: int = 24,
                  features: int = 24, groups: int = 2, depths=(2, 2), heads=(4, 4),
-                 window: int = 8, mlp_ratio: float = 2.0, z_seed: int = 0):  # fmt: skip
+                 window: int = 8, mlp_ratio: float = 2.0, z_seed: int | None = None):  # fmt: skip
         super().__init__()
         depths, heads = list(depths), list(heads)
         self.hparams = dict(T=T, C=C, n_supervision=n_supervision, dim=dim, features=features,
@@ -301,6 +305,6 @@ class HVRSSLE(Enhancer):
         return (crop_to(zh, (h, w)), crop_to(zl, (h, w))), crop_to(out, (h, w))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gen = torch.Generator().manual_seed(self.z_seed)
+        gen = None if self.z_seed is None else torch.Generator().manual_seed(self.z_seed)
         _, out = self.sample(x * 2 - 1, generator=gen)
         return ((out.float() + 1) / 2).clamp(0, 1)
