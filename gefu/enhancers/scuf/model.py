@@ -24,15 +24,20 @@ from gefu.enhancers.scuf.prompt import PromptProjection, clip_image_embedding, v
 
 BRIGHT_PROMPT = ("natural light, bright lighting, soft illumination, high light, evenly lit, "
                  "clear visibility, daylight, bright atmosphere, well-lit photo.")  # fmt: skip
-# The release reads the b2a prompt from its data folder (fixed_prompt_a.txt, not published
-# in the repository); this default is ours.
-DARK_PROMPT = "low light, dark, night, dim illumination, underexposed photo."
+# The release reads the b2a prompt from its data folder's fixed_prompt_a.txt (published with
+# its unpaired training data); this is that file's text.
+DARK_PROMPT = ("low light, dim lighting, low illumination, underexposed, ambient shadows, "
+               "subdued light, silhouetted, dark atmosphere photo.")  # fmt: skip
 TRAINED_MARKERS = ("lora_", "skip_conv_", ".processor.", "prompt_proj.")
 
 
 @register_enhancer("scuf")
 class SCUF(Enhancer):
-    """Low-light image ``[B,3,H,W]`` in [0,1] -> enhanced, one a2b step with the bright prompt."""
+    """Low-light image ``[B,3,H,W]`` in [0,1] -> enhanced, one a2b step with the bright prompt.
+
+    ``sample_latents`` (default ``True``, as released): the VAE encoder's latent is a draw from
+    its posterior (global torch RNG) at inference too, as the release's ``latent_dist.sample()``;
+    ``False`` uses the posterior mean (deterministic output). Training always samples."""
 
     trainable = True
     needs_weights = True
@@ -48,7 +53,7 @@ class SCUF(Enhancer):
                  local_files_only: bool = True, lora_rank: int = 4, prompt_tokens: int = 4,
                  prompt_a2b: str = BRIGHT_PROMPT, prompt_b2a: str = DARK_PROMPT,
                  processor_adds_input: bool = True, fit: str = "resize", seed: int = 0,
-                 gradient_checkpointing: bool = False):  # fmt: skip
+                 gradient_checkpointing: bool = False, sample_latents: bool = True):  # fmt: skip
         super().__init__()
         if fit not in ("resize", "pad"):
             raise ValueError(f"fit must be 'resize' (as released) or 'pad', got {fit!r}")
@@ -56,7 +61,8 @@ class SCUF(Enhancer):
                             lora_rank=lora_rank, prompt_tokens=prompt_tokens,
                             prompt_a2b=prompt_a2b, prompt_b2a=prompt_b2a,
                             processor_adds_input=processor_adds_input, fit=fit, seed=seed,
-                            gradient_checkpointing=gradient_checkpointing)  # fmt: skip
+                            gradient_checkpointing=gradient_checkpointing,
+                            sample_latents=sample_latents)  # fmt: skip
         unet, vae, text, self.tokenizer, sched = C.load_base(base, local_files_only, seed)
         self.unet, self.text_encoder = unet, text
         self.clip_vision = C.load_clip_vision(clip, local_files_only, seed)
@@ -207,7 +213,7 @@ class SCUF(Enhancer):
 
 
 def vae_encode_ckpt(model: SCUF, vae, x: torch.Tensor):
-    sample = model.training
+    sample = model.training or model.hparams.get("sample_latents", True)
     if model.hparams["gradient_checkpointing"] and torch.is_grad_enabled():
         from torch.utils.checkpoint import checkpoint
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +49,8 @@ class SAGCConfig(MethodConfig):
     gp_weight: float = 10.0
     adversarial_every: int = 10  # the authors' critic_iterations
     adversarial_grad: bool = True
+
+    release_switches: ClassVar[dict[str, Any]] = {"adversarial_grad": False}
 
 
 class _Strict(BaseModel):
