@@ -75,3 +75,26 @@ def test_zero_dce_paper_configs_follow_the_release(method, size, steps):
     assert data["data"]["crop"] == size and data["data"]["flip"] is False
     config = validate_train_config(data)
     assert config.output_dir.name == method
+
+
+def test_recipe_names_each_switch_with_the_released_value():
+    from gefu.train.methods.scl_lle import SCLLLEConfig, SCLLLETraining
+
+    method = SCLLLETraining(SCLLLEConfig(pseudo_labels=True, brightness_loss="variance"),
+                            {"photos": ["x"], "positives": ["x"]})  # fmt: skip
+    recipe = method.recipe()
+    assert recipe["method"] == "scl_lle" and recipe["params"]["brightness_loss"] == "variance"
+    assert recipe["switches"]["seg_grad"] == {"value": True, "release": False,
+                                              "as_released": False}  # fmt: skip
+    assert recipe["switches"]["brightness_loss"]["as_released"] is False
+    assert recipe["data"]["crop"] == 384  # the resolved data section, defaults included
+
+
+@pytest.mark.parametrize("method", ["scl_lle", "sagc", "semi_llie", "scuf"])
+def test_each_switch_is_named_in_the_paper_config(method):
+    from gefu.train import METHODS
+
+    text = (CONFIGS / f"{method}.yaml").read_text()
+    for switch in METHODS.get(method).Config.release_switches:
+        assert f"{switch}:" in text.split("\nmethod:")[0], switch  # explained in the header
+        assert f"  {switch}:" in text, switch  # and set in params

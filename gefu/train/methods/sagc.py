@@ -1,7 +1,9 @@
 """Semantic-aware Gamma Correction (Pan et al., ICASSP 2023): a separable DCE-Net (10,561
 parameters) predicts a gamma map A = sigmoid(net(x)); the output is x ** A.
 
-Trained unpaired (low-light and normal-light images) with a frozen Cityscapes segmenter. Per
+Trained unpaired (low-light and normal-light images) with a frozen Cityscapes segmenter: the
+authors' VainF DeepLabV3+ MobileNetV2 OS16 (``aux.segmenter.source: vainf``,
+``gefu.train.deeplab_vainf``; MMSegmentation and torchvision segmenters can stand in). Per
 step, as in the authors' ``train.py``:
 
 1. critic (``disc`` group, ``SegLogitCritic`` on 19-channel logits): WGAN-GP,
