@@ -77,7 +77,8 @@ class SemiLLIEConfig(MethodConfig):
     vgg_imagenet_norm: bool = False  # released: raw [0,1] input to VGG16
     contrastive_grad: bool = False  # released: features under no_grad (the term trains nothing)
 
-    release_switches: ClassVar[dict[str, Any]] = {"contrastive_grad": False}
+    release_switches: ClassVar[dict[str, Any]] = {"contrastive_grad": False,
+                                                  "vgg_imagenet_norm": False}  # fmt: skip
 
 
 class SemiLLIEData(BaseModel):
