@@ -33,7 +33,7 @@ def test_parameter_count_is_the_released_architecture():
 
 def test_odd_sizes_keep_shape_and_range_and_are_deterministic():
     torch.manual_seed(0)
-    model = HVRSSLE(**TINY).eval()
+    model = HVRSSLE(**TINY, z_seed=0).eval()
     x = torch.rand(2, 3, 13, 22)
     y = model(x)
     assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1
@@ -48,6 +48,17 @@ def test_odd_sizes_keep_shape_and_range_and_are_deterministic():
     assert not torch.equal(first, fresh(x))
     torch.manual_seed(5)
     assert torch.equal(first, fresh(x))  # drawn from the global RNG
+
+
+def test_default_latents_are_fresh_draws_as_released():
+    model = HVRSSLE(**TINY).eval()
+    assert model.z_seed is None and model.hparams["z_seed"] is None
+    x = torch.rand(1, 3, 8, 8)
+    torch.manual_seed(3)
+    a, b = model(x), model(x)
+    assert not torch.equal(a, b)  # a new draw per call
+    torch.manual_seed(3)
+    assert torch.equal(a, model(x))  # drawn from the global RNG
 
 
 def test_full_model_runs_on_an_odd_size():
@@ -186,3 +197,49 @@ def test_training_lowers_the_loss_and_runs_in_the_benchmark(tmp_path):
     }  # fmt: skip
     outcome = Runner(validate_config(bench), quiet=True).run()
     assert not outcome.failed and outcome.computed
+
+
+class _Ctx:
+    """A one-process StepContext for calling ``train_step`` directly."""
+
+    def __init__(self, opt):
+        self.opt, self.step, self.device = opt, 0, torch.device("cpu")
+
+    def backward(self, loss, group):
+        loss.backward()
+
+    def step_optimizer(self, group):
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+
+
+def test_micro_batches_accumulate_to_the_whole_batch_update(monkeypatch):
+    # 4 images in one go, or as 2 accumulated chunks of 2: the same two optimiser updates
+    # (zero initial latents so that both see the same ones; SGD so the update is the gradient)
+    monkeypatch.setattr(HVRSSLE, "init_latents", lambda self, x, generator=None: (
+        x.new_zeros(len(x), self.dim, *x.shape[-2:]),) * 2)  # fmt: skip
+    torch.manual_seed(0)
+    batch = {"train": {"low": torch.rand(4, 3, 8, 8) * 0.3, "normal": torch.rand(4, 3, 8, 8)}}
+    weights = []
+    for micro in (None, 2):
+        cfg = M.HVRSSLEConfig(**TINY, w_lpips=0.0, micro_batch=micro)
+        method = M.HVRSSLETraining(cfg, {"images": "bundled"})
+        model = method.modules()["model"]
+        torch.manual_seed(1)
+        for p in model.parameters():
+            p.data = torch.randn_like(p) * 0.1
+        logs = method.train_step(batch, _Ctx(torch.optim.SGD(model.parameters(), lr=0.5)))
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+        assert set(logs) >= {"mae", "total"}
+    assert torch.allclose(weights[0], weights[1], atol=1e-6)
+    assert not torch.equal(weights[0], torch.zeros_like(weights[0]))
+
+
+def test_paper_config_is_the_released_global_batch_and_steps():
+    import yaml
+
+    from conftest import REPO
+
+    data = yaml.safe_load((REPO / "configs" / "train" / "hvr_ssle.yaml").read_text())
+    assert data["steps"] == 69_300 == data["params"]["schedule_steps"] == 300 * 231
+    assert data["batch_size"] == 512 and data["params"]["micro_batch"] == 64

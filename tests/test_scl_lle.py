@@ -250,3 +250,45 @@ def test_training_lowers_the_loss_and_round_trips(tmp_path):
     assert loaded.num_parameters == 79416
     x = batch["scenes"]["image"]
     assert torch.allclose(loaded(x), model.eval()(x))
+
+
+def test_released_segexp_by_hand():
+    # grey levels [[0.2, 0.4], [0.6, 0.8]], labels [[0, 0], [1, ignored]], N = 4:
+    # class 0: S/N = 0.6/4 = 0.15 -> ((0.2-0.15)^2 + (0.4-0.15)^2) / 4 = 0.065 / 4 = 0.01625
+    # class 1: S/N = 0.6/4 = 0.15 -> (0.6-0.15)^2 / 4 = 0.2025 / 4 = 0.050625
+    img = torch.tensor([[0.2, 0.4], [0.6, 0.8]]).expand(1, 3, 2, 2)
+    labels = torch.tensor([[[0, 0], [1, 255]]])
+    value = L.semantic_brightness_released(img, labels).item()
+    assert value == pytest.approx(0.01625 + 0.050625)
+    # a constant segment still costs: S/N is not the class mean (0.3 vs 0.3 * 2/4)
+    half = torch.tensor([[0.3, 0.3], [0.0, 0.0]]).expand(1, 3, 2, 2)
+    lab = torch.tensor([[[0, 0], [255, 255]]])
+    assert L.semantic_brightness_released(half, lab).item() == pytest.approx(2 * 0.15**2 / 4)
+    # pixels of grey level exactly 0 count as outside their class (the release's where(a2 == 0))
+    zero = torch.tensor([[0.3, 0.0], [0.5, 0.5]]).expand(1, 3, 2, 2)
+    assert L.semantic_brightness_released(zero, torch.zeros(1, 2, 2, dtype=torch.long)).item() == (
+        pytest.approx(((0.3 - 0.325) ** 2 + 2 * (0.5 - 0.325) ** 2) / 4)
+    )
+    # per image, averaged over the batch
+    both = torch.cat([img, torch.full((1, 3, 2, 2), 0.5)])
+    assert L.semantic_brightness_released(both, torch.cat([labels, labels])).item() == (
+        pytest.approx((value + L.semantic_brightness_released(both[1:], labels).item()) / 2)
+    )
+
+
+def test_brightness_switch_defaults_to_the_release(tmp_path):
+    from gefu.train.methods.scl_lle import SCLLLEConfig
+
+    assert SCLLLEConfig().brightness_loss == "released"
+    assert SCLLLEConfig.release_switches["seg_grad"] is False
+    values = {}
+    for form in ("released", "variance"):
+        method = make_method(tmp_path / form, brightness_loss=form)
+        batch = batch_of(method, 0)
+        values[form] = method.losses(batch, FakeCtx(method))["brightness"].item()
+        fn = L.semantic_brightness_released if form == "released" else (
+            L.semantic_brightness_consistency)  # fmt: skip
+        enhanced = method.modules()["model"](batch["scenes"]["image"])
+        labels = FakeCtx(method).aux("segmenter")(batch["scenes"]["clean"]).argmax(1)
+        assert values[form] == pytest.approx(fn(enhanced, labels).item(), rel=1e-5)
+    assert values["released"] != values["variance"]

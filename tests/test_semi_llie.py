@@ -100,28 +100,6 @@ def test_enhancer_parameter_count_and_io():
     assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1
 
 
-def test_forward_resizes_as_the_release_test_script():
-    import torch.nn.functional as F
-
-    from gefu.enhancers import create_enhancer
-
-    torch.manual_seed(0)
-    model = create_enhancer("semi_llie", embed_dim=32, depths=[1])
-    x = torch.rand(1, 3, 16, 10)
-    seen = []
-    predict = model.predict
-    model.predict = lambda t: seen.append(tuple(t.shape[-2:])) or predict(t)
-    with torch.no_grad():
-        y = model(x)
-        big = F.interpolate(x, size=(32, 16), mode="bilinear", align_corners=False)
-        ref = F.interpolate(predict(big), size=(16, 10), mode="bilinear", align_corners=False)
-    assert seen == [(32, 16)]  # 16 -> 32 (a multiple grows by 16, as released), 10 -> 16
-    assert torch.equal(y, ref.clamp(0, 1))
-    model.test_multiple = None
-    with torch.no_grad():
-        assert torch.equal(model(x), predict(x).clamp(0, 1))
-
-
 def test_ema_update_by_hand():
     student, teacher = nn.Linear(1, 1, bias=False), nn.Linear(1, 1, bias=False)
     with torch.no_grad():
@@ -206,3 +184,108 @@ def test_cpu_training_smoke(tmp_path):
     with torch.no_grad():
         assert model(torch.rand(1, 3, 20, 20)).shape == (1, 3, 20, 20)
     assert (tmp_path / "run" / "checkpoints" / "step_8" / "teacher.safetensors").is_file()
+
+
+# -- the released recipe -------------------------------------------------------------------
+def test_blur_kernel_sizes_are_the_released_draw():
+    from gefu.train.methods.semi_llie import blur_kernel_size
+
+    # int(u * 4.95) = 0, 1 -> 1; 2, 3 -> 3; 4 -> 5
+    assert [blur_kernel_size(u) for u in (0.0, 0.2, 0.41, 0.5, 0.7, 0.81, 0.99)] == [
+        1, 1, 3, 3, 3, 5, 5]  # fmt: skip
+
+
+def test_rot8_variants_by_hand():
+    from gefu.train.methods.semi_llie import rot8
+
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])[None]
+    # PIL's rotate(90) turns anticlockwise: the top-right pixel goes to the top-left
+    assert rot8(x, 1)[0].tolist() == [[2.0, 4.0], [1.0, 3.0]]
+    assert rot8(x, 2)[0].tolist() == [[4.0, 3.0], [2.0, 1.0]]
+    assert rot8(x, 4)[0].tolist() == [[3.0, 4.0], [1.0, 2.0]]  # flipped top to bottom
+    assert rot8(x, 5)[0].tolist() == [[1.0, 3.0], [2.0, 4.0]]
+    assert len({tuple(rot8(x, i).flatten().tolist()) for i in range(8)}) == 8
+
+
+def test_strong_augment_gate_hue_and_greyscale():
+    import torchvision.transforms.v2.functional as TF
+
+    from gefu.train.methods.semi_llie import strong_augment
+
+    x = torch.rand(3, 16, 16)
+    outs = [strong_augment(x, torch.Generator().manual_seed(s)) for s in range(200)]
+    unchanged = sum(torch.equal(o, x) for o in outs)  # no jitter (0.2), grey (0.8), blur (~0.71)
+    assert 10 <= unchanged <= 50  # expected 200 * 0.2 * 0.8 * (0.5 + 0.5 * 2 / 4.95) = 22.5
+    # the hue jitter: a pure hue rotation keeps the per-pixel max-min range and shifts colours
+    red = torch.zeros(3, 4, 4)
+    red[0] = 0.8
+    assert torch.allclose(TF.adjust_hue(red, 1 / 3)[1], torch.full((4, 4), 0.8), atol=1e-5)
+
+
+def test_labelled_geometry_resizes_crops_and_rotates_both_images_alike():
+    from gefu.train.methods.semi_llie import SemiLLIEData, paired_geometry
+
+    d = SemiLLIEData(synthetic="bundled", resize=12, crop=8)
+    ramp = torch.linspace(0, 1, 30 * 40).view(1, 30, 40).expand(3, 30, 40).contiguous()
+    a, b = paired_geometry([ramp, 1 - ramp], d, torch.Generator().manual_seed(0))
+    assert a.shape == b.shape == (3, 8, 8)
+    assert torch.allclose(a + b, torch.ones_like(a), atol=1e-6)  # same crop and variant
+
+
+def test_unlabelled_images_are_resized_whole(tmp_path):
+    from conftest import write_photo
+    from gefu.io import read_image
+    from gefu.train.methods.semi_llie import SemiLLIEData, Unlabeled
+
+    write_photo(tmp_path / "u.png", (30, 50), seed=1)
+    d = SemiLLIEData(synthetic="bundled", crop=16)
+    sample = Unlabeled([tmp_path / "u.png"], d)[(0, 5)]
+    whole = torch.nn.functional.interpolate(read_image(tmp_path / "u.png")[None], (16, 16),
+                                            mode="bilinear", antialias=True)[0]  # fmt: skip
+    assert torch.allclose(sample["weak"], whole.clamp(0, 1))
+    assert sample["strong"].shape == (3, 16, 16)
+
+
+def test_perceptual_features_take_raw_input_and_contrastive_trains_nothing_by_default():
+    from gefu.train.aux import build_aux
+    from gefu.train.methods.semi_llie import SemiLLIEConfig, SemiLLIEData, SemiLLIETraining
+
+    torch.manual_seed(0)
+    vgg = build_aux("vgg", {"layer": "relu3_3"}, allow_random=True)
+    method = SemiLLIETraining(SemiLLIEConfig(embed_dim=32, depths=[1]), {"synthetic": "bundled"})
+    x = torch.rand(1, 3, 16, 16)
+    raw = method.vgg_features(vgg, x)
+    assert len(raw) == 3 and torch.equal(raw[0], vgg[1:5](x))  # features[:4], no normalisation
+    assert not SemiLLIEConfig().vgg_imagenet_norm and not SemiLLIEConfig().contrastive_grad
+    assert SemiLLIEData(synthetic="bundled").resize == 280
+
+    class Ctx:
+        step = 0
+
+        def aux(self, name):
+            return vgg
+
+    method.epoch_steps = 10
+    batch = {"labeled": {"low": x * 0.2, "normal": x},
+             "unlabeled": {"weak": x * 0.2, "strong": x * 0.3}}  # fmt: skip
+    for grad in (False, True):
+        method.config = SemiLLIEConfig(embed_dim=32, depths=[1], contrastive_grad=grad)
+        terms = method.losses(batch, Ctx())
+        assert terms["contrastive"].requires_grad is grad
+        assert terms["total"].requires_grad
+
+
+def test_inference_resizes_to_a_multiple_of_16_as_released():
+    from gefu.enhancers.semi_llie import SemiLLIE
+
+    torch.manual_seed(0)
+    model = SemiLLIE(embed_dim=32, depths=[1]).eval()
+    seen = []
+    original = model.predict
+    model.predict = lambda t: (seen.append(tuple(t.shape[-2:])), original(t))[1]
+    with torch.no_grad():
+        for size in ((12, 20), (16, 32)):
+            assert model(torch.rand(1, 3, *size)).shape[-2:] == size
+    assert seen == [(16, 32), (32, 48)]  # a full 16 more when already a multiple, as released
+    with pytest.raises(ValueError, match="fit"):
+        SemiLLIE(fit="crop")

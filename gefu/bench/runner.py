@@ -235,6 +235,11 @@ class Runner:
                 except Exception as exc:
                     c.error = f"{c.evaluation} setup failed: {self._why(exc)}"
 
+        # Enhancers that draw from torch's global RNG (HVR-SSLE's latents, SCUF's posterior
+        # sample, as released) give the same output on every run of this group.
+        torch.manual_seed(
+            int(digest([e_label, cells[0].spec["enhancer"], cells[0].spec["dataset"]]), 16) % 2**63
+        )
         n_done, n_pixels, enhance_s = 0, 0, 0.0
         problems = [("(dataset)", p) for p in ds.problems]
         samples_png: list[tuple[str, str, bytes]] = []

@@ -263,17 +263,16 @@ class HVRSSLE(Enhancer):
     """HVR-SSLE: recursive L/H latent refinement; ``T``, ``C``, ``n_supervision`` set the number
     of steps at inference.
 
-    ``z_seed``: the latents zH, zL of every call are drawn from a generator seeded with it, so
-    that a benchmark cell is reproducible (a deliberate exception to the release, whose
-    ``infer_image.py`` draws fresh latents from the global RNG for each image: ``z_seed: null``
-    does that)."""
+    ``z_seed``: ``None`` (default, as released) draws fresh initial latents from the global
+    torch RNG on every call, as the released ``sample`` does; an int seeds them, so the same
+    input always gives the same output (deterministic benchmarks)."""
 
     trainable = True
     needs_weights = True
 
     def __init__(self, T: int = 2, C: int = 2, n_supervision: int = 2, dim: int = 24,
                  features: int = 24, groups: int = 2, depths=(2, 2), heads=(4, 4),
-                 window: int = 8, mlp_ratio: float = 2.0, z_seed: int | None = 0):  # fmt: skip
+                 window: int = 8, mlp_ratio: float = 2.0, z_seed: int | None = None):  # fmt: skip
         super().__init__()
         depths, heads = list(depths), list(heads)
         self.hparams = dict(T=T, C=C, n_supervision=n_supervision, dim=dim, features=features,

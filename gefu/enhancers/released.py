@@ -88,7 +88,7 @@ RELEASES: dict[str, Release] = {
         ),
         Release(
             "semi_llie.training", "semi_llie", "model_e<N>.pth", "guanguanboy/Semi-LLIE", None,
-            None, None, "none stated", size_multiple=16, params={"test_multiple": 16},
+            None, None, "none stated", size_multiple=16, params={"fit": "resize", "multiple": 16},
             note="no released weights: the "
             "official trainer's checkpoints (state_dict of MambaLowlightguided under "
             "DataParallel) load; the test scripts resize to the next multiple of 16 and back",

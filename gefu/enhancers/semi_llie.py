@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gefu.enhancers import register_enhancer
-from gefu.enhancers.base import Enhancer
+from gefu.enhancers.base import Enhancer, crop_to, pad_to_multiple
 from gefu.enhancers.mamba_scan import selective_scan
 
 RGB_MEAN = (0.4488, 0.4371, 0.4040)
@@ -235,8 +235,12 @@ def image_gradient(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
 
 @register_enhancer("semi_llie")
 class SemiLLIE(Enhancer):
-    """Semi-LLIE's Mamba enhancer (needs weights: ``gefu train semi_llie``). ``predict`` is the
-    network (training); ``forward`` adds the release's test-time resizing (``test_multiple``)."""
+    """Semi-LLIE's Mamba enhancer (needs weights: ``gefu train semi_llie``).
+
+    ``fit`` (test-time size handling): ``"resize"`` (default, as released in ``test.py``):
+    bilinear resize up to the next multiple of ``multiple`` (16; a full ``multiple`` more when
+    the side already is one, as released), enhance, resize back, clamp; ``"pad"``: reflect-pad
+    to the multiple and crop back; ``"none"``: the image as it is."""
 
     trainable = True
     needs_weights = True
@@ -248,21 +252,22 @@ class SemiLLIE(Enhancer):
         d_state: int = 16,
         expand: float = 2.0,
         drop_path_rate: float = 0.1,
-        test_multiple: int | None = 16,
+        fit: str = "resize",
+        multiple: int = 16,
     ):
         super().__init__()
+        if fit not in ("resize", "pad", "none"):
+            raise ValueError(f"fit must be 'resize' (as released), 'pad' or 'none', got {fit!r}")
         depths = tuple(depths)
-        if test_multiple is not None and test_multiple < 1:
-            raise ValueError(f"test_multiple must be a positive integer or None: {test_multiple}")
         self.hparams = dict(
             embed_dim=embed_dim,
             depths=list(depths),
             d_state=d_state,
             expand=expand,
             drop_path_rate=drop_path_rate,
-            test_multiple=test_multiple,
+            fit=fit,
+            multiple=multiple,
         )
-        self.test_multiple = test_multiple
         self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
         self.illu_in = nn.Conv2d(4, embed_dim, 1)
         self.illu_feat = nn.Conv2d(embed_dim, embed_dim, 5, 1, 2, groups=4)
@@ -297,17 +302,18 @@ class SemiLLIE(Enhancer):
         return x + self.conv_last(res) + self.mean
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """As the release's test scripts: resize (bilinear) to the next multiple of
-        ``test_multiple`` strictly above each side (a side already a multiple grows by a whole
-        ``test_multiple``, as there), enhance, resize back; ``test_multiple: null`` enhances at
-        the input's size."""
-        m = self.test_multiple
-        if m is None:
-            return self.predict(x).clamp(0, 1)
+        fit, m = self.hparams["fit"], self.hparams["multiple"]
         h, w = x.shape[-2:]
-        size = (h + m - h % m, w + m - w % m)
-        y = self.predict(F.interpolate(x, size=size, mode="bilinear", align_corners=False))
-        return F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
+        if fit == "resize":
+            size = (h + m - h % m, w + m - w % m)
+            y = self.predict(F.interpolate(x, size, mode="bilinear", align_corners=False))
+            y = F.interpolate(y, (h, w), mode="bilinear", align_corners=False)
+        elif fit == "pad":
+            padded, size = pad_to_multiple(x, m)
+            y = crop_to(self.predict(padded), size)
+        else:
+            y = self.predict(x)
+        return y.clamp(0, 1)
 
     def convert_state_dict(self, state):
         return official_to_suite(state)

@@ -6,6 +6,7 @@ unless the config says ``allow_random_aux: true`` (tests only).
 
 ``aux:`` entries in the training YAML:
 
+    segmenter: {source: vainf, weights: best_deeplabv3plus_mobilenet_cityscapes_os16.pth}
     segmenter: {source: torchvision, arch: deeplabv3_mobilenet_v3_large, weights: PATH}
     segmenter: {source: mmseg, config: CONFIG_PY_OR_SHIPPED_NAME, checkpoint: PATH}
     vgg: {weights: PATH, layer: relu4_3}
@@ -26,7 +27,9 @@ class SegmenterSpec(BaseModel):
     """19 Cityscapes classes by default (logits ``[B,num_classes,H,W]`` at the input size)."""
 
     model_config = ConfigDict(extra="forbid")
-    source: Literal["torchvision", "mmseg"] = "torchvision"
+    # vainf: VainF/DeepLabV3Plus-Pytorch's DeepLabV3+ MobileNetV2 (the prior SAGC and SCL-LLE
+    # were trained with; gefu.train.deeplab_vainf), weights = its released checkpoint
+    source: Literal["vainf", "torchvision", "mmseg"] = "vainf"
     arch: str = "deeplabv3_mobilenet_v3_large"  # a torchvision.models.segmentation builder
     weights: str | None = None  # torchvision: a state dict (.pth / .safetensors)
     config: str | None = None  # mmseg: config file, or a name shipped inside mmseg
@@ -43,7 +46,8 @@ class VGGSpec(BaseModel):
 SPECS: dict[str, type[BaseModel]] = {"segmenter": SegmenterSpec, "vgg": VGGSpec}
 HOW_TO_GET = {
     "vgg": "torchvision's ImageNet VGG16 (https://download.pytorch.org/models/vgg16-397923af.pth)",
-    "segmenter": "a Cityscapes-trained (19 classes) DeepLabV3 state dict for the torchvision "
+    "segmenter": "VainF/DeepLabV3Plus-Pytorch's best_deeplabv3plus_mobilenet_cityscapes_os16.pth "
+    "(source: vainf), a Cityscapes-trained (19 classes) DeepLabV3 state dict for the torchvision "
     "arch, or an MMSegmentation Cityscapes config + checkpoint (source: mmseg)",
 }
 
@@ -124,6 +128,10 @@ def _build_segmenter(cfg: SegmenterSpec, weights: str | None, device):
 
     if cfg.source == "mmseg":
         return _MMSegLogits(cfg, weights, device)
+    if cfg.source == "vainf":
+        from gefu.train.deeplab_vainf import load_vainf_segmenter
+
+        return load_vainf_segmenter(weights, cfg.num_classes)
     from torchvision.models import segmentation
 
     builder = getattr(segmentation, cfg.arch, None)

@@ -174,48 +174,65 @@ class PatchConfig(BaseModel):
     images: list[str] | Literal["bundled"] = "bundled"  # image files / folders
     resize: int | None = Field(None, ge=1, description="shorter side before cropping")
     crop: int = Field(256, ge=8)
+    # crop: a random crop x crop patch; square: the whole image resized to crop x crop
+    # (Zero-DCE's and Zero-DCE++'s released loaders: 256² and 512², no crop)
+    fit: Literal["crop", "square"] = "crop"
     flip: bool = True
+    # false: the images are used as they are, not darkened: real low-light or multi-exposure
+    # captures (SICE, as Zero-DCE and Zero-DCE++ train); the sample then has only "low"
+    darken: bool = True
     model: Literal["physical", "gamma_curve"] = "physical"  # see gefu.simulate
     severity: Literal["mild", "moderate", "severe", "random"] = "random"
     cache: bool = True  # keep decoded (resized) photos in memory
 
 
 class _Photos(torch.utils.data.Dataset):
-    def __init__(self, paths: list[Path], resize: int | None, cache: bool):
-        self.paths, self.resize, self.cache = list(paths), resize, cache
+    def __init__(self, paths: list[Path], resize: int | None, cache: bool,
+                 square: int | None = None):  # fmt: skip
+        self.paths, self.resize, self.cache, self.square = list(paths), resize, cache, square
         self._cached: dict[int, torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def image(self, index: int) -> torch.Tensor:
+        """The decoded photo: its shorter side resized to ``resize``, or the whole photo
+        resized to ``square`` x ``square``."""
         if index in self._cached:
             return self._cached[index]
-        image = _resize(_read(self.paths[index]), shorter=self.resize)
+        image = _read(self.paths[index])
+        if self.square is not None:
+            image = F.interpolate(image[None], (self.square,) * 2, mode="bilinear",
+                                  antialias=True, align_corners=False)[0].clamp(0, 1)  # fmt: skip
+        else:
+            image = _resize(image, shorter=self.resize)
         if self.cache:
             self._cached[index] = image
         return image
 
 
 class DarkenedPatches(_Photos):
-    """Normal-light photos -> random patch (after optional resize), flip, darkened with
-    ``gefu.simulate`` -> ``{"low", "normal"}``. Severity ``"random"`` draws one darkening per
+    """Normal-light photos -> random patch (after optional resize; or the whole photo resized
+    to a square, ``fit="square"``), flip, darkened with ``gefu.simulate`` -> ``{"low",
+    "normal"}``; with ``darken=False`` the images are taken as the low-light input
+    (``{"low"}``). Severity ``"random"`` draws one darkening per
     patch: gamma_curve from the HVR-SSLE distribution, physical with an exposure log-uniform
     between the severe and mild presets (about -5.5 to -1.8 EV)."""
 
     def __init__(self, paths, crop=256, resize=None, flip=True, model="physical",
-                 severity="random", cache=True):  # fmt: skip
+                 severity="random", cache=True, fit="crop", darken=True):  # fmt: skip
         from gefu.simulate import resolve_params
 
-        super().__init__(paths, resize, cache)
+        super().__init__(paths, resize, cache, square=crop if fit == "square" else None)
         self.crop, self.flip, self.model, self.severity = crop, flip, model, severity
+        self.fit, self.darken_input = fit, darken
         self.params = None if severity == "random" else resolve_params(model, severity)
 
     @classmethod
     def from_config(cls, data: dict | PatchConfig) -> DarkenedPatches:
         cfg = PatchConfig.model_validate(data) if isinstance(data, dict) else data
         return cls(expand_images(cfg.images), cfg.crop, cfg.resize, cfg.flip, cfg.model,
-                   cfg.severity, cfg.cache)  # fmt: skip
+                   cfg.severity, cfg.cache, cfg.fit, cfg.darken)  # fmt: skip
 
     def darken(self, image: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         from gefu import simulate as S
@@ -234,7 +251,14 @@ class DarkenedPatches(_Photos):
     def __getitem__(self, item: tuple[int, int]) -> dict[str, torch.Tensor]:
         index, rng_seed = item
         gen = torch.Generator().manual_seed(int(rng_seed))
-        normal = random_patch(self.image(index), self.crop, gen, self.flip)
+        if self.fit == "square":
+            normal = self.image(index)
+            if self.flip and float(torch.rand((), generator=gen)) < 0.5:
+                normal = normal.flip(-1)
+        else:
+            normal = random_patch(self.image(index), self.crop, gen, self.flip)
+        if not self.darken_input:  # real low-light / multi-exposure images: no target
+            return {"low": normal.contiguous()}
         return {"low": self.darken(normal, gen), "normal": normal}
 
 

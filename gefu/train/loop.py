@@ -7,6 +7,9 @@ Decisions:
   gradients over processes itself (``step_optimizer``), so a method may call any submodule or
   helper of its networks (``model.curves(x)``) and still train correctly on many GPUs.
 - Steps count from 1 in logs and checkpoint names (``step_<N>`` = N steps done).
+- The recipe (``TrainMethod.recipe``: resolved hyperparameters, data section, the
+  paper-versus-release switches, plus the run's steps, batch and processes) is written to
+  ``<output>/recipe.json`` and into the ``training`` key of every saved ``config.json``.
 - Exact resume on one process: the data stream is a pure function of (seed, step) (see
   ``gefu.train.data``); checkpoints hold every module, optimizer, scheduler, the grad scaler
   and the global RNG states, loaded back with ``torch.load(weights_only=True)``.
@@ -14,6 +17,7 @@ Decisions:
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import time
@@ -95,6 +99,14 @@ def train(config: TrainConfig, *, resume: bool = False, output: str | Path | Non
         for m in modules.values():
             m.to(accelerator.device)
         optimizers = method.optimizers(modules)
+        recipe = run_recipe(method, config, total, accelerator.num_processes)
+        if accelerator.is_main_process:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "recipe.json").write_text(json.dumps(recipe, indent=2, sort_keys=True))
+            if recipe["switches"]:
+                say("paper-versus-release switches: " + ", ".join(
+                    f"{n}={v['value']} (release: {v['release']})"
+                    for n, v in recipe["switches"].items()))  # fmt: skip
         prepared = {g: (accelerator.prepare(o), s) for g, (o, s) in optimizers.items()}
         from gefu.train.aux import build_aux
 
@@ -136,12 +148,13 @@ def train(config: TrainConfig, *, resume: bool = False, output: str | Path | Non
                 say(f"validation at step {done}: " + _fmt(scores))
             if done % config.checkpoint_every == 0 or last:
                 if accelerator.is_main_process:
-                    save_checkpoint(out, done, modules, prepared, accelerator, config)
+                    save_checkpoint(out, done, modules, prepared, accelerator, config, recipe)
                 accelerator.wait_for_everyone()
         elapsed = time.perf_counter() - t0
         model_dir = out / "model"
         if accelerator.is_main_process:
             modules["model"].save_pretrained(model_dir)
+            stamp_recipe(model_dir, recipe)
             say(f"model saved to {model_dir} (load with from_pretrained or `weights:`)")
         if logger:
             logger.close()
@@ -264,7 +277,37 @@ def _set_rng_state(state: dict) -> None:
     np.random.set_state(("MT19937", keys, n["pos"], n["has_gauss"], n["gauss"]))
 
 
-def save_checkpoint(output: Path, step: int, modules, optimizers, accelerator, config) -> Path:
+def run_recipe(method, config: TrainConfig, steps: int, processes: int) -> dict:
+    """``method.recipe()`` plus what the run adds: steps, batch (per process and global),
+    processes, seed, precision, clipping and the auxiliary networks."""
+    return {
+        **method.recipe(),
+        "steps": steps,
+        "batch_size": config.batch_size,
+        "num_processes": processes,
+        "global_batch": config.batch_size * processes,
+        "seed": config.seed,
+        "mixed_precision": config.mixed_precision,
+        "grad_clip": config.grad_clip,
+        "aux": config.aux,
+        "allow_random_aux": config.allow_random_aux,
+    }
+
+
+def stamp_recipe(model_dir: Path, recipe: dict | None) -> None:
+    """Add ``recipe`` to the ``training`` key of ``model_dir/config.json``."""
+    from gefu.enhancers.base import CONFIG_NAME
+
+    if recipe is None:
+        return
+    file = Path(model_dir) / CONFIG_NAME
+    saved = json.loads(file.read_text())
+    saved["training"] = recipe
+    file.write_text(json.dumps(saved, indent=2, sort_keys=True))
+
+
+def save_checkpoint(output: Path, step: int, modules, optimizers, accelerator, config,
+                    recipe: dict | None = None) -> Path:  # fmt: skip
     """``checkpoints/step_<N>/``: the model's ``save_pretrained`` files, other modules as
     ``<name>.safetensors``, and ``training_state.pt``; then ``latest``; then pruning."""
     from safetensors.torch import save_file
@@ -273,6 +316,7 @@ def save_checkpoint(output: Path, step: int, modules, optimizers, accelerator, c
     tmp, final = root / f"step_{step}.tmp", root / f"step_{step}"
     shutil.rmtree(tmp, ignore_errors=True)
     modules["model"].save_pretrained(tmp)
+    stamp_recipe(tmp, recipe)
     for name, module in modules.items():
         if name != "model":
             state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}

@@ -4,10 +4,15 @@ TV of the curve maps and colour constancy are Zero-DCE's (``gefu.train.losses``)
 Definitions follow the released training code (``LingLIx/SCL-LLE``: ``train.py``, ``Myloss.py``)
 except where it has bugs, which are fixed and named here:
 
-- semantic brightness consistency: the released ``L_segexp`` divides each class's sum by the
-  *whole* image size and broadcasts ``[B,1,H,W]`` against ``[B,H,W]`` (mixing the two images'
-  labels); here it is the per-image, per-segment variance of the grey level, summed over the
-  classes present and averaged over the batch (so a constant segment costs exactly 0).
+- semantic brightness consistency, two forms (``SCLLLEConfig.brightness_loss``):
+  ``released`` (default): the released ``L_segexp`` per image: for each class c with sum S_c of
+  grey levels, (1/N) * sum over c's pixels of (x - S_c/N)^2, N = all pixels of the image (so
+  S_c/N is not the class mean and the term is weighted by the class's area), summed over the
+  classes, batch mean. Pixels of grey level exactly 0 count as outside the class, as the
+  release's ``where(a2 == 0, ...)`` makes them. Not reproduced: the release broadcasts
+  ``[B,1,H,W]`` against ``[B,H,W]``, pairing every image with every image's labels at batch
+  size > 1 (a bug; at batch 1 the two agree). ``variance``: the per-segment variance of the grey
+  level, summed over the classes present, batch mean (a constant segment costs exactly 0).
 - the contrastive distance is the pixel-wise L1 between grey (channel-mean) images, as released;
   positives/negatives are unpaired, so it mostly compares brightness distributions.
 - the style distance is the summed squared difference of VGG16 Gram matrices (relu1_2, relu2_2;
@@ -44,6 +49,22 @@ def semantic_brightness_consistency(
     sq_dev = (y - mean.gather(1, lab)) ** 2
     var = torch.zeros_like(count).scatter_add_(1, lab, sq_dev) / count.clamp_min(1)
     return var[:, :num_classes].sum(1).mean()
+
+
+def semantic_brightness_released(
+    enhanced: torch.Tensor, labels: torch.Tensor, num_classes: int = 19
+) -> torch.Tensor:
+    """The released ``L_segexp`` per image (see the module docstring), batch mean."""
+    y = grey(enhanced).flatten(1)  # [B,N]
+    n = y.shape[1]
+    lab = labels.flatten(1).long()
+    valid = (lab >= 0) & (lab < num_classes)
+    lab = torch.where(valid, lab, torch.full_like(lab, num_classes))  # spare bin for ignored
+    total = torch.zeros(y.shape[0], num_classes + 1, device=y.device, dtype=y.dtype)
+    total.scatter_add_(1, lab, y)
+    inside = valid & (y != 0)
+    sq = torch.where(inside, (y - total.gather(1, lab) / n) ** 2, torch.zeros_like(y))
+    return (sq.sum(1) / n).mean()
 
 
 def feature_preservation(enhanced_features: torch.Tensor, input_features: torch.Tensor):

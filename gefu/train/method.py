@@ -11,6 +11,11 @@ owns only what is specific to it, through this interface:
 
 Hyperparameters come from the ``method:`` section of the training YAML, validated against the
 method's ``Config`` (a pydantic model with the paper's values as defaults).
+
+Paper-versus-release switches: where the paper and the authors' released code disagree, the
+choice is a named field of the method's ``Config``, listed in its ``release_switches`` with the
+released value. ``recipe()`` records every resolved hyperparameter and each switch (its value,
+the released value) in the trained model's ``config.json`` (key ``training``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ class MethodConfig(BaseModel):
     """Base of every method's hyperparameters: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid")
+    # paper-versus-release switches: field name -> the value the authors' released code uses
+    release_switches: ClassVar[dict[str, Any]] = {}
 
 
 class StepContext(Protocol):
@@ -74,3 +81,20 @@ class TrainMethod:
         """One optimisation step; returns the values to log (every loss term, unweighted and
         the weighted total)."""
         raise NotImplementedError
+
+    def recipe(self) -> dict[str, Any]:
+        """What produced the model: the resolved hyperparameters and data section, and each
+        paper-versus-release switch with the released value beside it."""
+        c = self.config
+        data = getattr(self, "data_config", None)
+        switches = {
+            name: {"value": getattr(c, name), "release": released,
+                   "as_released": getattr(c, name) == released}
+            for name, released in c.release_switches.items()
+        }  # fmt: skip
+        return {
+            "method": self.registry_name,
+            "params": c.model_dump(mode="json"),
+            "data": data.model_dump(mode="json") if isinstance(data, BaseModel) else self.data,
+            "switches": switches,
+        }

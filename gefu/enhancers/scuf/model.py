@@ -24,7 +24,8 @@ from gefu.enhancers.scuf.prompt import PromptProjection, clip_image_embedding, v
 
 BRIGHT_PROMPT = ("natural light, bright lighting, soft illumination, high light, evenly lit, "
                  "clear visibility, daylight, bright atmosphere, well-lit photo.")  # fmt: skip
-# The release reads the b2a prompt from its data folder (data/unpaired_data/fixed_prompt_a.txt)
+# The release reads the b2a prompt from its data folder's fixed_prompt_a.txt (published with
+# its unpaired training data); this is that file's text.
 DARK_PROMPT = ("low light, dim lighting, low illumination, underexposed, ambient shadows, "
                "subdued light, silhouetted, dark atmosphere photo.")  # fmt: skip
 TRAINED_MARKERS = ("lora_", "skip_conv_", ".processor.", "prompt_proj.")
@@ -34,10 +35,9 @@ TRAINED_MARKERS = ("lora_", "skip_conv_", ".processor.", "prompt_proj.")
 class SCUF(Enhancer):
     """Low-light image ``[B,3,H,W]`` in [0,1] -> enhanced, one a2b step with the bright prompt.
 
-    ``latent``: "sample" (as the release's inference: the VAE posterior is sampled) or "mean".
-    ``latent_seed``: the sampling noise of every call comes from a generator seeded with it, so
-    that a benchmark cell is reproducible (the release draws from the global RNG:
-    ``latent_seed: null``)."""
+    ``sample_latents`` (default ``True``, as released): the VAE encoder's latent is a draw from
+    its posterior (global torch RNG) at inference too, as the release's ``latent_dist.sample()``;
+    ``False`` uses the posterior mean (deterministic output). Training always samples."""
 
     trainable = True
     needs_weights = True
@@ -53,19 +53,16 @@ class SCUF(Enhancer):
                  local_files_only: bool = True, lora_rank: int = 4, prompt_tokens: int = 4,
                  prompt_a2b: str = BRIGHT_PROMPT, prompt_b2a: str = DARK_PROMPT,
                  processor_adds_input: bool = True, fit: str = "resize", seed: int = 0,
-                 gradient_checkpointing: bool = False, latent: str = "sample",
-                 latent_seed: int | None = 0):  # fmt: skip
+                 gradient_checkpointing: bool = False, sample_latents: bool = True):  # fmt: skip
         super().__init__()
         if fit not in ("resize", "pad"):
             raise ValueError(f"fit must be 'resize' (as released) or 'pad', got {fit!r}")
-        if latent not in ("sample", "mean"):
-            raise ValueError(f"latent must be 'sample' (as released) or 'mean', got {latent!r}")
         self.hparams = dict(base=base, clip=clip, local_files_only=local_files_only,
                             lora_rank=lora_rank, prompt_tokens=prompt_tokens,
                             prompt_a2b=prompt_a2b, prompt_b2a=prompt_b2a,
                             processor_adds_input=processor_adds_input, fit=fit, seed=seed,
-                            gradient_checkpointing=gradient_checkpointing, latent=latent,
-                            latent_seed=latent_seed)  # fmt: skip
+                            gradient_checkpointing=gradient_checkpointing,
+                            sample_latents=sample_latents)  # fmt: skip
         unet, vae, text, self.tokenizer, sched = C.load_base(base, local_files_only, seed)
         self.unet, self.text_encoder = unet, text
         self.clip_vision = C.load_clip_vision(clip, local_files_only, seed)
@@ -129,12 +126,10 @@ class SCUF(Enhancer):
             set_cycle_attention(self.unet, True)
 
     def translate(self, x: torch.Tensor, direction: str, text: torch.Tensor,
-                  prompt_emb: torch.Tensor, reflectance: bool = False, sample=None,
-                  generator=None):  # fmt: skip
-        """[-1,1] image -> ([-1,1] translation, output latent[, reflectance in (0,1)]).
-        ``sample``: draw the encoder's latent (default: while training)."""
+                  prompt_emb: torch.Tensor, reflectance: bool = False):  # fmt: skip
+        """[-1,1] image -> ([-1,1] translation, output latent[, reflectance in (0,1)])."""
         vae = self.vae(direction)
-        z, skips = vae_encode_ckpt(self, vae, x, sample, generator)
+        z, skips = vae_encode_ckpt(self, vae, x)
         z_out = self.one_step(z, text.expand(len(x), -1, -1), prompt_emb)
         out = C.vae_decode(vae, z_out, skips).clamp(-1, 1)
         if not reflectance:
@@ -160,9 +155,7 @@ class SCUF(Enhancer):
             x_in = x
         text = self.text_embedding([self.hparams["prompt_a2b"]])
         emb = self.image_prompt(x_in, reverse=True)
-        sample, seed = self.hparams["latent"] == "sample", self.hparams["latent_seed"]
-        gen = torch.Generator().manual_seed(seed) if sample and seed is not None else None
-        out, _ = self.translate(x_in * 2 - 1, "a2b", text, emb, sample=sample, generator=gen)
+        out, _ = self.translate(x_in * 2 - 1, "a2b", text, emb)
         out = (out.float() + 1) / 2
         if size != (h, w):
             if self.hparams["fit"] == "pad":
@@ -221,10 +214,10 @@ class SCUF(Enhancer):
         return super().from_pretrained(path, **overrides)
 
 
-def vae_encode_ckpt(model: SCUF, vae, x: torch.Tensor, sample=None, generator=None):
-    sample = model.training if sample is None else sample
+def vae_encode_ckpt(model: SCUF, vae, x: torch.Tensor):
+    sample = model.training or model.hparams.get("sample_latents", True)
     if model.hparams["gradient_checkpointing"] and torch.is_grad_enabled():
         from torch.utils.checkpoint import checkpoint
 
-        return checkpoint(C.vae_encode, vae, x, sample, generator, use_reentrant=False)
-    return C.vae_encode(vae, x, sample, generator)
+        return checkpoint(C.vae_encode, vae, x, sample, use_reentrant=False)
+    return C.vae_encode(vae, x, sample)

@@ -13,6 +13,13 @@ weights in the torch hub cache; without them the term is disabled with a warning
 AdamW (lr 5e-4, torch's default weight decay 0.01); learning rate: linear warm-up over 5% of
 each cycle, cosine decay to 1e-9, two cycles with the second peak scaled by 0.2 (the released
 ``CosineWithScaledRestartsLR``; the paper says only "cosine with 5% warm-up").
+
+Batch: the released run used a global batch of 512 (64 per process on 8 GPUs; its
+``checkpoint/config.json``: 300 epochs = 69,300 steps of 231 batches). ``micro_batch`` splits
+each loop batch into chunks whose gradients are accumulated before each optimiser step, so one
+GPU reproduces that update with ``batch_size: 512, micro_batch: 64`` (each chunk draws its own
+latents and keeps them across the deep-supervision segments, exactly as each DDP process
+does); ``null`` runs the whole batch at once.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import Field
 
 from gefu.train import register_method
 from gefu.train.method import MethodConfig, TrainMethod
@@ -48,6 +56,7 @@ class HVRSSLEConfig(MethodConfig):
     lr_cycles: int = 2
     lr_cycle_scale: float = 0.2
     schedule_steps: int | None = None  # training steps the schedule spans; None: constant lr
+    micro_batch: int | None = Field(None, ge=1)  # gradient accumulation chunk; None: no split
     w_mae: float = 1.0
     w_chroma_sat: float = 1.0
     w_saturation: float = 0.1  # inside the chroma/saturation term
@@ -185,12 +194,19 @@ class HVRSSLETraining(TrainMethod):
         data = batch["train"]
         low, normal = data["low"] * 2 - 1, data["normal"] * 2 - 1
         gen = torch.Generator().manual_seed(ctx.step)  # latent init: reproducible on resume
-        z, logs = None, {}
+        size = self.config.micro_batch or len(low)
+        chunks = list(zip(low.split(size), normal.split(size), strict=True))
+        latents: list[Any] = [None] * len(chunks)
+        logs: dict[str, float] = {}
         for segment in range(self.config.n_supervision):
-            z, pred = model.segment(low, z, generator=gen if segment == 0 else None)
-            terms = self.losses(pred.float(), normal.float())
-            ctx.backward(terms["total"], "model")
+            logs = {}  # the last segment's, averaged over the chunks
+            for i, (x, y) in enumerate(chunks):
+                share = len(x) / len(low)
+                z, pred = model.segment(x, latents[i], generator=gen if segment == 0 else None)
+                terms = self.losses(pred.float(), y.float())
+                ctx.backward(terms["total"] * share if share != 1 else terms["total"], "model")
+                latents[i] = (z[0].detach(), z[1].detach())
+                for name, v in terms.items():
+                    logs[name] = logs.get(name, 0.0) + float(v.detach()) * share
             ctx.step_optimizer("model")
-            z = (z[0].detach(), z[1].detach())
-            logs = {name: float(v.detach()) for name, v in terms.items()}  # the last segment's
         return logs

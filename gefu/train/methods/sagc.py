@@ -1,7 +1,9 @@
 """Semantic-aware Gamma Correction (Pan et al., ICASSP 2023): a separable DCE-Net (10,561
 parameters) predicts a gamma map A = sigmoid(net(x)); the output is x ** A.
 
-Trained unpaired (low-light and normal-light images) with a frozen Cityscapes segmenter. Per
+Trained unpaired (low-light and normal-light images) with a frozen Cityscapes segmenter: the
+authors' VainF DeepLabV3+ MobileNetV2 OS16 (``aux.segmenter.source: vainf``,
+``gefu.train.deeplab_vainf``; MMSegmentation and torchvision segmenters can stand in). Per
 step, as in the authors' ``train.py``:
 
 1. critic (``disc`` group, ``SegLogitCritic`` on 19-channel logits): WGAN-GP,
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +51,8 @@ class SAGCConfig(MethodConfig):
     gp_weight: float = 10.0
     adversarial_every: int = 10  # the authors' critic_iterations
     adversarial_grad: bool = True
+
+    release_switches: ClassVar[dict[str, Any]] = {"adversarial_grad": False}
 
 
 class _Strict(BaseModel):

@@ -9,8 +9,15 @@ Adam lr 1e-4, weight decay 1e-4, grad clip 0.1 (the loop's ``grad_clip``), batch
 50k iterations. The VGG16 sees [0,1] images without ImageNet normalisation, as released (the
 weights of the feature and style terms were tuned for that scale).
 
-Segmentation gradient (``seg_grad``, default ``true``): the released code detaches the
-enhanced image before the segmenter, so its segmentation term is a constant that trains
+Semantic brightness term (``brightness_loss``): ``released`` (default) is the released
+``L_segexp`` (per class, (1/N) * sum over the class of (x - S_c/N)^2, area-weighted);
+``variance`` the per-segment grey-level variance (``gefu.train.losses_scl``).
+
+Semantic prior: the authors' frozen segmenter is VainF's DeepLabV3+ MobileNetV2 OS16 trained on
+Cityscapes (``aux.segmenter.source: vainf``, ``gefu.train.deeplab_vainf``).
+
+Segmentation gradient (``seg_grad``, default ``true``, the paper's reading): the released code
+detaches the enhanced image before the segmenter, so its segmentation term is a constant that trains
 nothing. The paper presents semantic guidance as a loss that regularises the enhancer, so by
 default the gradient flows through the frozen segmenter (eval mode, weights fixed) into the
 enhancer; ``seg_grad: false`` reproduces the released code (the term is only logged).
@@ -40,7 +47,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -70,6 +77,11 @@ class SCLLLEConfig(MethodConfig):
     seg_grad: bool = True
     pseudo_labels: bool = False
     vgg_imagenet_norm: bool = False  # the released code feeds VGG16 raw [0,1] images
+    # semantic brightness term: "released" (L_segexp) or "variance" (per-segment variance)
+    brightness_loss: Literal["released", "variance"] = "released"
+
+    release_switches: ClassVar[dict[str, Any]] = {
+        "seg_grad": False, "brightness_loss": "released", "vgg_imagenet_norm": False}  # fmt: skip
 
 
 def vgg_taps(vgg, x: torch.Tensor, layers=VGG_LAYERS, imagenet_norm: bool = False):
@@ -296,10 +308,12 @@ class SCLLLETraining(TrainMethod):
             for x in (low, enhanced, positive, negative)
         )
         seg_input = enhanced if c.seg_grad else enhanced.detach()
+        brightness = (L.semantic_brightness_released if c.brightness_loss == "released"
+                      else L.semantic_brightness_consistency)  # fmt: skip
         terms = {
             "tv": illumination_smoothness(curves),
             "color": colour_constancy(enhanced),
-            "brightness": L.semantic_brightness_consistency(enhanced, labels, c.num_classes),
+            "brightness": brightness(enhanced, labels, c.num_classes),
             "feature": L.feature_preservation(f_enh[-1], f_low[-1]),
             "contrast": L.grey_contrastive(enhanced, positive, negative, c.contrast_margin),
             "style": L.style_contrastive(f_enh[:2], f_pos[:2], f_neg[:2], c.style_margin),

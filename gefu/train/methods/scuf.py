@@ -2,8 +2,10 @@
 
 Per step, as released: four generator updates (cycle A, cycle B, GAN, identity; one shared
 AdamW "gen") and two discriminator updates (fake, real; AdamW "disc"), each clipped and
-followed by its scheduler step (linear warm-up over ``warmup`` scheduler steps, then
-constant). Image prompts as released: the first translation of a real image uses its
+followed by its scheduler step (constant learning rate, as released: its README trains with
+``--lr_scheduler constant``, which ignores the warm-up argument; ``warmup: N`` adds a linear
+warm-up over N scheduler steps, the code's 500-step default for other schedules). Image
+prompts as released: the first translation of a real image uses its
 reversed V map, the back-translation and identity its plain V map.
 
 Deviations: one frozen CLIP image encoder (SCUF's) is shared by the image prompt and both
@@ -13,13 +15,20 @@ teacher is the same UNet with the adapter switched off (the release deep-copies 
 the reflectance decoder trains its own skip-conv LoRA (the release lists b2a's twice).
 LPIPS-VGG needs ``lpips_weights`` (pyiqa's LPIPS file, and torchvision's VGG16 in its
 cache): without it the LPIPS terms are off, with a warning.
+
+Reflectance teacher (``retinexnet``): the released ``retinexnet/decomp.pth`` of wangsen99/GEFU
+(MIT; read with ``weights_only=True`` through ``gefu.enhancers.retinexnet.load_decomnet``), or a
+RetinexNet trained with ``gefu train retinexnet``. Prompts: the bright a2b prompt and the dark
+b2a prompt are the release's ``fixed_prompt_b.txt`` / ``fixed_prompt_a.txt`` texts
+(``gefu.enhancers.scuf.model``), or those files in ``data.root`` when present. The trained
+enhancer samples its latents at inference, as released (``sample_latents``).
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -38,15 +47,17 @@ class SCUFConfig(MethodConfig):
     weight_decay: float = 1e-2
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
-    warmup: int = 500  # scheduler steps (the release steps them once per optimizer update)
+    warmup: int = Field(0, ge=0)  # linear warm-up, scheduler steps; 0: constant (released)
     lambda_cycle: float = 1.0
     lambda_cycle_lpips: float = 10.0
     lambda_gan: float = 0.5
     lambda_idt: float = 1.0
     lambda_idt_lpips: float = 1.0
     prompt_a2b: str | None = None  # None: the bright prompt (fixed_prompt_b.txt if in data)
-    prompt_b2a: str | None = None  # None: our dark prompt (fixed_prompt_a.txt if in data)
-    retinexnet: str | None = None  # frozen DecomNet: a retinexnet checkpoint or decomp.pth
+    prompt_b2a: str | None = None  # None: the released dark prompt (fixed_prompt_a.txt)
+    # frozen DecomNet: the released decomp.pth (or a folder holding it), or a suite checkpoint
+    retinexnet: str | None = "weights/retinexnet/decomp.pth"
+    sample_latents: bool = True  # the trained enhancer's inference (released: sampled)
     lpips_weights: str | None = None
     disc_levels: int = 3
     gradient_checkpointing: bool = False
@@ -55,6 +66,8 @@ class SCUFConfig(MethodConfig):
     # ops take microseconds, and OpenMP synchronisation across threads on a busy CPU made each
     # one ~250x slower (a tiny step took ~25 s with 2 threads, <1 s with 1).
     cpu_threads: int | None = Field(None, ge=1)
+
+    release_switches: ClassVar[dict[str, Any]] = {"warmup": 0, "sample_latents": True}
 
 
 class SCUFData(BaseModel):
@@ -75,6 +88,12 @@ class SCUFData(BaseModel):
         if (self.root is None) == (self.synthetic is None):
             raise ValueError("give exactly one of data.root or data.synthetic")
         return self
+
+
+def warmup_factor(step: int, warmup: int) -> float:
+    """Learning-rate multiple at scheduler step ``step``: linear over ``warmup`` steps, then 1;
+    always 1 for ``warmup`` 0 (the released constant schedule)."""
+    return 1.0 if warmup == 0 else min(1.0, (step + 1) / warmup)
 
 
 def read_captions(csv: Path) -> dict[str, str]:
@@ -187,7 +206,8 @@ class SCUFTraining(TrainMethod):
             model = SCUF(base=c.base, clip=c.clip, local_files_only=c.local_files_only,
                          lora_rank=c.lora_rank, prompt_a2b=self.prompts["a2b"] or BRIGHT_PROMPT,
                          prompt_b2a=self.prompts["b2a"] or DARK_PROMPT,
-                         gradient_checkpointing=c.gradient_checkpointing)  # fmt: skip
+                         gradient_checkpointing=c.gradient_checkpointing,
+                         sample_latents=c.sample_latents)  # fmt: skip
             self._modules = {
                 "model": model,
                 "disc_a": CLIPDiscriminator(model.clip_vision, c.disc_levels),
@@ -201,9 +221,7 @@ class SCUFTraining(TrainMethod):
         def adamw(params):
             opt = torch.optim.AdamW(params, lr=c.lr, betas=c.betas, eps=c.eps,
                                     weight_decay=c.weight_decay, foreach=True)  # fmt: skip
-            warm = torch.optim.lr_scheduler.LambdaLR(
-                opt, lambda s: min(1.0, (s + 1) / max(1, c.warmup))
-            )
+            warm = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_factor(s, c.warmup))
             return opt, warm
 
         disc = list(modules["disc_a"].parameters()) + list(modules["disc_b"].parameters())
@@ -238,14 +256,16 @@ class SCUFTraining(TrainMethod):
             c = self.config
             from gefu.enhancers.retinexnet import DecomNet, load_decomnet
 
-            if c.retinexnet is not None:
-                decom = load_decomnet(c.retinexnet, device)
-            elif c.random_teachers:
+            if c.random_teachers:
                 decom = DecomNet().to(device).eval().requires_grad_(False)
+            elif c.retinexnet is not None and Path(c.retinexnet).expanduser().exists():
+                decom = load_decomnet(c.retinexnet, device)
             else:
                 raise FileNotFoundError(
-                    "params.retinexnet: the frozen RetinexNet DecomNet is required (train one "
-                    "with `gefu train retinexnet`, or give the released decomp.pth)"
+                    f"params.retinexnet: the frozen RetinexNet DecomNet is required"
+                    f"{'' if c.retinexnet is None else f' ({c.retinexnet} does not exist)'}: "
+                    "the released retinexnet/decomp.pth of https://github.com/wangsen99/GEFU, "
+                    "or a model trained with `gefu train retinexnet`"
                 )
             lpips = None
             if c.lpips_weights is not None:

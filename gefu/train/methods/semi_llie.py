@@ -8,19 +8,37 @@ semantic-aware contrastive ratio on a frozen encoder's features (anchor = studen
 positive = teacher output, negative = the strongly augmented input), weighted by
 0.2 x sigmoid ramp-up over 100 epochs. Optimiser AdamP lr 2e-4, wd 1e-4, x0.1 at epochs 100, 150.
 
-Deviations (each documented): AdamW instead of AdamP (AdamP's decoupled weight decay matches;
-its projection step is omitted: not a dependency here). The encoder is pluggable (RAM Swin-L
-weights are not available): by default the frozen ``vgg`` aux network's relu1_2..relu3_3
-features. The released RAM embeddings are computed under ``no_grad`` (the contrastive term
-trains nothing there); here gradients reach the student, as the paper describes. The released
-gradient term adds the same L1 twice (weight 0.2 in effect); the paper's 0.1 is used. The
-reliable bank (MUSIQ-scored teacher outputs) is not used by the released trainer's loss and is
-not implemented. An epoch = ceil(#unlabelled / batch) steps (the released loop walks the
-unlabelled loader); the ramp-up uses the fractional epoch ``step / epoch_steps``.
+Data pipeline as released (``dataset_all.py``): a labelled pair is resized to 280 x 280
+(``resize``), randomly cropped to 256 (``crop``) and turned into one of its 8 rotation/flip
+variants (``augment: rot8``; ``hflip`` is a horizontal flip half the time); an unlabelled image
+is resized whole to ``crop`` x ``crop`` (``unlabeled_fit: resize``; ``crop`` takes a random
+crop instead). The strong augmentation (``strong_augment``): colour jitter (brightness,
+contrast, saturation 0.5, hue 0.25, in random order) with probability 0.8, greyscale with
+probability 0.2, Gaussian blur (sigma U[0.1, 2], kernel 1, 3 or 5 as the release draws it)
+with probability 0.5. Resizes are bilinear with antialiasing (the release: PIL's Lanczos).
+
+Perceptual loss: VGG16 ``features[:16]`` on raw [0, 1] images, as released (its 0.3 weight is
+calibrated for that scale); ``vgg_imagenet_norm: true`` feeds ImageNet-normalised input.
+
+Contrastive term (``contrastive_grad``, default ``false`` as released): the release computes
+the encoder's features of all three images under ``no_grad``, so the term is logged but trains
+nothing; ``true`` lets its gradient reach the student through the anchor, as the paper
+describes. The release's encoder is RAM (Recognize Anything, Swin-L 384: image embedding and tag
+logits). RAM is not built here: with the released ``no_grad`` the encoder cannot change
+training; with ``contrastive_grad: true`` the frozen ``vgg`` aux network's relu1_2..relu3_3
+features stand in (documented fallback).
+
+Other deviations: AdamW instead of AdamP (AdamP's decoupled weight decay matches; its
+projection step is omitted: not a dependency here). The released gradient term adds a second
+L1 on the model's auxiliary gradient output, which this enhancer does not have; the paper's
+0.1 is used. The reliable bank (MUSIQ-scored teacher outputs) is not used by the released
+trainer's loss and is not implemented. An epoch = ceil(#unlabelled / batch) steps (the released
+loop walks the unlabelled loader); the ramp-up uses the fractional epoch ``step / epoch_steps``.
 
 Data (``data:``): ``root`` in the paper's layout, ``labeled/{input,GT}`` (same file names) and
 ``unlabeled/input``; or ``synthetic`` photos (``"bundled"`` or paths), split in a paired half
-(darkened + original) and an unpaired half (darkened only), darkened with ``gefu.simulate``.
+(darkened + original) and an unpaired half (darkened only), darkened with ``gefu.simulate``,
+through the same geometry.
 """
 
 from __future__ import annotations
@@ -28,11 +46,11 @@ from __future__ import annotations
 import copy
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gefu.train import register_method
 from gefu.train.method import MethodConfig, TrainMethod
@@ -56,6 +74,11 @@ class SemiLLIEConfig(MethodConfig):
     consistency: float = 0.2
     rampup_epochs: float = 100.0
     epoch_steps: int | None = None  # None: ceil(#unlabelled / batch size)
+    vgg_imagenet_norm: bool = False  # released: raw [0,1] input to VGG16
+    contrastive_grad: bool = False  # released: features under no_grad (the term trains nothing)
+
+    release_switches: ClassVar[dict[str, Any]] = {"contrastive_grad": False,
+                                                  "vgg_imagenet_norm": False}  # fmt: skip
 
 
 class SemiLLIEData(BaseModel):
@@ -63,8 +86,10 @@ class SemiLLIEData(BaseModel):
     root: str | None = None  # labeled/{input,GT}, unlabeled/input
     synthetic: list[str] | Literal["bundled"] | None = None
     model: Literal["physical", "gamma_curve"] = "physical"  # synthetic darkening
-    crop: int = 256
-    flip: bool = True
+    resize: int | None = Field(280, ge=1)  # labelled pairs: square resize; None: native size
+    crop: int = Field(256, ge=8)
+    augment: Literal["rot8", "hflip", "none"] = "rot8"  # labelled pairs
+    unlabeled_fit: Literal["resize", "crop"] = "resize"  # whole image to crop x crop, or a crop
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -73,75 +98,132 @@ class SemiLLIEData(BaseModel):
         return self
 
 
+def blur_kernel_size(u: float) -> int:
+    """The release's draw: ``int(u * 4.95)``, made odd by adding 1 to even values, so 1 (no
+    blur), 3 or 5 with probabilities 2/4.95, 2/4.95 and 0.95/4.95."""
+    k = int(u * 4.95)
+    return k + 1 if k % 2 == 0 else k
+
+
 def strong_augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Colour jitter (brightness, contrast, saturation x U[0.5,1.5]), grey 20% of the time,
-    Gaussian blur (sigma U[0.1,2]) half the time."""
-    u = torch.rand(6, generator=gen)
-    x = x * (0.5 + u[0])
-    mean = x.mean()
-    x = (x - mean) * (0.5 + u[1]) + mean
-    grey = x.mean(0, keepdim=True)
-    x = (x - grey) * (0.5 + u[2]) + grey
-    if u[3] < 0.2:
-        x = x.mean(0, keepdim=True).expand_as(x)
-    if u[4] < 0.5:
-        sigma = 0.1 + 1.9 * float(u[5])
-        r = torch.arange(-3, 4, dtype=x.dtype)
-        k = torch.exp(-(r**2) / (2 * sigma**2))
-        k = k / k.sum()
-        x = F.pad(x[None], (3, 3, 3, 3), mode="reflect")
-        x = F.conv2d(x, k.view(1, 1, 1, 7).expand(3, 1, 1, 7), groups=3)
-        x = F.conv2d(x, k.view(1, 1, 7, 1).expand(3, 1, 7, 1), groups=3)[0]
+    """The release's ``data_aug`` on a ``[3,H,W]`` image in [0,1]: with probability 0.8 a
+    colour jitter (brightness, contrast, saturation x U[0.5, 1.5], hue + U[-0.25, 0.25], in a
+    random order), then greyscale with probability 0.2, then with probability 0.5 a Gaussian blur
+    (sigma U[0.1, 2], kernel size from ``blur_kernel_size``)."""
+    import torchvision.transforms.v2.functional as TF
+
+    u = torch.rand(10, generator=gen).tolist()
+    if u[0] < 0.8:
+        ops = {
+            0: lambda t: TF.adjust_brightness(t, 0.5 + u[1]),
+            1: lambda t: TF.adjust_contrast(t, 0.5 + u[2]),
+            2: lambda t: TF.adjust_saturation(t, 0.5 + u[3]),
+            3: lambda t: TF.adjust_hue(t, -0.25 + 0.5 * u[4]),
+        }
+        for i in torch.randperm(4, generator=gen).tolist():
+            x = ops[i](x)
+    if u[5] < 0.2:
+        x = TF.rgb_to_grayscale(x, num_output_channels=3)
+    if u[6] < 0.5:
+        k = blur_kernel_size(u[7])
+        if k > 1:
+            x = TF.gaussian_blur(x, [k, k], [0.1 + 1.9 * u[8]] * 2)
     return x.clamp(0, 1).contiguous()
 
 
-class LabeledPairs(torch.utils.data.Dataset):
-    """``labeled/input`` + ``labeled/GT`` -> the same random crop/flip of both."""
+def rot8(x: torch.Tensor, index: int) -> torch.Tensor:
+    """Variant ``index`` (0-7) of the release's ``rotate``: 0, 90, 180, 270 degrees
+    anticlockwise, then (for 4-7) flipped top to bottom."""
+    x = torch.rot90(x, index % 4, dims=(-2, -1))
+    return x.flip(-2) if index >= 4 else x
 
-    def __init__(self, root: Path, crop: int, flip: bool):
+
+def _square(image: torch.Tensor, size: int) -> torch.Tensor:
+    return F.interpolate(image[None], (size, size), mode="bilinear", antialias=True,
+                         align_corners=False)[0].clamp(0, 1)  # fmt: skip
+
+
+def paired_geometry(images: list[torch.Tensor], d: SemiLLIEData, gen: torch.Generator):
+    """The same resize (``d.resize`` square), random ``d.crop`` crop and augmentation of
+    every image in ``images`` (``[C,H,W]`` each)."""
+    if d.resize is not None:
+        images = [_square(im, d.resize) for im in images]
+    h, w = images[0].shape[-2:]
+    if min(h, w) < d.crop:
+        from gefu.train.data import _resize
+
+        images = [_resize(im, shorter=d.crop) for im in images]
+        h, w = images[0].shape[-2:]
+    top = int(torch.randint(0, h - d.crop + 1, (1,), generator=gen))
+    left = int(torch.randint(0, w - d.crop + 1, (1,), generator=gen))
+    images = [im[:, top : top + d.crop, left : left + d.crop] for im in images]
+    if d.augment == "rot8":
+        index = int(torch.randint(0, 8, (1,), generator=gen))
+        images = [rot8(im, index) for im in images]
+    elif d.augment == "hflip" and float(torch.rand((), generator=gen)) < 0.5:
+        images = [im.flip(-1) for im in images]
+    return [im.contiguous() for im in images]
+
+
+class LabeledPairs(torch.utils.data.Dataset):
+    """``labeled/input`` + ``labeled/GT`` (same names), or normal-light photos darkened by
+    ``darkener`` (a ``DarkenedPatches``) -> ``{"low", "normal"}`` through ``paired_geometry``."""
+
+    def __init__(self, inputs: list[Path], targets: list[Path] | None, d: SemiLLIEData,
+                 darkener=None):  # fmt: skip
+        self.inputs, self.targets, self.d, self.darkener = inputs, targets, d, darkener
+
+    @classmethod
+    def from_root(cls, root: Path, d: SemiLLIEData) -> LabeledPairs:
         from gefu.io import list_images
 
-        self.inputs = list_images(root / "labeled" / "input")
+        inputs = list_images(root / "labeled" / "input")
         gt = {p.stem: p for p in list_images(root / "labeled" / "GT")}
-        missing = [p.name for p in self.inputs if p.stem not in gt]
-        if missing or not self.inputs:
+        missing = [p.name for p in inputs if p.stem not in gt]
+        if missing or not inputs:
             raise FileNotFoundError(f"{root}/labeled: no GT for {missing[:3]} (or no inputs)")
-        self.targets = [gt[p.stem] for p in self.inputs]
-        self.crop, self.flip = crop, flip
+        return cls(inputs, [gt[p.stem] for p in inputs], d)
 
     def __len__(self) -> int:
         return len(self.inputs)
 
     def __getitem__(self, item):
-        from gefu.train.data import _read, random_patch
+        from gefu.train.data import _read
 
         index, seed = item
         gen = torch.Generator().manual_seed(int(seed))
-        pair = torch.cat([_read(self.inputs[index]), _read(self.targets[index])])
-        patch = random_patch(pair, self.crop, gen, self.flip)
-        return {"low": patch[:3].contiguous(), "normal": patch[3:].contiguous()}
+        if self.targets is None:
+            (normal,) = paired_geometry([_read(self.inputs[index])], self.d, gen)
+            return {"low": self.darkener.darken(normal, gen), "normal": normal}
+        low, normal = paired_geometry(
+            [_read(self.inputs[index]), _read(self.targets[index])], self.d, gen
+        )
+        return {"low": low, "normal": normal}
 
 
 class Unlabeled(torch.utils.data.Dataset):
-    """Low-light crops -> ``{"weak": crop+flip, "strong": strong_augment(weak)}``; the low
-    images come from files or from a ``DarkenedPatches`` source."""
+    """Low-light images (or normal-light photos darkened by ``darkener``) -> ``{"weak": the
+    whole image resized to crop x crop (or a random crop), "strong": strong_augment(weak)}``."""
 
-    def __init__(self, source, crop: int = 256, flip: bool = True):
-        self.source, self.crop, self.flip = source, crop, flip
+    def __init__(self, paths: list[Path], d: SemiLLIEData, darkener=None):
+        self.paths, self.d, self.darkener = paths, d, darkener
 
     def __len__(self) -> int:
-        return len(self.source)
+        return len(self.paths)
 
     def __getitem__(self, item):
         from gefu.train.data import _read, random_patch
 
         index, seed = item
         gen = torch.Generator().manual_seed(int(seed))
-        if isinstance(self.source, list):
-            weak = random_patch(_read(self.source[index]), self.crop, gen, self.flip)
+        image = _read(self.paths[index])
+        if self.d.unlabeled_fit == "resize":
+            weak = _square(image, self.d.crop)
         else:
-            weak = self.source[(index, seed)]["low"]
-        return {"weak": weak, "strong": strong_augment(weak, gen)}
+            weak = random_patch(image, self.d.crop, gen, flip=False)
+        if self.darkener is not None:
+            weak = self.darkener.darken(weak, gen)
+        return {"weak": weak.contiguous(), "strong": strong_augment(weak, gen)}
 
 
 @register_method("semi_llie")
@@ -186,16 +268,16 @@ class SemiLLIETraining(TrainMethod):
                 from gefu.io import list_images
 
                 root = Path(d.root).expanduser()
-                labeled = LabeledPairs(root, d.crop, d.flip)
-                unlabeled = Unlabeled(list_images(root / "unlabeled" / "input"), d.crop, d.flip)
+                labeled = LabeledPairs.from_root(root, d)
+                unlabeled = Unlabeled(list_images(root / "unlabeled" / "input"), d)
             else:
                 photos = expand_images(d.synthetic)
                 if len(photos) < 2:
                     raise FileNotFoundError("semi_llie: data.synthetic needs at least 2 photos")
                 half = (len(photos) + 1) // 2
-                labeled = DarkenedPatches(photos[:half], d.crop, flip=d.flip, model=d.model)
-                dark = DarkenedPatches(photos[half:], d.crop, flip=d.flip, model=d.model)
-                unlabeled = Unlabeled(dark)
+                darkener = DarkenedPatches(photos, d.crop, model=d.model)
+                labeled = LabeledPairs(photos[:half], None, d, darkener)
+                unlabeled = Unlabeled(photos[half:], d, darkener)
             self._sets = {"labeled": labeled, "unlabeled": unlabeled}
         return self._sets
 
@@ -213,15 +295,17 @@ class SemiLLIETraining(TrainMethod):
             target_u = teacher.predict(weak)
         out_l, out_u = student.predict(low), student.predict(strong)
         vgg = ctx.aux("vgg")
-        f_out, f_gt = _vgg_features(vgg, out_l), _vgg_features(vgg, normal)
+        f_out, f_gt = (self.vgg_features(vgg, x) for x in (out_l, normal))
         encoder = self.encoder(ctx)
+        with torch.set_grad_enabled(c.contrastive_grad and torch.is_grad_enabled()):
+            contrastive = L.contrastive_ratio(encoder(out_u), encoder(target_u), encoder(strong))
         terms = {
             "l1": L.l1(out_l, normal),
             "l2": L.l2(out_l, normal),
             "perceptual": L.perceptual(f_out, f_gt),
             "gradient": L.gradient_l1(out_l, normal),
             "consistency": L.l1(out_u, target_u),
-            "contrastive": L.contrastive_ratio(encoder(out_u), encoder(target_u), encoder(strong)),
+            "contrastive": contrastive,
         }
         sup = sum(getattr(c, f"w_{n}") * terms[n] for n in ("l1", "l2", "perceptual", "gradient"))
         weight = c.consistency * L.sigmoid_rampup(ctx.step / self.epoch_steps, c.rampup_epochs)
@@ -230,10 +314,18 @@ class SemiLLIETraining(TrainMethod):
         terms["total"] = sup + weight * terms["unsupervised"]
         return terms
 
+    def vgg_features(self, vgg, x: torch.Tensor) -> list[torch.Tensor]:
+        """VGG16 relu1_2, relu2_2, relu3_3 (``features[:16]``) on raw [0,1] input, as released,
+        or ImageNet-normalised (``vgg_imagenet_norm``)."""
+        from gefu.train.methods.scl_lle import vgg_taps
+
+        return vgg_taps(vgg, x, PERCEPTUAL_LAYERS, self.config.vgg_imagenet_norm)
+
     def encoder(self, ctx):
-        """The frozen semantic encoder of the contrastive loss: a list of feature tensors."""
+        """The frozen semantic encoder of the contrastive loss: a list of feature tensors (the
+        VGG stand-in for RAM, see the module docstring)."""
         vgg = ctx.aux("vgg")
-        return lambda x: _vgg_features(vgg, x)
+        return lambda x: self.vgg_features(vgg, x)
 
     def train_step(self, batch: dict[str, Any], ctx) -> dict[str, float]:
         from gefu.train.losses_semi import ema_update
@@ -248,19 +340,3 @@ class SemiLLIETraining(TrainMethod):
 
 def _unwrap(module):
     return getattr(module, "module", module)
-
-
-def _vgg_features(vgg, x: torch.Tensor, layers=PERCEPTUAL_LAYERS) -> list[torch.Tensor]:
-    """Outputs of the aux ``vgg`` (normaliser + VGG16 features, up to relu3_3 or deeper) at
-    ``layers``."""
-    from gefu.train.aux import VGG_LAYERS
-
-    taps = {VGG_LAYERS[name] for name in layers}
-    out = []
-    for i, module in enumerate(vgg):
-        x = module(x)
-        if i in taps:
-            out.append(x)
-            if len(out) == len(taps):
-                break
-    return out

@@ -11,6 +11,12 @@ L_spa + L_exp + 0.5 L_col + 20 L_tvA for loss forms that differ slightly from th
 convolution weights from N(0, 0.02) (``init_std``); Zero-DCE++'s script leaves that commented
 out (PyTorch's default init). Zero-DCE++ trains at ``scale_factor`` 1, as its script does, and
 saves the test-time ``scale_factor`` 12 of the release's test script with the model.
+
+Data (``gefu.train.data.PatchConfig``): the released recipe trains on SICE's real
+multi-exposure images as they are (``darken: false``), each whole image resized to a square
+(``fit: square``; Zero-DCE 256², Zero-DCE++ 512²) without flips: ``configs/train/zero_dce.yaml``
+and ``zero_dce_pp.yaml``. The CPU smoke configs (``*_cpu.yaml``) darken bundled photos with
+``gefu.simulate`` instead (``darken: true``, random crops).
 """
 
 from __future__ import annotations
