@@ -218,6 +218,14 @@ class Store:
         ).fetchall()
         return [r["value"] for r in rows]
 
+    def image_score_map(self, cell_key: str, metric: str) -> dict[str, float | None]:
+        """Per-image scores by image name (the pairing key of the report's paired statistics)."""
+        rows = self.db.execute(
+            "SELECT image, value FROM image_scores WHERE cell_key = ? AND metric = ?",
+            (cell_key, metric),
+        ).fetchall()
+        return {r["image"]: r["value"] for r in rows}
+
     def problems(self, cell_key: str) -> list[sqlite3.Row]:
         return self.db.execute(
             "SELECT item, message FROM problems WHERE cell_key = ?", (cell_key,)

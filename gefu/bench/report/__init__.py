@@ -15,12 +15,13 @@ def write_report(results_dir: str | Path) -> dict[str, Path]:
     and return their paths by kind. Works on an empty store (the outputs say so)."""
     from gefu.bench.report import html_page, tables
     from gefu.bench.report.collect import load_report
+    from gefu.bench.report.compare import analyse
 
     results_dir = Path(results_dir)
     if not (results_dir / DB_NAME).exists():
         raise FileNotFoundError(f"no results store ({DB_NAME}) in {results_dir}")
     with Store(results_dir) as store:
-        report = load_report(store)
+        report = analyse(load_report(store))
     paths = {kind: results_dir / name for kind, name in OUTPUTS.items()}
     paths["markdown"].write_text(tables.markdown(report), encoding="utf-8")
     tables.write_csv(report, paths["csv"])

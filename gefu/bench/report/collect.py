@@ -8,6 +8,7 @@ bootstrapping the per-image scores, and a value with no per-image scores is show
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 
 from gefu.bench.config import REFERENCE_ROW
@@ -16,6 +17,8 @@ from gefu.bench.store import Store
 
 OK, FAILED, NOT_RUN = "ok", "failed", "not run"
 SAMPLE_INPUT, SAMPLE_REFERENCE = "input", "reference"
+INPUT_ENHANCER = "identity"  # the registered enhancer that returns its input unchanged
+IQA_TASK = "iqa"
 
 
 @dataclass
@@ -26,6 +29,7 @@ class MetricResult:
     unavailable: str | None = None  # why it could not be computed
     rank: int | None = None  # among the table's rows, for this metric
     best: bool = False
+    images: dict[str, float] | None = None  # per-image scores by image name, where kept
 
 
 @dataclass
@@ -39,6 +43,8 @@ class Row:
     ms_per_mp: float | None = None
     metrics: dict[str, MetricResult] = field(default_factory=dict)
     rank: int | None = None  # by the primary metric
+    tied_above: bool = False  # not significantly different from the row ranked just above
+    spec: dict = field(default_factory=dict)  # the cell's resolved spec (enhancer, dataset...)
 
 
 @dataclass
@@ -54,6 +60,16 @@ class Table:
     columns: list[Column]  # primary metric first
     rows: list[Row]  # ranked; rows without a primary value, failed and not-run rows last
     problems: list[tuple[str, str, list[str]]]  # item, message, enhancers where it occurred
+    input_row: str | None = None  # the un-enhanced input's row (enhancer ``identity``)
+    downstream: bool = True  # a frozen-model evaluation (False for IQA)
+    stats: object = None  # paired comparisons on the primary metric (compare.TableStats)
+
+    @property
+    def primary(self) -> Column | None:
+        return self.columns[0] if self.columns else None
+
+    def row(self, enhancer: str) -> Row | None:
+        return next((r for r in self.rows if r.enhancer == enhancer), None)
 
 
 @dataclass
@@ -67,6 +83,10 @@ class Report:
     run: dict | None  # run_id, started, finished (ISO strings) or None when nothing ran
     tables: list[Table]
     samples: dict[str, SampleGrid]  # by dataset
+    versions: dict = field(default_factory=dict)  # suite and library versions of the run
+    config: dict = field(default_factory=dict)  # the run's resolved benchmark config
+    summary: object = None  # compare.Summary, filled by compare.analyse
+    agreement: list = field(default_factory=list)  # compare.Agreement per dataset
 
     def count(self, status: str) -> int:
         return sum(1 for t in self.tables for r in t.rows if r.status == status)
@@ -83,11 +103,14 @@ def _metric_result(store: Store, cell_key: str, m, n_images: int | None) -> Metr
     if m["unavailable"] is not None:
         return MetricResult(value=None, unavailable=str(m["unavailable"]))
     value = finite(m["value"])
-    boot = bootstrap_ci(store.image_scores(cell_key, m["metric"]))
+    images = store.image_score_map(cell_key, m["metric"])
+    boot = bootstrap_ci(v for _, v in sorted(images.items()))
     if boot is None:
         return MetricResult(value=value, n=n_images if value is not None else None)
     mean, low, high, n = boot
-    return MetricResult(value=mean if value is None else value, ci=(low, high), n=n)
+    kept = {k: float(v) for k, v in images.items() if finite(v) is not None}
+    value = mean if value is None else value
+    return MetricResult(value=value, ci=(low, high), n=n, images=kept)
 
 
 def _load_row(store: Store, grid_row, columns: dict[str, Column]) -> tuple[Row, list]:
@@ -102,6 +125,7 @@ def _load_row(store: Store, grid_row, columns: dict[str, Column]) -> tuple[Row, 
         params=None if (n := finite(cell["params"])) is None else round(n),
         images_per_s=finite(cell["images_per_s"]),
         ms_per_mp=finite(cell["ms_per_mp"]),
+        spec=_json(cell["spec_json"]),
     )
     for m in store.cell_metrics(cell["cell_key"]):
         columns.setdefault(m["metric"], Column(m["metric"], bool(m["lower_better"])))
@@ -109,6 +133,23 @@ def _load_row(store: Store, grid_row, columns: dict[str, Column]) -> tuple[Row, 
             n = cell["n_images"]
             row.metrics[m["metric"]] = _metric_result(store, cell["cell_key"], m, n)
     return row, list(store.problems(cell["cell_key"]))
+
+
+def _input_row(rows: list[Row]) -> str | None:
+    """The un-enhanced input: the ``identity`` enhancer (by registered name, else by label)."""
+    for r in rows:
+        if r.spec.get("enhancer", {}).get("name") == INPUT_ENHANCER:
+            return r.enhancer
+    return next((r.enhancer for r in rows if r.enhancer == INPUT_ENHANCER), None)
+
+
+def _downstream(rows: list[Row], evaluation: str) -> bool:
+    """IQA tables rank image quality; every other evaluation is a frozen downstream model."""
+    for r in rows:
+        task = r.spec.get("evaluation", {}).get("task", {})
+        if isinstance(task, dict) and task.get("task"):
+            return task["task"] != IQA_TASK
+    return evaluation != IQA_TASK
 
 
 def _rank(rows: list[Row], columns: list[Column]) -> list[Row]:
@@ -155,6 +196,14 @@ def _samples(store: Store, grid: list) -> dict[str, SampleGrid]:
     return {d: sg for d, sg in out.items() if sg.images}
 
 
+def _json(text) -> dict:
+    try:
+        out = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return out if isinstance(out, dict) else {}
+
+
 def load_report(store: Store) -> Report:
     run = store.latest_run()
     if run is None:
@@ -174,5 +223,8 @@ def load_report(store: Store) -> Report:
             rows.append(row)
             found += [(row.enhancer, p) for p in problems]
         cols = list(columns.values())
-        tables.append(Table(dataset, evaluation, cols, _rank(rows, cols), _problems(found)))
-    return Report(info, tables, _samples(store, grid))
+        table = Table(dataset, evaluation, cols, _rank(rows, cols), _problems(found))
+        table.input_row, table.downstream = _input_row(rows), _downstream(rows, evaluation)
+        tables.append(table)
+    versions, config = _json(run["versions"]), _json(run["config_json"])
+    return Report(info, tables, _samples(store, grid), versions, config)
