@@ -53,7 +53,8 @@ def summary_cells(s: Summary) -> tuple[list[str], list[list[tuple[str, float | N
         else:
             ci = f" [{r.rank_ci[0]:.1f}, {r.rank_ci[1]:.1f}]" if r.rank_ci else ""
             rank = (f"{r.avg_rank:.2f}{ci} ({r.n_ranked})", r.avg_rank)
-        cells = [(r.enhancer + (" (input)" if r.is_input else ""), None), rank]
+        label = f"{r.enhancer} (input)" if r.is_input and "input" not in r.enhancer else r.enhancer
+        cells = [(label, None), rank]
         for c in r.cells:
             if c is None or c.value is None:
                 cells.append((DASH, None))
