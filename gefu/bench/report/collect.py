@@ -45,6 +45,7 @@ class Row:
     rank: int | None = None  # by the primary metric
     tied_above: bool = False  # not significantly different from the row ranked just above
     spec: dict = field(default_factory=dict)  # the cell's resolved spec (enhancer, dataset...)
+    records: list[tuple[str, bytes]] = field(default_factory=list)  # per-image, dataset metrics
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Table:
     input_row: str | None = None  # the un-enhanced input's row (enhancer ``identity``)
     downstream: bool = True  # a frozen-model evaluation (False for IQA)
     stats: object = None  # paired comparisons on the primary metric (compare.TableStats)
+    resampled: dict = field(default_factory=dict)  # enhancer -> compare.Replicates
 
     @property
     def primary(self) -> Column | None:
@@ -132,6 +134,8 @@ def _load_row(store: Store, grid_row, columns: dict[str, Column]) -> tuple[Row, 
         if row.status == OK:
             n = cell["n_images"]
             row.metrics[m["metric"]] = _metric_result(store, cell["cell_key"], m, n)
+    if row.status == OK:
+        row.records = store.image_records(cell["cell_key"])
     return row, list(store.problems(cell["cell_key"]))
 
 

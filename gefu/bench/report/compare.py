@@ -24,6 +24,7 @@ from gefu.bench.report.paired import (
     ALPHA,
     Paired,
     align,
+    from_replicates,
     holm,
     kendall,
     oriented,
@@ -32,9 +33,83 @@ from gefu.bench.report.paired import (
     ranks,
     resample_indices,
 )
-from gefu.bench.report.stats import SEED
 
 BETTER, WORSE, TIED = 1, -1, 0
+
+
+# -- dataset-level metrics: resampled re-aggregations ---------------------------------------------
+@dataclass
+class Replicates:
+    """One row's dataset-level metrics under the table's image resamples."""
+
+    aggregator: object  # resample.Reaggregator
+    images: tuple[str, ...]
+    values: dict[str, np.ndarray]  # metric -> [B]
+
+
+def _weights(images: tuple[str, ...], cache: dict) -> np.ndarray:
+    from gefu.bench.report.resample import weights_from_indices
+
+    if images not in cache:  # the same images always get the same resamples
+        cache[images] = weights_from_indices(resample_indices(len(images)), len(images))
+    return cache[images]
+
+
+def resample_table(table: Table, cache: dict) -> None:
+    """Intervals for the metrics that have no per-image scores but per-image records (mAP,
+    mIoU): the library's value stays the point, the interval comes from re-aggregating
+    resampled images (``resample.py``). Fills ``table.resampled`` for the paired tests."""
+    from gefu.bench.report.resample import for_cell
+
+    for r in table.rows:
+        if r.status != OK or r.enhancer == REFERENCE_ROW or not r.records:
+            continue
+        need = [n for n, m in r.metrics.items() if m.value is not None and m.ci is None]
+        if not need:
+            continue
+        try:
+            agg = for_cell(r.records, r.spec)
+        except Exception as exc:  # a damaged record must not stop the report
+            table.problems.append(("(intervals)", f"cannot resample: {exc}", [r.enhancer]))
+            continue
+        need = [n for n in need if agg is not None and n in agg.metrics]
+        if not need:
+            continue
+        images = tuple(agg.images)
+        values = agg.values(_weights(images, cache))
+        for name in need:
+            m = r.metrics[name]
+            m.ci, m.n = percentile_interval(values[name]), len(images)
+        table.resampled[r.enhancer] = Replicates(agg, images, values)
+
+
+def _resampled_pair(table: Table, a: str, b: str, metric: str, cache: dict) -> Paired | None:
+    ra, rb = table.resampled.get(a), table.resampled.get(b)
+    if ra is None or rb is None or metric not in ra.values or metric not in rb.values:
+        return None
+    if ra.images == rb.images:
+        delta = table.row(a).metrics[metric].value - table.row(b).metrics[metric].value
+        return from_replicates(delta, ra.values[metric] - rb.values[metric], len(ra.images))
+    common = tuple(sorted(set(ra.images) & set(rb.images)))
+    if len(common) < 2:
+        return None
+    w = _weights(common, cache)
+    ones = np.ones((1, len(common)))
+    va, vb, pa, pb = (
+        _on(rep, common, weights)[metric]
+        for rep, weights in ((ra, w), (rb, w), (ra, ones), (rb, ones))
+    )
+    return from_replicates(float(pa[0] - pb[0]), va - vb, len(common))
+
+
+def _on(rep: Replicates, common: tuple[str, ...], weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Values of ``rep``'s row with weights given on ``common`` (its other images get 0)."""
+    pos = {name: i for i, name in enumerate(common)}
+    full = np.zeros((weights.shape[0], len(rep.images)))
+    for j, name in enumerate(rep.images):
+        if name in pos:
+            full[:, j] = weights[:, pos[name]]
+    return rep.aggregator.values(full)
 
 
 @dataclass
@@ -77,21 +152,32 @@ def _compared(row: Row, metric: str) -> dict[str, float] | None:
     return m.images or None
 
 
-def table_stats(table: Table) -> TableStats | None:
-    """Every pair of rows with per-image primary scores, compared on their common images."""
+def table_stats(table: Table, cache: dict | None = None) -> TableStats | None:
+    """Every pair of rows compared on their common images: per-image primary scores through a
+    paired permutation test, dataset-level ones (mAP, mIoU) through resampled re-aggregation."""
     col = table.primary
     if col is None:
         return None
-    scored = [(r.enhancer, s) for r in table.rows if (s := _compared(r, col.metric))]
+    cache = {} if cache is None else cache
+    scored = [(r.enhancer, _compared(r, col.metric)) for r in table.rows]
+    scored = [(e, s) for e, s in scored if s or col.metric in _resampled_values(table, e)]
     stats = TableStats(col.metric, col.lower_better, [e for e, _ in scored])
     for (a, sa), (b, sb) in combinations(scored, 2):
-        found = paired_mean(*align(sa, sb))
+        if sa and sb:
+            found = paired_mean(*align(sa, sb))
+        else:
+            found = _resampled_pair(table, a, b, col.metric, cache)
         if found is not None:
             stats.pairs[a, b] = found
     keys = list(stats.pairs)
     adjusted = holm([stats.pairs[k].p for k in keys])
     stats.p_adj = {k: p for k, p in zip(keys, adjusted, strict=True) if p is not None}
     return stats
+
+
+def _resampled_values(table: Table, enhancer: str) -> dict[str, np.ndarray]:
+    rep = table.resampled.get(enhancer)
+    return rep.values if rep is not None else {}
 
 
 def mark_ties(table: Table) -> None:
@@ -171,14 +257,18 @@ def _replicate_values(table: Table, cache: dict) -> tuple[list[str], np.ndarray]
     if len(common) >= 2:
         key = tuple(common)
         if key not in cache:
-            cache[key] = resample_indices(len(common), seed=SEED + len(cache))
+            cache[key] = resample_indices(len(common))
         idx = cache[key]
+    resampled = {r.enhancer: v for r in rows if (v := _resampled_values(table, r.enhancer))}
     n_rep = idx.shape[0] if idx is not None else 1
+    n_rep = max([n_rep] + [v[col.metric].shape[0] for v in resampled.values() if col.metric in v])
     out = np.empty((n_rep, len(rows)))
     for j, r in enumerate(rows):
         m = maps[r.enhancer]
         if idx is not None and m:
             out[:, j] = np.array([m[k] for k in common])[idx].mean(axis=1)
+        elif col.metric in resampled.get(r.enhancer, {}):
+            out[:, j] = resampled[r.enhancer][col.metric]
         else:
             out[:, j] = r.metrics[col.metric].value
     return [r.enhancer for r in rows], out
@@ -292,6 +382,9 @@ def _tau(iqa: Table, metric: str, lower: bool, down: Table) -> Correlation:
 
     def replicate(table_values, name, lower_better):
         value, images = table_values[name]
+        rep = down.resampled.get(name) if table_values is b else None
+        if not images and rep and rep.images == tuple(common) and dcol.metric in rep.values:
+            return oriented(rep.values[dcol.metric], lower_better)  # the same resamples
         if not images:
             return np.full(idx.shape[0], oriented(np.float64(value), lower_better))
         return oriented(np.array([images[k] for k in common])[idx].mean(axis=1), lower_better)
@@ -338,8 +431,10 @@ def agreement(report: Report) -> list[Agreement]:
 
 def analyse(report: Report) -> Report:
     """Fill the paired statistics, ties, the summary table and the agreement into ``report``."""
+    cache: dict = {}
     for t in report.tables:
-        t.stats = table_stats(t)
+        resample_table(t, cache)
+        t.stats = table_stats(t, cache)
         mark_ties(t)
     if report.tables:
         report.summary = summary(report)

@@ -80,6 +80,20 @@ def _permutation_p(x: np.ndarray, y: np.ndarray, seed: int) -> float:
     return float(res.pvalue)
 
 
+def from_replicates(delta: float, diffs: np.ndarray, n: int) -> Paired:
+    """A paired comparison from bootstrap replicates of the difference (both rows recomputed
+    on the same resampled images): percentile interval and a two-sided bootstrap p-value,
+    ``2 * (min(#{d <= 0}, #{d >= 0}) + 1) / (B + 1)``, capped at 1. For metrics that are not
+    means over images (mAP, mIoU), where no permutation test applies directly."""
+    d = np.asarray(diffs, np.float64)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return Paired(delta, (delta, delta), None, n)
+    ci = percentile_interval(d)
+    p = min(1.0, 2.0 * (min(int((d <= 0).sum()), int((d >= 0).sum())) + 1) / (d.size + 1))
+    return Paired(delta, ci, p, n)
+
+
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     """Holm-adjusted p-values for one family of comparisons; None entries (no test) stay None
     and do not count towards the family size."""

@@ -98,8 +98,10 @@ def summary_lines(report: Report) -> list[str]:
         lines.append("No cell of this run has completed yet.")
     lines.append(
         f"Values: mean ± half-width of the {LEVEL:.0%} percentile-bootstrap interval over "
-        f"per-image scores ({N_RESAMPLES} resamples, seed {SEED}); a value without per-image "
-        "scores is shown alone. ↑ higher is better, ↓ lower is better; bold marks the best."
+        f"per-image scores ({N_RESAMPLES} resamples, seed {SEED}); dataset-level metrics "
+        "(mAP, mIoU) keep the library's value, with the interval from recomputing them on "
+        "resampled images; a value with neither is shown alone. ↑ higher is better, ↓ lower "
+        "is better; bold marks the best."
     )
     return lines
 
