@@ -165,3 +165,53 @@ def test_agreement_and_unreliable_metric(tmp_path):
     md = write_report(tmp_path)["markdown"].read_text(encoding="utf-8")
     assert md.index("## GEFU summary") < md.index("## demo · iqa")
     assert "niqe (iqa) is unreliable on demo" in md
+
+
+def test_results_json_validates_and_carries_the_protocol(tmp_path):
+    import json
+
+    jsonschema = pytest.importorskip("jsonschema")
+    from test_report import _build
+
+    from gefu.bench.report.results_doc import schema
+
+    _agreement_store(tmp_path / "agree")
+    _build(tmp_path / "main")
+    Store(tmp_path / "empty").close()
+    docs = {}
+    for name in ("agree", "main", "empty"):
+        docs[name] = json.loads(write_report(tmp_path / name)["json"].read_text(encoding="utf-8"))
+        jsonschema.validate(docs[name], schema())
+    doc = docs["agree"]
+    iqa = next(t for t in doc["tables"] if t["evaluation"] == "iqa")
+    assert iqa["protocol"]["evaluation.task"] == "iqa"
+    assert [c["verdict"] for c in iqa["comparisons"] if {c["a"], c["b"]} == {"e3", "e2"}] == [
+        "better"
+    ]
+    assert doc["agreement"][0]["unreliable"][0]["metric"] == "niqe"
+    assert doc["summary"]["rows"][0]["enhancer"] == "e3"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc | {"schema_version": "0.1"}, schema())
+    assert docs["empty"]["run"] is None and docs["empty"]["tables"] == []
+
+
+def test_protocol_card_from_the_cell_spec():
+    from gefu.bench.report.collect import Row, Table
+    from gefu.bench.report.protocol import card
+
+    spec = {
+        "dataset": {"name": "exdark", "params": {"split": "test"}, "files": "abc123"},
+        "evaluation": {
+            "task": {"task": "detection", "model": {"checkpoint": "yolo.pth",
+                                                    "checkpoint_sha256": "f00"},
+                     "score_thr": 0.05},
+            "metrics": [["mAP", False, True]],
+        },
+        "enhancer": {"name": "zero_dce", "weights": "sha-w", "code": "c1"},
+    }  # fmt: skip
+    table = Table("exdark", "det", [], [Row("zero_dce", "ok", spec=spec)], [])
+    got = dict(card(table, {"gefu-bench": "0.1.0", "torch": "2.13.0"}))
+    assert got["dataset.params.split"] == "test" and got["dataset.files"] == "abc123"
+    assert got["evaluation.model.checkpoint_sha256"] == "f00"
+    assert got["evaluation.score_thr"] == "0.05" and got["evaluation.metrics"] == '["mAP"]'
+    assert got["enhancer.zero_dce.weights"] == "sha-w" and got["versions.torch"] == "2.13.0"

@@ -65,6 +65,7 @@ class Table:
     downstream: bool = True  # a frozen-model evaluation (False for IQA)
     stats: object = None  # paired comparisons on the primary metric (compare.TableStats)
     resampled: dict = field(default_factory=dict)  # enhancer -> compare.Replicates
+    protocol: list = field(default_factory=list)  # (key, text) facts: protocol.card
 
     @property
     def primary(self) -> Column | None:

@@ -439,4 +439,7 @@ def analyse(report: Report) -> Report:
     if report.tables:
         report.summary = summary(report)
         report.agreement = agreement(report)
+    from gefu.bench.report.protocol import attach
+
+    attach(report)
     return report

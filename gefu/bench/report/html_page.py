@@ -61,7 +61,7 @@ def _table(t: Table) -> dict:
         m_rows = [[_cell(r[0], cls="text"), *(_cell(c, cls="mark") for c in r[1:])] for r in m_body]
         view["matrix"] = {"metric": t.stats.metric, "header": m_header, "rows": m_rows}
     view["problems"] = problem_lines(t.problems) if t.problems else []
-    view["protocol"] = getattr(t, "protocol", None)
+    view["protocol"] = t.protocol
     view["figures"] = [
         f
         for f in (

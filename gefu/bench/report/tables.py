@@ -171,6 +171,8 @@ def markdown(report: Report) -> str:
             out += _md_table(*matrix)
         if t.problems:
             out += ["Problems:", ""] + [f"- {_md(p)}" for p in problem_lines(t.problems)] + [""]
+        if t.protocol:
+            out += ["Protocol:", ""] + [f"- {_md(k)}: {_md(v)}" for k, v in t.protocol] + [""]
     return "\n".join(out)
 
 
