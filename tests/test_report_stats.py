@@ -215,3 +215,22 @@ def test_protocol_card_from_the_cell_spec():
     assert got["evaluation.model.checkpoint_sha256"] == "f00"
     assert got["evaluation.score_thr"] == "0.05" and got["evaluation.metrics"] == '["mAP"]'
     assert got["enhancer.zero_dce.weights"] == "sha-w" and got["versions.torch"] == "2.13.0"
+
+
+def test_gefu_compare_cli(tmp_path, capsys):
+    from gefu.bench.cli.main import main
+
+    a, b = _two_rows(paired=True)
+    _analysed(tmp_path, a, b)
+    assert main(["compare", str(tmp_path), "A", "B"]) == 0
+    out = capsys.readouterr().out
+    p, ci = _scipy_paired(a, b)
+    line = next(ln for ln in out.splitlines() if ln.startswith("lol · iqa"))
+    assert f"[{ci[0]:+.2f}, {ci[1]:+.2f}]" in line and f"{p:.3g}" in line
+    assert line.rstrip().endswith("better")
+    assert "significantly better on 1, worse on 0" in out
+    assert main(["compare", str(tmp_path), "B", "A"]) == 0
+    assert "significantly better on 0, worse on 1" in capsys.readouterr().out
+    assert main(["compare", str(tmp_path), "A", "nope"]) == 2
+    assert "unknown enhancer nope; choose from: A, B" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "missing"), "A", "B"]) == 2
