@@ -213,7 +213,7 @@ def test_protocol_card_from_the_cell_spec():
     got = dict(card(table, {"gefu-bench": "0.1.0", "torch": "2.13.0"}))
     assert got["dataset.params.split"] == "test" and got["dataset.files"] == "abc123"
     assert got["evaluation.model.checkpoint_sha256"] == "f00"
-    assert got["evaluation.score_thr"] == "0.05" and got["evaluation.metrics"] == '["mAP"]'
+    assert got["evaluation.score_thr"] == "0.05" and got["evaluation.reported"] == '["mAP"]'
     assert got["enhancer.zero_dce.weights"] == "sha-w" and got["versions.torch"] == "2.13.0"
 
 

@@ -119,18 +119,16 @@ def agreement_heatmap(a: Agreement) -> bytes | None:
             tau[i, j] = c.tau
             ci = f"\n[{c.ci[0]:+.2f}, {c.ci[1]:+.2f}]" if c.ci else ""
             text[i, j] = f"{c.tau:+.2f}{ci}"
-    fig = _figure(1.9 * len(cols) + 2.6, 0.55 * len(rows) + 1.6)
+    fig = _figure(max(6.0, 2.0 * len(cols) + 3.0), 0.5 * len(rows) + 1.6)
     ax = fig.subplots()
     im = ax.imshow(tau, cmap="RdBu", vmin=-1.0, vmax=1.0, aspect="auto")
     for (i, j), label in text.items():
         ax.text(j, i, label, ha="center", va="center", fontsize=7,
                 color="white" if abs(tau[i, j]) > 0.6 else "black")  # fmt: skip
-    ax.set_xticks(range(len(cols)), [shorten(c, 28) for c in cols], fontsize=8)
+    ax.set_xticks(range(len(cols)), [shorten(c, 40) for c in cols], fontsize=8)
     ax.set_yticks(range(len(rows)), [shorten(r, 28) for r in rows], fontsize=8)
     fig.colorbar(im, ax=ax, label="Kendall τ")
-    ax.set_title(
-        f"{a.dataset}: does image quality rank the enhancers as the task does?", fontsize=9
-    )
+    ax.set_title(f"{shorten(a.dataset, 30)}: IQA ranking vs downstream ranking", fontsize=9)
     return _png(fig)
 
 

@@ -15,6 +15,14 @@ MAX_VALUE = 300  # characters of one card entry
 
 
 def _flat(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    """Nested dicts -> dotted keys; a list of named dicts (IQA metric specs) by name."""
+    named = (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, dict) and isinstance(v.get("name"), str) for v in value)
+    )
+    if named:
+        value = {v["name"]: {k: x for k, x in v.items() if k != "name"} for v in value}
     if isinstance(value, dict) and value:
         for k, v in value.items():
             _flat(f"{prefix}.{k}" if prefix else str(k), v, out)
@@ -39,15 +47,11 @@ def facts(table: Table, versions: dict) -> dict[str, Any]:
     _flat("evaluation", evaluation.get("task", {}), out)
     metrics = evaluation.get("metrics")
     if metrics:
-        out["evaluation.metrics"] = [m[0] if isinstance(m, list) else m for m in metrics]
-    for r in rows:  # what identifies each row's enhancer
-        if r.enhancer == REFERENCE_ROW:
-            continue
-        e = r.spec.get("enhancer", {})
-        if e.get("weights"):
-            out[f"enhancer.{r.enhancer}.weights"] = e["weights"]
-        if e.get("code"):
-            out[f"enhancer.{r.enhancer}.code"] = e["code"]
+        out["evaluation.reported"] = [m[0] if isinstance(m, list) else m for m in metrics]
+    for r in rows:  # the weights behind each learned enhancer's row
+        weights = r.spec.get("enhancer", {}).get("weights")
+        if r.enhancer != REFERENCE_ROW and weights:
+            out[f"enhancer.{r.enhancer}.weights"] = weights
     _flat("versions", versions or {}, out)
     return out
 

@@ -29,6 +29,7 @@ def legend() -> list[str]:
 
 
 def _num(x: float, d: int, sign: bool = False) -> str:
+    x = 0.0 if round(x, d) == 0 else x  # no "-0.000"
     return f"{x:+.{d}f}" if sign else f"{x:.{d}f}"
 
 
