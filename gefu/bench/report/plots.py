@@ -7,8 +7,8 @@ from __future__ import annotations
 import io
 import math
 
+from gefu.bench.report.agreement import Agreement
 from gefu.bench.report.collect import OK, SampleGrid, Table
-from gefu.bench.report.compare import Agreement
 from gefu.bench.report.tables import shorten
 
 MAX_SAMPLE_ROWS = 8

@@ -5,9 +5,11 @@ for text)."""
 
 from __future__ import annotations
 
-from gefu.bench.report.compare import BETTER, TIED, WORSE, Agreement, Summary, TableStats
+from gefu.bench.report.agreement import Agreement
+from gefu.bench.report.compare import BETTER, TIED, WORSE, TableStats
 from gefu.bench.report.paired import ALPHA, N_PERMUTATIONS
 from gefu.bench.report.stats import LEVEL, N_RESAMPLES
+from gefu.bench.report.summary import Summary
 from gefu.bench.report.tables import DASH, TIE, decimals, shorten
 
 MARK = {BETTER: " ▲", WORSE: " ▼", TIED: "", None: ""}
