@@ -44,7 +44,8 @@ def _run(tmp_path, *args: str) -> str:
 
 
 # Appended to a copy of the page: clicks the psnr header of the lol · iqa leaderboard once
-# (ascending) and, in a second table, the enhancer header twice (descending).
+# (ascending) and, in a second table, the enhancer header twice (descending); at the load
+# event, counts the figures that decoded.
 CLICKS = """<script>
 var heads = function (title) {
   var h = Array.from(document.querySelectorAll("h2")).find(function (e) {
@@ -54,6 +55,11 @@ var heads = function (title) {
 };
 heads("lol · iqa")[2].click();
 var det = heads("darkface · det"); det[1].click(); det[1].click();
+window.addEventListener("load", function () {
+  var imgs = Array.from(document.images);
+  document.body.dataset.decoded = imgs.filter(function (i) {
+    return i.complete && i.naturalWidth > 100; }).length + "/" + imgs.length;
+});
 </script>"""
 
 
@@ -101,6 +107,16 @@ def test_tables_sort_by_the_clicked_header(page):
     # psnr ascending: numbers by value (identity 11, gamma 15, zerodce 20.2), empty cells last
     assert _order(sorted_dom, "lol · iqa")[:3] == ["identity", "gamma", "zerodce"]
     assert 'aria-sort="ascending"' in sorted_dom and 'aria-sort="descending"' in sorted_dom
+
+
+def test_every_figure_decodes_with_its_caption(page):
+    dom, sorted_dom = page[0], page[3]
+    assert 'data-decoded="5/5"' in sorted_dom  # counted at the load event: all decoded
+    figures = re.findall(r"<figure>(.*?)</figure>", dom, re.S)
+    assert len(figures) == 5
+    for fig in figures:
+        alt = re.search(r'alt="([^"]+)"', fig).group(1)
+        assert f"<figcaption>{alt}</figcaption>" in fig
 
 
 def _page_requests(netlog_text: str) -> list[str]:
