@@ -234,3 +234,22 @@ def test_gefu_compare_cli(tmp_path, capsys):
     assert main(["compare", str(tmp_path), "A", "nope"]) == 2
     assert "unknown enhancer nope; choose from: A, B" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "missing"), "A", "B"]) == 2
+
+
+def test_batched_pairs_equal_one_call_per_pair():
+    from gefu.bench.report.paired import paired_means
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(4, 30))
+    y = x + rng.normal(0.1, 0.5, (4, 30))
+    y[3] = x[3] - 0.2  # no spread: a zero-width interval
+    batched = paired_means(x, y)
+    for i in range(4):
+        one = paired_mean(x[i], y[i])
+        assert (batched[i].p, batched[i].n) == (one.p, one.n)  # the same swaps
+        assert batched[i].ci == pytest.approx(one.ci, rel=1e-12)  # the same resamples
+        p, ci = _scipy_paired(x[i], y[i])
+        assert one.p == pytest.approx(p)
+        if i < 3:
+            assert one.ci == pytest.approx(ci)
+    assert batched[3].ci == (pytest.approx(0.2), pytest.approx(0.2))

@@ -20,10 +20,10 @@ from gefu.bench.report.collect import OK, Report, Row, Table
 from gefu.bench.report.paired import (
     ALPHA,
     Paired,
-    align,
+    common_images,
     from_replicates,
     holm,
-    paired_mean,
+    paired_means,
     percentile_interval,
     resample_indices,
 )
@@ -156,13 +156,19 @@ def table_stats(table: Table, cache: dict | None = None) -> TableStats | None:
     scored = [(r.enhancer, _compared(r, col.metric)) for r in table.rows]
     scored = [(e, s) for e, s in scored if s or col.metric in _resampled_values(table, e)]
     stats = TableStats(col.metric, col.lower_better, [e for e, _ in scored])
+    groups: dict[tuple[str, ...], list] = {}  # pairs scored on the same images: one scipy call
     for (a, sa), (b, sb) in combinations(scored, 2):
         if sa and sb:
-            found = paired_mean(*align(sa, sb))
-        else:
-            found = _resampled_pair(table, a, b, col.metric, cache)
-        if found is not None:
+            groups.setdefault(common_images(sa, sb), []).append((a, b, sa, sb))
+        elif (found := _resampled_pair(table, a, b, col.metric, cache)) is not None:
             stats.pairs[a, b] = found
+    for images, pairs in groups.items():
+        x = np.array([[sa[k] for k in images] for _, _, sa, _ in pairs], dtype=np.float64)
+        y = np.array([[sb[k] for k in images] for _, _, _, sb in pairs], dtype=np.float64)
+        for (a, b, _, _), found in zip(pairs, paired_means(x, y), strict=True):
+            if found is not None:
+                stats.pairs[a, b] = found
+    stats.pairs = {k: stats.pairs[k] for k in combinations(stats.enhancers, 2) if k in stats.pairs}
     keys = list(stats.pairs)
     adjusted = holm([stats.pairs[k].p for k in keys])
     stats.p_adj = {k: p for k, p in zip(keys, adjusted, strict=True) if p is not None}

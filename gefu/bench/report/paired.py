@@ -34,10 +34,15 @@ class Paired:
     n: int
 
 
+def common_images(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[str, ...]:
+    """The images both rows have a finite score for, in name order."""
+    both = a.keys() & b.keys()
+    return tuple(sorted(k for k in both if finite(a[k]) is not None and finite(b[k]) is not None))
+
+
 def align(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
     """The two rows' scores on the images both have a finite score for, in image-name order."""
-    common = sorted(k for k in a.keys() & b.keys() if finite(a[k]) is not None)
-    common = [k for k in common if finite(b[k]) is not None]
+    common = common_images(a, b)
     x = np.array([float(a[k]) for k in common], dtype=np.float64)
     y = np.array([float(b[k]) for k in common], dtype=np.float64)
     return x, y
@@ -51,35 +56,43 @@ def paired_mean(x: Sequence[float], y: Sequence[float], seed: int = SEED) -> Pai
     """Paired comparison of two equally long score vectors (image i in both); None if empty."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(
-            f"paired scores need two equally long vectors, got {x.shape} and {y.shape}"
-        )
-    if x.size == 0:
-        return None
-    delta = float(_mean_diff(x, y))
+        raise ValueError(f"paired scores need two equally long vectors, not {x.shape}, {y.shape}")
+    return paired_means(x[None], y[None], seed)[0]
+
+
+def paired_means(x: np.ndarray, y: np.ndarray, seed: int = SEED) -> list[Paired | None]:
+    """Many paired comparisons on the same images at once: row i of ``x`` against row i of
+    ``y`` (``[m, n]``). One scipy call each for the bootstrap and the permutation test, with
+    the same resampled indices / swaps for every row: each row's result equals its own call."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.shape != y.shape or x.ndim != 2:
+        raise ValueError(f"paired scores need two [m, n] arrays, got {x.shape} and {y.shape}")
+    m, n = x.shape
+    if n == 0:
+        return [None] * m
     d = x - y
-    if x.size == 1 or np.all(d == d[0]):  # no spread: the interval is the point itself
-        p = None if x.size == 1 else _permutation_p(x, y, seed)
-        return Paired(delta, (delta, delta), p, int(x.size))
+    delta = d.mean(axis=1)
+    if n == 1:
+        return [Paired(float(v), (float(v), float(v)), None, 1) for v in delta]
     from scipy import stats
 
     boot = stats.bootstrap(
         (x, y), _mean_diff, paired=True, vectorized=True, n_resamples=N_RESAMPLES,
-        confidence_level=LEVEL, method="percentile", rng=np.random.default_rng(seed),
-    )  # fmt: skip
-    ci = (float(boot.confidence_interval.low), float(boot.confidence_interval.high))
-    return Paired(delta, ci, _permutation_p(x, y, seed), int(x.size))
-
-
-def _permutation_p(x: np.ndarray, y: np.ndarray, seed: int) -> float:
-    from scipy import stats
-
-    res = stats.permutation_test(
+        confidence_level=LEVEL, method="percentile", axis=-1, rng=np.random.default_rng(seed),
+    ).confidence_interval  # fmt: skip
+    p = stats.permutation_test(
         (x, y), _mean_diff, permutation_type="samples", vectorized=True,
-        n_resamples=N_PERMUTATIONS, alternative="two-sided", batch=BATCH,
+        n_resamples=N_PERMUTATIONS, alternative="two-sided", batch=BATCH, axis=-1,
         rng=np.random.default_rng(seed),
-    )  # fmt: skip
-    return float(res.pvalue)
+    ).pvalue  # fmt: skip
+    low, high, p = np.atleast_1d(boot.low), np.atleast_1d(boot.high), np.atleast_1d(p)
+    out = []
+    for i in range(m):
+        v = float(delta[i])
+        flat = bool(np.all(d[i] == d[i, 0]))  # no spread: the interval is the point itself
+        ci = (v, v) if flat else (float(low[i]), float(high[i]))
+        out.append(Paired(v, ci, float(p[i]), n))
+    return out
 
 
 def from_replicates(delta: float, diffs: np.ndarray, n: int) -> Paired:
