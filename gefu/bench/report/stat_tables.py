@@ -61,8 +61,10 @@ def summary_cells(s: Summary) -> tuple[list[str], list[list[tuple[str, float | N
         for c in r.cells:
             if c is None or c.value is None:
                 cells.append((DASH, None))
-            elif c.delta is None:
-                cells.append((f"= {_num(c.value, decimals(c.value))}", 0.0 if r.is_input else None))
+            elif c.delta is None and r.is_input:
+                cells.append((f"= {_num(c.value, decimals(c.value))}", 0.0))
+            elif c.delta is None:  # no input row to compare with in this table
+                cells.append((f"value {_num(c.value, decimals(c.value))}", None))
             else:
                 text = delta_text(c.delta, c.ci, c.value) + MARK[c.verdict]
                 cells.append((text, c.delta))
