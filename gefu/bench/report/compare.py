@@ -139,7 +139,8 @@ class TableStats:
         return BETTER if gain > 0 else WORSE
 
 
-def _compared(row: Row, metric: str) -> dict[str, float] | None:
+def compared_scores(row: Row, metric: str) -> dict[str, float] | None:
+    """The row's per-image scores of ``metric`` when it takes part in comparisons, else None."""
     m = row.metrics.get(metric)
     if row.status != OK or row.enhancer == REFERENCE_ROW or m is None or m.value is None:
         return None
@@ -153,8 +154,8 @@ def table_stats(table: Table, cache: dict | None = None) -> TableStats | None:
     if col is None:
         return None
     cache = {} if cache is None else cache
-    scored = [(r.enhancer, _compared(r, col.metric)) for r in table.rows]
-    scored = [(e, s) for e, s in scored if s or col.metric in _resampled_values(table, e)]
+    scored = [(r.enhancer, compared_scores(r, col.metric)) for r in table.rows]
+    scored = [(e, s) for e, s in scored if s or col.metric in resampled_values(table, e)]
     stats = TableStats(col.metric, col.lower_better, [e for e, _ in scored])
     groups: dict[tuple[str, ...], list] = {}  # pairs scored on the same images: one scipy call
     for (a, sa), (b, sb) in combinations(scored, 2):
@@ -175,7 +176,8 @@ def table_stats(table: Table, cache: dict | None = None) -> TableStats | None:
     return stats
 
 
-def _resampled_values(table: Table, enhancer: str) -> dict[str, np.ndarray]:
+def resampled_values(table: Table, enhancer: str) -> dict[str, np.ndarray]:
+    """Metric -> the row's values under the table's image resamples (dataset-level metrics)."""
     rep = table.resampled.get(enhancer)
     return rep.values if rep is not None else {}
 

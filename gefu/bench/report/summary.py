@@ -11,7 +11,7 @@ import numpy as np
 
 from gefu.bench.config import REFERENCE_ROW
 from gefu.bench.report.collect import OK, Report, Row, Table
-from gefu.bench.report.compare import _compared, _resampled_values
+from gefu.bench.report.compare import compared_scores, resampled_values
 from gefu.bench.report.paired import percentile_interval, ranks, resample_indices
 
 
@@ -76,7 +76,7 @@ def _replicate_values(table: Table, cache: dict) -> tuple[list[str], np.ndarray]
     rows = [r for r in table.rows if r.rank is not None and r.enhancer != REFERENCE_ROW]
     if not rows:
         return None
-    maps = {r.enhancer: _compared(r, col.metric) for r in rows}
+    maps = {r.enhancer: compared_scores(r, col.metric) for r in rows}
     common = sorted(set.intersection(*(set(m) for m in maps.values() if m)) if any(maps.values())
                     else set())  # fmt: skip
     idx = None
@@ -85,7 +85,7 @@ def _replicate_values(table: Table, cache: dict) -> tuple[list[str], np.ndarray]
         if key not in cache:
             cache[key] = resample_indices(len(common))
         idx = cache[key]
-    resampled = {r.enhancer: v for r in rows if (v := _resampled_values(table, r.enhancer))}
+    resampled = {r.enhancer: v for r in rows if (v := resampled_values(table, r.enhancer))}
     n_rep = idx.shape[0] if idx is not None else 1
     n_rep = max([n_rep] + [v[col.metric].shape[0] for v in resampled.values() if col.metric in v])
     out = np.empty((n_rep, len(rows)))
