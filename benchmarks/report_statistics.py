@@ -1,12 +1,15 @@
-"""Intervals for COCO mAP by resampling images, on a synthetic detection cell.
+"""What the report's statistics cost, on synthetic stores (the report reads only the store).
 
-Builds a results store with two enhancers' detection cells of N images x K classes (synthetic
-boxes: jittered targets, missed objects, false positives), then times what the report does for
-them: decode the stored per-image records, run pycocotools' matching once per cell, re-aggregate
-1,000 resamples per cell, and compare the two rows (paired), i.e. the whole ``write_report``.
-Target: under a minute on 2 cores for 2,500 images x 12 classes.
+1. Intervals for COCO mAP by resampling images: two enhancers' detection cells of N images x K
+   classes (synthetic boxes: jittered targets, missed objects, false positives); the report
+   decodes the stored per-image records, runs pycocotools' matching once per cell, re-aggregates
+   1,000 resamples per cell and compares the two rows (paired). Target: under a minute on 2
+   cores for 2,500 images x 12 classes.
+2. Paired tests on per-image scores: one table of R rows x M images, every pair through the
+   paired bootstrap and the 9,999-permutation test, Holm-corrected.
 
-    python benchmarks/resampled_intervals.py [--images 2500] [--classes 12]
+    python benchmarks/report_statistics.py [--images 2500] [--classes 12] [--rows 10]
+        [--scored 1000]
 """
 
 from __future__ import annotations
@@ -54,11 +57,49 @@ def build(folder: Path, n: int, k: int) -> None:
             )  # fmt: skip
 
 
+def build_scored(folder: Path, rows: int, n: int) -> None:
+    """One IQA-like table: ``rows`` enhancers scored on the same ``n`` images."""
+    from gefu.bench.store import CellResult, Store
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(20.0, 2.0, n)
+    names = [f"e{i}" for i in range(rows)]
+    with Store(folder) as store:
+        store.start_run({}, {}, [(f"k{e}", e, "synthetic", "iqa") for e in names])
+        for i, e in enumerate(names):
+            v = base + 0.05 * i + rng.normal(0.0, 0.5, n)
+            scores = [(f"img{j:05d}.png", "psnr", float(x)) for j, x in enumerate(v)]
+            store.write_cell(
+                CellResult(
+                    f"k{e}", e, "synthetic", "iqa", "ok", {}, n_images=n,
+                    metrics=[("psnr", float(v.mean()), False, None)], image_scores=scores,
+                )
+            )  # fmt: skip
+
+
+def scored_table(rows: int, n: int) -> None:
+    from gefu.bench.report.collect import load_report
+    from gefu.bench.report.compare import analyse
+    from gefu.bench.store import Store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        build_scored(Path(tmp), rows, n)
+        t0 = time.perf_counter()
+        with Store(tmp) as store:
+            report = analyse(load_report(store))
+        took = time.perf_counter() - t0
+    pairs = len(report.tables[0].stats.pairs)
+    print(f"{rows} rows x {n} images: {pairs} paired tests + Holm + summary in {took:.1f} s")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", type=int, default=2500)
     p.add_argument("--classes", type=int, default=12)
+    p.add_argument("--rows", type=int, default=10)
+    p.add_argument("--scored", type=int, default=1000, help="images of the per-image table")
     args = p.parse_args()
+    scored_table(args.rows, args.scored)
     from gefu.bench.report import write_report
     from gefu.bench.report.collect import load_report
     from gefu.bench.report.compare import analyse
