@@ -111,7 +111,8 @@ def report(tmp_path_factory):
 
 def _md_rows(md: str, heading: str) -> list[list[str]]:
     block = md.split(heading, 1)[1].split("\n## ", 1)[0]
-    lines = [ln for ln in block.splitlines() if ln.startswith("| ")]
+    first = block.split("\n\n| ", 1)[1].split("\n\n", 1)[0]  # the leaderboard, not the matrix
+    lines = [ln for ln in ("| " + first).splitlines() if ln.startswith("| ")]
     return [[c.strip() for c in re.split(r"(?<!\\)\|", ln)[1:-1]] for ln in lines]
 
 

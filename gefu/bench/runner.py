@@ -25,6 +25,7 @@ from gefu.bench.keys import (
     library_versions,
     weights_hash,
 )
+from gefu.bench.records import encode_all
 from gefu.bench.store import CellResult, Store
 from gefu.tasks.base import per_image_scores
 
@@ -41,6 +42,7 @@ class Cell:
     # filled while running
     scores: list[tuple[str, str, float]] = field(default_factory=list)
     per_image: list[dict[str, float]] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # the image of each per_image record
     error: str | None = None
 
 
@@ -328,6 +330,7 @@ class Runner:
                 names -= self._ref_metrics(cell)
             for sample, record in zip(batch, rows, strict=True):
                 cell.per_image.append(record)
+                cell.names.append(sample.name)
                 scores = per_image_scores(record, names)
                 cell.scores += [(sample.name, m, v) for m, v in scores.items()]
         except Exception as exc:
@@ -390,7 +393,7 @@ class Runner:
             images_per_s=n / enhance_s if enhance_s > 0 else None,
             ms_per_mp=1000 * enhance_s / (pixels / 1e6) if enhance_s > 0 and pixels else None,
             wall_s=wall, metrics=metrics, image_scores=cell.scores, problems=problems,
-            samples=samples, **base,
+            samples=samples, image_records=encode_all(cell.names, cell.per_image), **base,
         )  # fmt: skip
 
     def _why(self, exc: BaseException) -> str:

@@ -68,6 +68,12 @@ CREATE TABLE IF NOT EXISTS image_scores (
     value    REAL,
     PRIMARY KEY (cell_key, image, metric)
 );
+CREATE TABLE IF NOT EXISTS image_records (  -- per-image inputs of dataset-level metrics
+    cell_key TEXT NOT NULL REFERENCES cells(cell_key) ON DELETE CASCADE,
+    image    TEXT NOT NULL,
+    record   BLOB NOT NULL,             -- gefu.bench.records: boxes or pixel counts, .npz
+    PRIMARY KEY (cell_key, image)
+);
 CREATE TABLE IF NOT EXISTS problems (   -- unreadable images, unmatched pairs, ...
     cell_key TEXT NOT NULL REFERENCES cells(cell_key) ON DELETE CASCADE,
     item     TEXT NOT NULL,
@@ -107,6 +113,7 @@ class CellResult:
     image_scores: list[tuple[str, str, float]] = field(default_factory=list)  # image, metric, v
     problems: list[tuple[str, str]] = field(default_factory=list)  # item, message
     samples: list[tuple[str, str, bytes]] = field(default_factory=list)  # image, kind, png
+    image_records: list[tuple[str, bytes]] = field(default_factory=list)  # image, records blob
 
 
 class Store:
@@ -202,6 +209,10 @@ class Store:
             db.executemany(
                 "INSERT INTO samples VALUES (?,?,?,?)", [(r.cell_key, *s) for s in r.samples]
             )
+            db.executemany(
+                "INSERT INTO image_records VALUES (?,?,?)",
+                [(r.cell_key, *rec) for rec in r.image_records],
+            )
 
     def cell(self, cell_key: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM cells WHERE cell_key = ?", (cell_key,)).fetchone()
@@ -217,6 +228,22 @@ class Store:
             (cell_key, metric),
         ).fetchall()
         return [r["value"] for r in rows]
+
+    def image_score_map(self, cell_key: str, metric: str) -> dict[str, float | None]:
+        """Per-image scores by image name (the pairing key of the report's paired statistics)."""
+        rows = self.db.execute(
+            "SELECT image, value FROM image_scores WHERE cell_key = ? AND metric = ?",
+            (cell_key, metric),
+        ).fetchall()
+        return {r["image"]: r["value"] for r in rows}
+
+    def image_records(self, cell_key: str) -> list[tuple[str, bytes]]:
+        """``(image, blob)`` per image, by image name (see ``gefu.bench.records``)."""
+        rows = self.db.execute(
+            "SELECT image, record FROM image_records WHERE cell_key = ? ORDER BY image",
+            (cell_key,),
+        ).fetchall()
+        return [(r["image"], bytes(r["record"])) for r in rows]
 
     def problems(self, cell_key: str) -> list[sqlite3.Row]:
         return self.db.execute(

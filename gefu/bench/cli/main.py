@@ -11,6 +11,7 @@ import gefu
 COMMANDS = {  # name -> module with add_arguments(parser) and main(args) -> exit code
     "run": "gefu.bench.cli.run",
     "report": "gefu.bench.cli.report",
+    "compare": "gefu.bench.cli.compare",
     "list": "gefu.bench.cli.list",
     "enhance": "gefu.bench.cli.enhance",
     "doctor": "gefu.bench.cli.doctor",
@@ -22,6 +23,7 @@ COMMANDS = {  # name -> module with add_arguments(parser) and main(args) -> exit
 HELP = {
     "run": "run a benchmark config (default: the embedded demo benchmark)",
     "report": "write leaderboard.md/.csv and report.html from a results folder",
+    "compare": "paired comparison of two enhancers on every evaluation of a results folder",
     "list": "list enhancers, datasets, tasks and metrics, with availability",
     "enhance": "enhance every image in a folder with one enhancer",
     "doctor": "what is installed, which weights are available offline, which device",

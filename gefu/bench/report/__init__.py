@@ -1,5 +1,5 @@
-"""Leaderboards made from the results store alone: Markdown, a tidy CSV and a self-contained
-HTML page with figures, for the grid of the latest run."""
+"""Leaderboards made from the results store alone: Markdown, a tidy CSV, a self-contained
+HTML page with figures, and the machine-readable ``results.json``, for the latest run's grid."""
 
 from __future__ import annotations
 
@@ -7,22 +7,30 @@ from pathlib import Path
 
 from gefu.bench.store import DB_NAME, Store
 
-OUTPUTS = {"markdown": "leaderboard.md", "csv": "leaderboard.csv", "html": "report.html"}
+OUTPUTS = {
+    "markdown": "leaderboard.md",
+    "csv": "leaderboard.csv",
+    "html": "report.html",
+    "json": "results.json",
+}
 
 
 def write_report(results_dir: str | Path) -> dict[str, Path]:
-    """Write ``leaderboard.md``, ``leaderboard.csv`` and ``report.html`` into ``results_dir``
-    and return their paths by kind. Works on an empty store (the outputs say so)."""
-    from gefu.bench.report import html_page, tables
+    """Write ``leaderboard.md``, ``leaderboard.csv``, ``report.html`` and ``results.json``
+    into ``results_dir`` and return their paths by kind. Works on an empty store (the outputs
+    say so)."""
+    from gefu.bench.report import html_page, results_doc, tables
     from gefu.bench.report.collect import load_report
+    from gefu.bench.report.compare import analyse
 
     results_dir = Path(results_dir)
     if not (results_dir / DB_NAME).exists():
         raise FileNotFoundError(f"no results store ({DB_NAME}) in {results_dir}")
     with Store(results_dir) as store:
-        report = load_report(store)
+        report = analyse(load_report(store))
     paths = {kind: results_dir / name for kind, name in OUTPUTS.items()}
     paths["markdown"].write_text(tables.markdown(report), encoding="utf-8")
     tables.write_csv(report, paths["csv"])
     paths["html"].write_text(html_page.page(report), encoding="utf-8")
+    results_doc.write(report, paths["json"])
     return paths

@@ -17,6 +17,8 @@ from gefu.bench.store import Store
 
 OK, FAILED, NOT_RUN = "ok", "failed", "not run"
 SAMPLE_INPUT, SAMPLE_REFERENCE = "input", "reference"
+INPUT_ENHANCER = "identity"  # the registered enhancer that returns its input unchanged
+IQA_TASK = "iqa"
 
 
 @dataclass
@@ -27,6 +29,7 @@ class MetricResult:
     unavailable: str | None = None  # why it could not be computed
     rank: int | None = None  # among the table's rows, for this metric
     best: bool = False
+    images: dict[str, float] | None = None  # per-image scores by image name, where kept
 
 
 @dataclass
@@ -40,6 +43,9 @@ class Row:
     ms_per_mp: float | None = None
     metrics: dict[str, MetricResult] = field(default_factory=dict)
     rank: int | None = None  # by the primary metric
+    tied_above: bool = False  # not significantly different from the row ranked just above
+    spec: dict = field(default_factory=dict)  # the cell's resolved spec (enhancer, dataset...)
+    records: list[tuple[str, bytes]] = field(default_factory=list)  # per-image, dataset metrics
 
 
 @dataclass
@@ -55,6 +61,18 @@ class Table:
     columns: list[Column]  # primary metric first
     rows: list[Row]  # ranked; rows without a primary value, failed and not-run rows last
     problems: list[tuple[str, str, list[str]]]  # item, message, enhancers where it occurred
+    input_row: str | None = None  # the un-enhanced input's row (enhancer ``identity``)
+    downstream: bool = True  # a frozen-model evaluation (False for IQA)
+    stats: object = None  # paired comparisons on the primary metric (compare.TableStats)
+    resampled: dict = field(default_factory=dict)  # enhancer -> compare.Replicates
+    protocol: list = field(default_factory=list)  # (key, text) facts: protocol.card
+
+    @property
+    def primary(self) -> Column | None:
+        return self.columns[0] if self.columns else None
+
+    def row(self, enhancer: str) -> Row | None:
+        return next((r for r in self.rows if r.enhancer == enhancer), None)
 
 
 @dataclass
@@ -68,6 +86,10 @@ class Report:
     run: dict | None  # run_id, started, finished (ISO strings) or None when nothing ran
     tables: list[Table]
     samples: dict[str, SampleGrid]  # by dataset
+    versions: dict = field(default_factory=dict)  # suite and library versions of the run
+    config: dict = field(default_factory=dict)  # the run's resolved benchmark config
+    summary: object = None  # compare.Summary, filled by compare.analyse
+    agreement: list = field(default_factory=list)  # compare.Agreement per dataset
 
     def count(self, status: str) -> int:
         return sum(1 for t in self.tables for r in t.rows if r.status == status)
@@ -84,11 +106,14 @@ def _metric_result(store: Store, cell_key: str, m, n_images: int | None) -> Metr
     if m["unavailable"] is not None:
         return MetricResult(value=None, unavailable=str(m["unavailable"]))
     value = finite(m["value"])
-    boot = bootstrap_ci(store.image_scores(cell_key, m["metric"]))
+    images = store.image_score_map(cell_key, m["metric"])
+    boot = bootstrap_ci(v for _, v in sorted(images.items()))
     if boot is None:
         return MetricResult(value=value, n=n_images if value is not None else None)
     mean, low, high, n = boot
-    return MetricResult(value=mean if value is None else value, ci=(low, high), n=n)
+    kept = {k: float(v) for k, v in images.items() if finite(v) is not None}
+    value = mean if value is None else value
+    return MetricResult(value=value, ci=(low, high), n=n, images=kept)
 
 
 def _load_row(store: Store, grid_row, columns: dict[str, Column]) -> tuple[Row, list]:
@@ -103,13 +128,33 @@ def _load_row(store: Store, grid_row, columns: dict[str, Column]) -> tuple[Row, 
         params=None if (n := finite(cell["params"])) is None else round(n),
         images_per_s=finite(cell["images_per_s"]),
         ms_per_mp=finite(cell["ms_per_mp"]),
+        spec=_json(cell["spec_json"]),
     )
     for m in store.cell_metrics(cell["cell_key"]):
         columns.setdefault(m["metric"], Column(m["metric"], bool(m["lower_better"])))
         if row.status == OK:
             n = cell["n_images"]
             row.metrics[m["metric"]] = _metric_result(store, cell["cell_key"], m, n)
+    if row.status == OK:
+        row.records = store.image_records(cell["cell_key"])
     return row, list(store.problems(cell["cell_key"]))
+
+
+def _input_row(rows: list[Row]) -> str | None:
+    """The un-enhanced input: the ``identity`` enhancer (by registered name, else by label)."""
+    for r in rows:
+        if r.spec.get("enhancer", {}).get("name") == INPUT_ENHANCER:
+            return r.enhancer
+    return next((r.enhancer for r in rows if r.enhancer == INPUT_ENHANCER), None)
+
+
+def _downstream(rows: list[Row], evaluation: str) -> bool:
+    """IQA tables rank image quality; every other evaluation is a frozen downstream model."""
+    for r in rows:
+        task = r.spec.get("evaluation", {}).get("task", {})
+        if isinstance(task, dict) and task.get("task"):
+            return task["task"] != IQA_TASK
+    return evaluation != IQA_TASK
 
 
 def _rank(rows: list[Row], columns: list[Column]) -> list[Row]:
@@ -156,6 +201,14 @@ def _samples(store: Store, grid: list) -> dict[str, SampleGrid]:
     return {d: sg for d, sg in out.items() if sg.images}
 
 
+def _json(text) -> dict:
+    try:
+        out = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return out if isinstance(out, dict) else {}
+
+
 def load_report(store: Store) -> Report:
     run = store.latest_run()
     if run is None:
@@ -176,5 +229,8 @@ def load_report(store: Store) -> Report:
             rows.append(row)
             found += [(row.enhancer, p) for p in problems]
         cols = list(columns.values())
-        tables.append(Table(dataset, evaluation, cols, _rank(rows, cols), _problems(found)))
-    return Report(info, tables, _samples(store, grid))
+        table = Table(dataset, evaluation, cols, _rank(rows, cols), _problems(found))
+        table.input_row, table.downstream = _input_row(rows), _downstream(rows, evaluation)
+        tables.append(table)
+    versions, config = _json(run["versions"]), _json(run["config_json"])
+    return Report(info, tables, _samples(store, grid), versions, config)

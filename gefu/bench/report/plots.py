@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import math
 
+from gefu.bench.report.agreement import Agreement
 from gefu.bench.report.collect import OK, SampleGrid, Table
 from gefu.bench.report.tables import shorten
 
@@ -96,6 +97,38 @@ def quality_vs_speed(table: Table) -> bytes | None:
     ax.set_ylabel(f"{col.metric} ({_arrow(col.lower_better)})")
     ax.grid(alpha=0.3, which="both")
     ax.set_title(f"{table.dataset} · {table.evaluation}: quality vs speed", fontsize=10)
+    return _png(fig)
+
+
+def agreement_heatmap(a: Agreement) -> bytes | None:
+    """Kendall tau of each IQA metric (rows) with each downstream evaluation (columns)."""
+    import numpy as np
+
+    rows = list(dict.fromkeys(f"{c.iqa_evaluation}/{c.iqa_metric}" for c in a.correlations))
+    cols = list(dict.fromkeys(f"{c.evaluation}/{c.metric}" for c in a.correlations))
+    if not rows or not cols:
+        return None
+    tau = np.full((len(rows), len(cols)), np.nan)
+    text = {}
+    for c in a.correlations:
+        i, j = (
+            rows.index(f"{c.iqa_evaluation}/{c.iqa_metric}"),
+            cols.index(f"{c.evaluation}/{c.metric}"),
+        )
+        if c.tau is not None:
+            tau[i, j] = c.tau
+            ci = f"\n[{c.ci[0]:+.2f}, {c.ci[1]:+.2f}]" if c.ci else ""
+            text[i, j] = f"{c.tau:+.2f}{ci}"
+    fig = _figure(max(6.0, 2.0 * len(cols) + 3.0), 0.5 * len(rows) + 1.6)
+    ax = fig.subplots()
+    im = ax.imshow(tau, cmap="RdBu", vmin=-1.0, vmax=1.0, aspect="auto")
+    for (i, j), label in text.items():
+        ax.text(j, i, label, ha="center", va="center", fontsize=7,
+                color="white" if abs(tau[i, j]) > 0.6 else "black")  # fmt: skip
+    ax.set_xticks(range(len(cols)), [shorten(c, 40) for c in cols], fontsize=8)
+    ax.set_yticks(range(len(rows)), [shorten(r, 28) for r in rows], fontsize=8)
+    fig.colorbar(im, ax=ax, label="Kendall τ")
+    ax.set_title(f"{shorten(a.dataset, 30)}: IQA ranking vs downstream ranking", fontsize=9)
     return _png(fig)
 
 

@@ -10,6 +10,7 @@ from gefu.bench.report.collect import FAILED, NOT_RUN, OK, Column, MetricResult,
 from gefu.bench.report.stats import LEVEL, N_RESAMPLES, SEED
 
 DASH = "–"
+TIE = "≈"  # after a rank: not significantly different from the row ranked just above
 MAX_PROBLEMS = 20
 CSV_FIELDS = [
     "dataset", "evaluation", "enhancer", "metric", "value", "ci_low", "ci_high", "n_images",
@@ -75,7 +76,8 @@ def table_cells(rows: list[Row], columns: list[Column]) -> tuple[list[str], list
     header += ["params", "images/s", "ms/MP", "status"]
     body = []
     for r in rows:
-        cells = [(str(r.rank) if r.rank is not None else DASH, False), (r.enhancer, False)]
+        rank = DASH if r.rank is None else f"{r.rank} {TIE}" if r.tied_above else str(r.rank)
+        cells = [(rank, False), (r.enhancer, False)]
         for c in columns:
             m = r.metrics.get(c.metric)
             cells.append((metric_text(m, r), bool(m and m.best and r.status == OK)))
@@ -99,8 +101,10 @@ def summary_lines(report: Report) -> list[str]:
         lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in installed.items()) + ".")
     lines.append(
         f"Values: mean ± half-width of the {LEVEL:.0%} percentile-bootstrap interval over "
-        f"per-image scores ({N_RESAMPLES} resamples, seed {SEED}); a value without per-image "
-        "scores is shown alone. ↑ higher is better, ↓ lower is better; bold marks the best."
+        f"per-image scores ({N_RESAMPLES} resamples, seed {SEED}); dataset-level metrics "
+        "(mAP, mIoU) keep the library's value, with the interval from recomputing them on "
+        "resampled images; a value with neither is shown alone. ↑ higher is better, ↓ lower "
+        "is better; bold marks the best."
     )
     return lines
 
@@ -122,8 +126,37 @@ def _md(text: str) -> str:
     return flat
 
 
+def _md_table(header: list[str], body: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(_md(h) for h in header) + " |"]
+    out.append("|" + "|".join("---" for _ in header) + "|")
+    out += ["| " + " | ".join(_md(c) for c in row) + " |" for row in body]
+    return out + [""]
+
+
+def _md_stats(report: Report) -> list[str]:
+    from gefu.bench.report import stat_tables as st
+
+    out = []
+    if report.summary is not None and report.summary.rows:
+        header, body = st.summary_cells(report.summary)
+        out += ["## GEFU summary", "", st.summary_note(report.summary), ""]
+        out += _md_table(header, [[text for text, _ in row] for row in body])
+    for a in report.agreement:
+        out += [f"## IQA ↔ downstream agreement: {_md(a.dataset)}", "", st.agreement_note(), ""]
+        if a.correlations:
+            header, body = st.agreement_cells(a)
+            out += _md_table(header, [[text for text, _ in row] for row in body])
+        out += [f"- **{_md(line)}**" for line in st.unreliable_lines(a)]
+        out += [""] if a.unreliable else []
+    return out
+
+
 def markdown(report: Report) -> str:
+    from gefu.bench.report import stat_tables as st
+
     out = ["# Leaderboard", "", *summary_lines(report), ""]
+    if report.tables:
+        out += [*st.legend(), "", *_md_stats(report)]
     for t in report.tables:
         out += [f"## {_md(t.dataset)} · {_md(t.evaluation)}", ""]
         if not t.columns:
@@ -135,8 +168,14 @@ def markdown(report: Report) -> str:
             text = [f"**{_md(s)}**" if bold else _md(s) for s, bold in cells]
             out.append("| " + " | ".join(text) + " |")
         out.append("")
+        matrix = st.matrix_cells(t.stats)
+        if matrix is not None:
+            out += [f"Significantly better than (paired, Holm; {t.stats.metric}):", ""]
+            out += _md_table(*matrix)
         if t.problems:
             out += ["Problems:", ""] + [f"- {_md(p)}" for p in problem_lines(t.problems)] + [""]
+        if t.protocol:
+            out += ["Protocol:", ""] + [f"- {_md(k)}: {_md(v)}" for k, v in t.protocol] + [""]
     return "\n".join(out)
 
 

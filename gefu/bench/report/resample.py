@@ -1,0 +1,259 @@
+"""Intervals for dataset-level metrics (mAP, mIoU) by resampling images.
+
+A resample of n images is a vector of integer weights (how often each image was drawn). The
+expensive per-image part of each library's computation runs once: pycocotools' ``evaluate``
+(the per-image, per-class matching, ``evalImgs``), mmdet's ``tpfp_default`` (VOC matching),
+mmseg's ``intersect_and_union`` (pixel counts, already stored per image). Each resample then
+re-aggregates those with its weights: weighted true / false positive counts accumulated exactly
+as ``COCOeval.accumulate`` / ``eval_map`` do, mmdet's ``average_precision``, or mmseg's
+``total_area_to_metrics`` on re-summed counts. With every weight 1 the result is the library's
+own value (tested); a weight of 0 drops an image, a weight of k counts it k times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gefu.bench.records import AREAS, DETECTION, SEGMENTATION, decode
+
+
+class Reaggregator:
+    """Recomputes some metrics of one cell for many weightings of its images at once."""
+
+    images: list[str]  # the weight columns, in this order
+    metrics: tuple[str, ...]
+
+    def values(self, weights: np.ndarray) -> dict[str, np.ndarray]:
+        """``weights``: ``[B, len(images)]`` -> metric -> ``[B]`` values (NaN: undefined)."""
+        raise NotImplementedError
+
+
+def weights_from_indices(indices: np.ndarray, n: int) -> np.ndarray:
+    """Resampled index rows ``[B, n]`` -> draw counts per image ``[B, n]``."""
+    rows = np.repeat(np.arange(indices.shape[0]), indices.shape[1])
+    out = np.zeros((indices.shape[0], n))
+    np.add.at(out, (rows, indices.ravel()), 1.0)
+    return out
+
+
+def for_cell(records: Sequence[tuple[str, bytes]], spec: dict) -> Reaggregator | None:
+    """The re-aggregator for a cell's stored per-image records, or None when it has none."""
+    if not records:
+        return None
+    decoded = [(image, *decode(blob)) for image, blob in records]
+    kinds = {k for _, k, _ in decoded}
+    if len(kinds) != 1:
+        raise ValueError(f"a cell mixes per-image record kinds: {sorted(kinds)}")
+    images = [image for image, _, _ in decoded]
+    recs = [r for _, _, r in decoded]
+    task = spec.get("evaluation", {}).get("task", {}) if isinstance(spec, dict) else {}
+    if kinds == {SEGMENTATION}:
+        return SegmentationCounts(images, recs)
+    if kinds == {DETECTION}:
+        if task.get("metric") == "voc":
+            return VocMatching(images, recs, task.get("iou_thr") or 0.5, task.get("voc_mode"))
+        return CocoMatching(images, recs)
+    return None
+
+
+# -- COCO -----------------------------------------------------------------------------------------
+class CocoMatching(Reaggregator):
+    """``mAP`` (IoU .50:.95), ``mAP50``, ``mAP75`` from pycocotools' per-image matching."""
+
+    metrics = ("mAP", "mAP50", "mAP75")
+
+    def __init__(self, images: list[str], records: list[dict[str, Any]]):
+        from pycocotools.cocoeval import COCOeval
+
+        from gefu.tasks.detection_metrics import _coco, _coco_ann, _ignore
+
+        self.images = list(images)
+        labels = set()
+        for r in records:
+            labels |= {int(v) for v in np.asarray(r["target"]["labels"]).reshape(-1)}
+            labels |= {int(v) for v in np.asarray(r["pred"]["labels"]).reshape(-1)}
+        cats = [{"id": k + 1, "name": str(k)} for k in sorted(labels)]
+        imgs = [{"id": i + 1} for i in range(len(records))]
+        gt_anns, dt_anns = [], []
+        for i, r in enumerate(records):
+            t, p = r["target"], r["pred"]
+            t_boxes = np.asarray(t["boxes"], np.float32).reshape(-1, 4)
+            t_labels = np.asarray(t["labels"]).reshape(-1)
+            for box, label, crowd in zip(t_boxes, t_labels, _ignore(t), strict=True):
+                gt_anns.append(_coco_ann(len(gt_anns) + 1, i + 1, box, label, iscrowd=int(crowd)))
+            p_boxes = np.asarray(p["boxes"], np.float32).reshape(-1, 4)
+            p_scores = np.asarray(p["scores"], np.float32).reshape(-1)
+            for box, label, score in zip(p_boxes, np.asarray(p["labels"]).reshape(-1), p_scores,
+                                         strict=True):  # fmt: skip
+                dt_anns.append(_coco_ann(len(dt_anns) + 1, i + 1, box, label, score=float(score)))
+        with contextlib.redirect_stdout(io.StringIO()):
+            ev = COCOeval(_coco(imgs, cats, gt_anns), _coco(imgs, cats, dt_anns), "bbox")
+            # the summary values use area "all" and 100 detections: match only for those
+            ev.params.areaRng, ev.params.areaRngLbl = [ev.params.areaRng[0]], ["all"]
+            ev.params.maxDets = [ev.params.maxDets[-1]]
+            ev.evaluate()
+        self.iou_thrs = ev.params.iouThrs
+        self.rec_thrs = ev.params.recThrs
+        self._classes = [self._class(ev, k) for k in range(len(ev.params.catIds))]
+
+    def _class(self, ev, k: int):
+        n_img = len(ev.params.imgIds)
+        found = [(i, e) for i in range(n_img) if (e := ev.evalImgs[k * n_img + i]) is not None]
+        if not found:
+            return None
+        max_det = ev.params.maxDets[-1]
+        scores = np.concatenate([np.asarray(e["dtScores"][:max_det]) for _, e in found])
+        image = np.concatenate([np.full(len(e["dtScores"][:max_det]), i) for i, e in found])
+        dtm = np.concatenate([e["dtMatches"][:, :max_det] for _, e in found], axis=1)
+        dt_ig = np.concatenate([e["dtIgnore"][:, :max_det] for _, e in found], axis=1)
+        order = np.argsort(-scores, kind="mergesort")  # as COCOeval.accumulate sorts
+        dtm, dt_ig, image = dtm[:, order], dt_ig[:, order], image[order].astype(np.int64)
+        npig = np.zeros(n_img)
+        for i, e in found:
+            npig[i] = np.count_nonzero(np.asarray(e["gtIgnore"]) == 0)
+        tps = np.logical_and(dtm, np.logical_not(dt_ig))
+        fps = np.logical_and(np.logical_not(dtm), np.logical_not(dt_ig))
+        return image, tps, fps, npig
+
+    def precision(self, weights: np.ndarray) -> np.ndarray:
+        """``[B, T, K]`` mean precision over the recall thresholds; -1 where undefined (as
+        COCOeval marks classes without ground truth)."""
+        n_b = weights.shape[0]
+        out = -np.ones((n_b, len(self.iou_thrs), len(self._classes)))
+        for k, found in enumerate(self._classes):
+            if found is None:
+                continue
+            image, tps, fps, npig = found
+            n_pos = weights @ npig  # [B]
+            valid = n_pos > 0
+            nd = image.size
+            if nd == 0:
+                out[valid, :, k] = 0.0
+                continue
+            w = weights[:, image]  # [B, nd]
+            for t in range(tps.shape[0]):
+                tp = np.cumsum(w * tps[t], axis=1)
+                fp = np.cumsum(w * fps[t], axis=1)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    rc = tp / n_pos[:, None]
+                pr = tp / (fp + tp + np.spacing(1))
+                pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # precision envelope
+                q = _lookup(rc, pr, self.rec_thrs)
+                out[valid, t, k] = q[valid].mean(axis=1)
+        return out
+
+    def values(self, weights: np.ndarray) -> dict[str, np.ndarray]:
+        prec = self.precision(np.atleast_2d(weights))
+        out = {}
+        for name, sel in (
+            ("mAP", slice(None)),
+            ("mAP50", np.isclose(self.iou_thrs, 0.5)),
+            ("mAP75", np.isclose(self.iou_thrs, 0.75)),
+        ):
+            p = prec[:, sel, :].reshape(prec.shape[0], -1)
+            ok = p > -1
+            with np.errstate(invalid="ignore"):
+                out[name] = np.where(ok.any(axis=1), (p * ok).sum(axis=1) / ok.sum(axis=1), np.nan)
+        return out
+
+
+def _lookup(rc: np.ndarray, pr: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Row-wise ``pr[searchsorted(rc, thresholds, 'left')]``, 0 past the end (as COCOeval)."""
+    n_b, nd = rc.shape
+    idx = np.empty((n_b, thresholds.size), dtype=np.int64)
+    rc = np.nan_to_num(rc, nan=np.inf)
+    for b in range(n_b):
+        idx[b] = np.searchsorted(rc[b], thresholds, side="left")
+    inside = idx < nd
+    return np.where(inside, np.take_along_axis(pr, np.minimum(idx, nd - 1), axis=1), 0.0)
+
+
+# -- VOC ------------------------------------------------------------------------------------------
+class VocMatching(Reaggregator):
+    """VOC ``mAP<iou>`` from mmdet's per-image ``tpfp_default`` and ``average_precision``."""
+
+    def __init__(self, images, records, iou_thr: float, voc_mode: str | None):
+        from mmdet.evaluation.functional.mean_ap import tpfp_default
+
+        from gefu.tasks.detection_metrics import _boxes, _ignore, _labels, _scores, metric_names
+
+        self.images, self.mode = list(images), voc_mode or "area"
+        self.metrics = (metric_names("voc", (), iou_thr)[0][0],)
+        labels = set()
+        for r in records:
+            labels |= set(_labels(r["target"]).tolist())
+        self._classes = []
+        for k in sorted(labels):
+            dets, tp, fp, image, n_gt = [], [], [], [], np.zeros(len(records))
+            for i, r in enumerate(records):
+                p, t = r["pred"], r["target"]
+                keep = _labels(p) == k
+                det = np.hstack([_boxes(p)[keep], _scores(p)[keep, None]]).astype(np.float32)
+                ig, lab = _ignore(t), _labels(t)
+                gt, gt_ig = _boxes(t)[(lab == k) & ~ig], _boxes(t)[(lab == k) & ig]
+                tpi, fpi = tpfp_default(det, gt, gt_ig, iou_thr, None)
+                dets.append(det)
+                tp.append(tpi[0])
+                fp.append(fpi[0])
+                image.append(np.full(len(det), i))
+                n_gt[i] = len(gt)
+            scores = np.vstack(dets)[:, -1]
+            order = np.argsort(-scores)  # as eval_map sorts
+            cat = [np.hstack(x)[order] for x in (tp, fp, image)]
+            self._classes.append((cat[0], cat[1], cat[2].astype(np.int64), n_gt))
+
+    def values(self, weights: np.ndarray) -> dict[str, np.ndarray]:
+        from mmdet.evaluation.functional.mean_ap import average_precision
+
+        weights = np.atleast_2d(weights)
+        eps = np.finfo(np.float32).eps
+        aps = []
+        for tp, fp, image, n_gt in self._classes:
+            n_pos = weights @ n_gt
+            w = weights[:, image]
+            tps, fps = np.cumsum(w * tp, axis=1), np.cumsum(w * fp, axis=1)
+            recalls = tps / np.maximum(n_pos[:, None], eps)
+            precisions = tps / np.maximum(tps + fps, eps)
+            ap = np.asarray(average_precision(recalls, precisions, self.mode), np.float64)
+            aps.append(np.where(n_pos > 0, ap.reshape(-1), np.nan))
+        if not aps:
+            return {self.metrics[0]: np.full(weights.shape[0], np.nan)}
+        with np.errstate(invalid="ignore"):
+            stacked = np.stack(aps, axis=1)
+            ok = np.isfinite(stacked)
+            mean = np.where(ok.any(axis=1), np.nansum(stacked, axis=1) / ok.sum(axis=1), np.nan)
+        return {self.metrics[0]: mean}
+
+
+# -- segmentation ---------------------------------------------------------------------------------
+class SegmentationCounts(Reaggregator):
+    """``mIoU``, ``mAcc``, ``aAcc`` (percent) from mmseg's per-image pixel counts, re-summed
+    with the weights and passed through ``IoUMetric.total_area_to_metrics``."""
+
+    metrics = ("mIoU", "mAcc", "aAcc")
+
+    def __init__(self, images, records):
+        self.images = list(images)
+        self.counts = np.stack([np.stack([r[a] for a in AREAS]) for r in records])  # [n, 4, C]
+
+    def values(self, weights: np.ndarray) -> dict[str, np.ndarray]:
+        import torch
+        from mmseg.evaluation.metrics import IoUMetric
+
+        weights = np.atleast_2d(weights)
+        totals = np.einsum("bn,nac->bac", weights, self.counts)
+        out = {m: np.empty(weights.shape[0]) for m in self.metrics}
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a class absent from a resample
+            for b, t in enumerate(totals):
+                s = IoUMetric.total_area_to_metrics(*torch.from_numpy(t), metrics=["mIoU"])
+                out["mIoU"][b] = np.nanmean(np.asarray(s["IoU"])) * 100
+                out["mAcc"][b] = np.nanmean(np.asarray(s["Acc"])) * 100
+                out["aAcc"][b] = float(s["aAcc"]) * 100
+        return out

@@ -1,0 +1,136 @@
+"""Text cells of the statistics tables (GEFU summary, "significantly better than" matrices,
+IQA <-> downstream agreement), shared by the Markdown and HTML renderings. A cell is
+``(text, sort_value)``: ``sort_value`` is the number a sortable HTML column sorts by (None
+for text)."""
+
+from __future__ import annotations
+
+from gefu.bench.report.agreement import Agreement
+from gefu.bench.report.compare import BETTER, TIED, WORSE, TableStats
+from gefu.bench.report.paired import ALPHA, N_PERMUTATIONS
+from gefu.bench.report.stats import LEVEL, N_RESAMPLES
+from gefu.bench.report.summary import Summary
+from gefu.bench.report.tables import DASH, TIE, decimals, shorten
+
+MARK = {BETTER: " ▲", WORSE: " ▼", TIED: "", None: ""}
+MATRIX = {BETTER: "▲", WORSE: "▼", TIED: "·", None: ""}
+
+
+def legend() -> list[str]:
+    return [
+        f"Δ: difference from the un-enhanced input on the same images, with the {LEVEL:.0%} "
+        f"paired percentile-bootstrap interval ({N_RESAMPLES} resamples of image indices, "
+        "applied to both rows). ▲ / ▼: significantly better / worse than the input; in a "
+        "matrix, the row is significantly better (▲) or worse (▼) than the column, · not "
+        f"significantly different. Significance: two-sided paired permutation test "
+        f"({N_PERMUTATIONS} resamples, exact for up to 13 images), Holm-corrected across all "
+        f"pairs of one table, at {ALPHA:g}. {TIE} after a rank: not significantly different "
+        "from the row ranked just above. Comparisons need per-image scores; a Δ without an "
+        "interval is a difference of dataset-level values, untested.",
+    ]
+
+
+def _num(x: float, d: int, sign: bool = False) -> str:
+    x = 0.0 if round(x, d) == 0 else x  # no "-0.000"
+    return f"{x:+.{d}f}" if sign else f"{x:.{d}f}"
+
+
+def delta_text(delta: float, ci, reference: float) -> str:
+    d = decimals(reference if reference else delta)
+    text = _num(delta, d, sign=True)
+    if ci is not None:
+        text += f" [{_num(ci[0], d, True)}, {_num(ci[1], d, True)}]"
+    return text
+
+
+def summary_cells(s: Summary) -> tuple[list[str], list[list[tuple[str, float | None]]]]:
+    header = ["enhancer", "avg rank (downstream)"]
+    header += [
+        f"{c.dataset} · {c.evaluation}: Δ{c.metric} {'↓' if c.lower_better else '↑'}"
+        for c in s.columns
+    ]
+    body = []
+    for r in s.rows:
+        if r.avg_rank is None:
+            rank = (DASH, None)
+        else:
+            ci = f" [{r.rank_ci[0]:.1f}, {r.rank_ci[1]:.1f}]" if r.rank_ci else ""
+            rank = (f"{r.avg_rank:.2f}{ci} ({r.n_ranked})", r.avg_rank)
+        label = f"{r.enhancer} (input)" if r.is_input and "input" not in r.enhancer else r.enhancer
+        cells = [(label, None), rank]
+        for c in r.cells:
+            if c is None or c.value is None:
+                cells.append((DASH, None))
+            elif c.delta is None and r.is_input:
+                cells.append((f"= {_num(c.value, decimals(c.value))}", 0.0))
+            elif c.delta is None:  # no input row to compare with in this table
+                cells.append((f"value {_num(c.value, decimals(c.value))}", None))
+            else:
+                text = delta_text(c.delta, c.ci, c.value) + MARK[c.verdict]
+                cells.append((text, c.delta))
+        body.append(cells)
+    return header, body
+
+
+def summary_note(s: Summary) -> str:
+    n = sum(1 for c in s.columns if c.downstream)
+    return (
+        f"Average rank over the {n} downstream evaluation(s) that ranked the enhancer (their "
+        "count in brackets), with a 95% interval from resampling each table's images; the "
+        "input's own values are shown as '= value'."
+    )
+
+
+def matrix_cells(stats: TableStats | None) -> tuple[list[str], list[list[str]]] | None:
+    """Rows and columns in rank order; None when fewer than two rows could be compared."""
+    if stats is None or len(stats.enhancers) < 2 or not stats.pairs:
+        return None
+    names = stats.enhancers
+    header = ["", *(f"{i + 1}" for i in range(len(names)))]
+    body = []
+    for i, a in enumerate(names):
+        row = [f"{i + 1}. {shorten(a, 30)}"]
+        row += ["" if a == b else MATRIX[stats.verdict(a, b)] for b in names]
+        body.append(row)
+    return header, body
+
+
+def agreement_cells(a: Agreement) -> tuple[list[str], list[list[tuple[str, float | None]]]]:
+    header = ["IQA metric", "downstream evaluation", "Kendall τ", "95% interval", "enhancers"]
+    body = []
+    for c in a.correlations:
+        tau = (DASH, None) if c.tau is None else (f"{c.tau:+.2f}", c.tau)
+        ci = (DASH, None) if c.ci is None else (f"[{c.ci[0]:+.2f}, {c.ci[1]:+.2f}]", c.ci[0])
+        body.append(
+            [
+                (f"{c.iqa_evaluation}/{c.iqa_metric}", None),
+                (f"{c.evaluation}/{c.metric}", None),
+                tau,
+                ci,
+                (str(c.n_enhancers), float(c.n_enhancers)),
+            ]
+        )
+    return header, body
+
+
+def unreliable_lines(a: Agreement) -> list[str]:
+    out = []
+    for u in a.unreliable:
+        d = decimals(u.reference_value or u.input_value)
+        better = "lower" if u.lower_better else "higher"
+        out.append(
+            f"{u.metric} ({u.evaluation}) is unreliable on {a.dataset}: it scores the "
+            f"un-enhanced input {u.input_value:.{d}f} and the normal-light reference "
+            f"{u.reference_value:.{d}f} ({better} is better), ranking the dark input above "
+            "the reference."
+        )
+    return out
+
+
+def agreement_note() -> str:
+    return (
+        "Kendall's τ between the ranking of the enhancers by each IQA metric and by each "
+        "downstream evaluation's primary metric (+1: the same order, −1: reversed; each "
+        "metric turned so that better is higher), with a 95% percentile interval from "
+        f"{N_RESAMPLES} resamples of the images (the same images for both rankings)."
+    )
