@@ -52,6 +52,7 @@ bench: $(OPENMMLAB)
 	$(BIN)/python benchmarks/detection_streaming.py
 	$(BIN)/python benchmarks/dataset_metadata.py
 	$(BIN)/python benchmarks/selective_scan.py
+	$(BIN)/python benchmarks/report_statistics.py
 
 clean:
 	rm -rf $(VENV) results/demo
