@@ -253,3 +253,16 @@ def test_batched_pairs_equal_one_call_per_pair():
         if i < 3:
             assert one.ci == pytest.approx(ci)
     assert batched[3].ci == (pytest.approx(0.2), pytest.approx(0.2))
+
+
+def test_kendall_rows_equals_one_scipy_call_per_row():
+    from gefu.bench.report.paired import kendall, kendall_rows
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((50, 7)), rng.integers(0, 3, (50, 7)).astype(float)  # ties
+    x[3] = 1.0  # a constant row: undefined
+    rows = kendall_rows(x, y)
+    for i in range(50):
+        single = kendall(x[i], y[i])
+        assert (single is None and np.isnan(rows[i])) or rows[i] == pytest.approx(single)
+    assert np.isnan(rows[3])

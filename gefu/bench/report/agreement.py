@@ -11,7 +11,13 @@ import numpy as np
 
 from gefu.bench.config import REFERENCE_ROW
 from gefu.bench.report.collect import OK, Report, Table
-from gefu.bench.report.paired import kendall, oriented, percentile_interval, resample_indices
+from gefu.bench.report.paired import (
+    kendall,
+    kendall_rows,
+    oriented,
+    percentile_interval,
+    resample_indices,
+)
 
 
 @dataclass
@@ -81,8 +87,7 @@ def _tau(iqa: Table, metric: str, lower: bool, down: Table) -> Correlation:
 
     xs = np.stack([replicate(a, n, lower) for n in names], axis=1)
     ys = np.stack([replicate(b, n, dcol.lower_better) for n in names], axis=1)
-    taus = [kendall(xi, yi) for xi, yi in zip(xs, ys, strict=True)]
-    corr.ci = percentile_interval(np.array([np.nan if t is None else t for t in taus]))
+    corr.ci = percentile_interval(kendall_rows(xs, ys))
     return corr
 
 

@@ -147,6 +147,17 @@ def kendall(x: Sequence[float], y: Sequence[float]) -> float | None:
     return None if not np.isfinite(tau) else float(tau)
 
 
+def kendall_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b of each row pair of two [resamples, items] arrays, in one scipy call
+    (NaN where undefined)."""
+    from scipy import stats
+
+    if x.shape[-1] < 2:
+        return np.full(x.shape[0], np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(stats.kendalltau(x, y, axis=-1).statistic, np.float64)
+
+
 def percentile_interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float] | None:
     """Percentile interval of bootstrap replicates (NaN replicates dropped)."""
     s = np.asarray(samples, np.float64)
