@@ -1,0 +1,191 @@
+"""RAM's image encoder (Swin + image_proj) as Semi-LLIE's contrastive feature extractor."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gefu.train.aux import build_aux
+from gefu.train.ram_encoder import (
+    SWIN_L_384,
+    RAMImageEncoder,
+    load_ram_encoder,
+    ram_state_dict,
+    swin_parameter_count,
+)
+
+# a small Swin of RAM's layout: 3 stages (two patch mergings), shifted windows in stages 0-1
+TINY = {"image_size": 32, "embed_dim": 8, "depths": [2, 2, 2], "num_heads": [1, 2, 2],
+        "window_size": 4}  # fmt: skip
+TINY_ENCODER = {**TINY, "proj_dim": 6}
+
+
+def save_ram_checkpoint(encoder: RAMImageEncoder, path, edit=None):
+    """``encoder`` in RAM's checkpoint layout: ``{"model": ...}`` with the tagger's other keys."""
+    state = ram_state_dict(encoder)
+    state["label_embed"] = torch.zeros(5, 6)  # parts of RAM the encoder does not use
+    state["tagging_head.encoder.layer.0.crossattention.self.query.weight"] = torch.zeros(4, 6)
+    if edit is not None:
+        edit(state)
+    torch.save({"model": state}, path)
+    return path
+
+
+def tiny_encoder(seed: int = 0) -> RAMImageEncoder:
+    torch.manual_seed(seed)
+    encoder = RAMImageEncoder(**TINY, proj_dim=512).eval()
+    for p in encoder.parameters():  # timm zero-initialises some tensors: make every one count
+        p.data.normal_(0, 0.2)
+    return encoder
+
+
+def test_checkpoint_in_rams_layout_reproduces_the_features(tmp_path):
+    encoder = tiny_encoder()
+    state = ram_state_dict(encoder)
+    # RAM's layout: patch merging at the end of stages 0..n-2, buffers saved, no head
+    assert "visual_encoder.layers.0.downsample.reduction.weight" in state
+    assert not any(k.startswith("visual_encoder.layers.2.downsample") for k in state)
+    assert "visual_encoder.layers.0.blocks.1.attn_mask" in state
+    assert "visual_encoder.layers.0.blocks.0.attn_mask" not in state  # unshifted block
+    assert "visual_encoder.layers.1.blocks.0.attn.relative_position_index" in state
+    assert "visual_encoder.norm.weight" in state and "image_proj.weight" in state
+    assert not any("head" in k for k in state)
+
+    def scramble_buffers(s):  # recomputed on load, never read from the file
+        for k in s:
+            if k.endswith(("relative_position_index", "attn_mask")):
+                s[k] = torch.zeros_like(s[k])
+
+    path = save_ram_checkpoint(encoder, tmp_path / "ram_tiny.pth", scramble_buffers)
+    loaded = build_aux("ram", {"weights": str(path), **TINY})
+    assert not any(p.requires_grad for p in loaded.parameters()) and not loaded.training
+    x = torch.rand(2, 3, 40, 24)
+    with torch.no_grad():
+        expected, got = encoder(x), loaded(x)
+    assert got.shape == (2, 1 + 2 * 2, 512)  # pooled token + (32 / 4 / 2 / 2)^2 tokens
+    assert torch.equal(got, expected)
+    # the pooled token is the mean of the others, and the input is resized to image_size
+    swin = loaded.visual_encoder.forward_features(
+        torch.nn.functional.interpolate(x, (32, 32), mode="bilinear", align_corners=False)
+    )
+    tokens = swin.flatten(1, 2)
+    assert torch.allclose(got[:, 0], loaded.image_proj(tokens.mean(1)), atol=1e-6)
+    assert torch.allclose(got[:, 1:], loaded.image_proj(tokens), atol=1e-6)
+
+
+def test_a_bad_checkpoint_is_a_clear_error(tmp_path):
+    encoder = tiny_encoder()
+
+    def rename(s):
+        s["visual_encoder.layers.0.blocks.0.attn.qkv.weight_old"] = s.pop(
+            "visual_encoder.layers.0.blocks.0.attn.qkv.weight"
+        )
+
+    path = save_ram_checkpoint(encoder, tmp_path / "renamed.pth", rename)
+    with pytest.raises(ValueError) as err:
+        load_ram_encoder(path, **TINY)
+    assert "missing (1): visual_encoder.layers.0.blocks.0.attn.qkv.weight" in str(err.value)
+    assert "unknown (1): visual_encoder.layers.0.blocks.0.attn.qkv.weight_old" in str(err.value)
+
+    def resize(s):
+        s["image_proj.weight"] = torch.zeros(7, 32)
+
+    path = save_ram_checkpoint(encoder, tmp_path / "shape.pth", resize)
+    with pytest.raises(ValueError, match=r"image_proj.weight \(7, 32\) != \(512, 32\)"):
+        load_ram_encoder(path, **TINY)
+    torch.save({"model": {"backbone.conv.weight": torch.zeros(1)}}, tmp_path / "other.pth")
+    with pytest.raises(ValueError, match="not a RAM checkpoint.*backbone.conv.weight"):
+        load_ram_encoder(tmp_path / "other.pth", **TINY)
+    with pytest.raises(FileNotFoundError, match="aux.ram.*ram_swin_large_14m.pth"):
+        build_aux("ram", {"weights": str(tmp_path / "absent.pth")})
+    from gefu.bench.config import ConfigError
+
+    with pytest.raises(ConfigError, match="aux.ram"):
+        build_aux("ram", {"weight": "typo.pth"})
+
+
+def test_full_size_is_rams_swin_l_384():
+    # RAM's visual encoder (ram/configs/swin/config_swinL_384.json, no head): 195,198,516
+    # parameters, counted from its layer shapes; timm lists swin_large_patch4_window12_384 at
+    # 196.7M with its 1000-class head (1536 * 1000 + 1000 = 1,537,000 more)
+    import timm
+
+    expected = swin_parameter_count(384, 192, (2, 2, 18, 2), (6, 12, 24, 48), 12)
+    assert expected == 195_198_516
+    with torch.device("meta"):
+        encoder = RAMImageEncoder(**SWIN_L_384)
+        reference = timm.create_model("swin_large_patch4_window12_384", pretrained=False)
+    assert sum(p.numel() for p in encoder.visual_encoder.parameters()) == expected
+    assert sum(p.numel() for p in reference.parameters()) == expected + 1_537_000
+    assert sum(p.numel() for p in encoder.image_proj.parameters()) == 1536 * 512 + 512
+    ours = {k: v.shape for k, v in encoder.visual_encoder.state_dict().items()}
+    timms = {k: v.shape for k, v in reference.state_dict().items() if not k.startswith("head")}
+    assert ours == timms
+    assert swin_parameter_count(**TINY) == sum(  # its last stage (2 x 2) is one shrunk window
+        p.numel() for p in tiny_encoder().visual_encoder.parameters()
+    )
+
+
+def test_semi_llie_contrastive_loss_on_ram_features(tmp_path):
+    from gefu.train.methods.semi_llie import SemiLLIEConfig, SemiLLIETraining
+
+    path = save_ram_checkpoint(tiny_encoder(), tmp_path / "ram_tiny.pth")
+    aux = {"ram": build_aux("ram", {"weights": str(path), **TINY}),
+           "vgg": build_aux("vgg", {"layer": "relu3_3"}, allow_random=True)}  # fmt: skip
+    assert SemiLLIEConfig().contrastive_features == "ram"  # as released
+
+    class Ctx:
+        step = 0
+
+        def aux(self, name):
+            return aux[name]
+
+    x = torch.rand(1, 3, 16, 16)
+    batch = {"labeled": {"low": x * 0.2, "normal": x},
+             "unlabeled": {"weak": x * 0.2, "strong": x * 0.3}}  # fmt: skip
+    for grad in (False, True):
+        torch.manual_seed(0)
+        config = SemiLLIEConfig(embed_dim=32, depths=[1], contrastive_grad=grad)
+        method = SemiLLIETraining(config, {"synthetic": "bundled"})
+        assert method.aux_networks == ("vgg", "ram")
+        method.epoch_steps = 10
+        terms = method.losses(batch, Ctx())
+        assert torch.isfinite(terms["contrastive"]) and terms["contrastive"] > 0
+        assert terms["contrastive"].requires_grad is grad
+        if grad:  # the paper's reading: the student gets the contrastive term's gradient
+            terms["contrastive"].backward()
+            grads = [p.grad for p in method.modules()["model"].parameters()]
+            assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    vgg_only = SemiLLIETraining(
+        SemiLLIEConfig(contrastive_features="vgg"), {"synthetic": "bundled"}
+    )
+    assert vgg_only.aux_networks == ("vgg",)
+
+
+def test_semi_llie_trains_with_the_ram_aux_network(tmp_path):
+    from gefu.train.config import TrainConfig
+    from gefu.train.loop import train
+
+    path = save_ram_checkpoint(tiny_encoder(), tmp_path / "ram_tiny.pth")
+    cfg = TrainConfig.model_validate(
+        {
+            "method": "semi_llie",
+            "steps": 2,
+            "batch_size": 1,
+            "device": "cpu",
+            "log_every": 1,
+            "checkpoint_every": 2,
+            "allow_random_aux": True,
+            "aux": {"vgg": {"layer": "relu3_3"}, "ram": {"weights": str(path), **TINY}},
+            "data": {"synthetic": "bundled", "crop": 16, "resize": 20},
+            "params": {"embed_dim": 32, "depths": [1], "epoch_steps": 2},
+        }
+    )
+    train(cfg, output=tmp_path / "run", quiet=True)
+    import json
+
+    recipe = json.loads((tmp_path / "run" / "recipe.json").read_text())
+    assert recipe["switches"]["contrastive_features"] == {"value": "ram", "release": "ram",
+                                                          "as_released": True}  # fmt: skip
+    log = (tmp_path / "run" / "metrics.csv").read_text()
+    assert "contrastive" in log
