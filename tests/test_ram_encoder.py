@@ -189,3 +189,76 @@ def test_semi_llie_trains_with_the_ram_aux_network(tmp_path):
                                                           "as_released": True}  # fmt: skip
     log = (tmp_path / "run" / "metrics.csv").read_text()
     assert "contrastive" in log
+
+
+def swin_reference(state: dict, x: torch.Tensor, depths, heads, window: int) -> torch.Tensor:
+    """RAM's encoder + image_proj written out step by step from a state dict in RAM's layout
+    (its Swin: patch merging at the end of a stage, ``[x0::2 y0::2, x1::2 y0::2, x0::2 y1::2,
+    x1::2 y1::2]`` channel order, shifted windows masked with -100), as an independent check of
+    the timm-based module and of the key mapping."""
+    F = torch.nn.functional
+
+    def w(name):
+        return state["visual_encoder." + name]
+
+    def norm(t, name):
+        return F.layer_norm(t, t.shape[-1:], w(name + ".weight"), w(name + ".bias"))
+
+    def linear(t, name):
+        return F.linear(t, w(name + ".weight"), state.get(f"visual_encoder.{name}.bias"))
+
+    t = F.conv2d(x, w("patch_embed.proj.weight"), w("patch_embed.proj.bias"), stride=4)
+    t = norm(t.permute(0, 2, 3, 1), "patch_embed.norm")  # B H W C
+    for i, (depth, nh) in enumerate(zip(depths, heads)):
+        b, h, wd, c = t.shape
+        ws = min(window, h)
+        n = ws * ws
+        coords = torch.stack(torch.meshgrid(torch.arange(ws), torch.arange(ws), indexing="ij"))
+        rel = (coords.flatten(1)[:, :, None] - coords.flatten(1)[:, None, :]) + ws - 1
+        index = rel[0] * (2 * ws - 1) + rel[1]
+        for j in range(depth):
+            p = f"layers.{i}.blocks.{j}."
+            shift = ws // 2 if (j % 2 and h > window) else 0
+            y = norm(t, p + "norm1").roll((-shift, -shift), (1, 2))
+            win = y.view(b, h // ws, ws, wd // ws, ws, c).permute(0, 1, 3, 2, 4, 5)
+            win = win.reshape(-1, n, c)
+            qkv = linear(win, p + "attn.qkv").view(-1, n, 3, nh, c // nh).permute(2, 0, 3, 1, 4)
+            att = (qkv[0] * (c // nh) ** -0.5) @ qkv[1].transpose(-2, -1)
+            att = att + w(p + "attn.relative_position_bias_table")[index].permute(2, 0, 1)
+            if shift:
+                region = torch.zeros(h, wd)
+                cuts = (slice(0, -ws), slice(-ws, -shift), slice(-shift, None))
+                for k, (hs, wsl) in enumerate((a, bb) for a in cuts for bb in cuts):
+                    region[hs, wsl] = k
+                rw = region.view(h // ws, ws, wd // ws, ws).permute(0, 2, 1, 3).reshape(-1, n)
+                mask = (rw[:, None, :] != rw[:, :, None]).float() * -100.0
+                att = (att.view(b, -1, nh, n, n) + mask[None, :, None]).view(-1, nh, n, n)
+            out = (att.softmax(-1) @ qkv[2]).transpose(1, 2).reshape(-1, n, c)
+            out = linear(out, p + "attn.proj").view(b, h // ws, wd // ws, ws, ws, c)
+            out = out.permute(0, 1, 3, 2, 4, 5).reshape(b, h, wd, c).roll((shift, shift), (1, 2))
+            t = t + out
+            mlp = F.gelu(linear(norm(t, p + "norm2"), p + "mlp.fc1"))
+            t = t + linear(mlp, p + "mlp.fc2")
+        if f"visual_encoder.layers.{i}.downsample.reduction.weight" in state:
+            quads = [t[:, 0::2, 0::2], t[:, 1::2, 0::2], t[:, 0::2, 1::2], t[:, 1::2, 1::2]]
+            d = f"layers.{i}.downsample."
+            t = linear(norm(torch.cat(quads, -1), d + "norm"), d + "reduction")
+    tokens = norm(t, "norm").flatten(1, 2)
+    tokens = torch.cat([tokens.mean(1, keepdim=True), tokens], 1)
+    return F.linear(tokens, state["image_proj.weight"], state["image_proj.bias"])
+
+
+def test_timm_module_computes_rams_swin():
+    # 64 px: stages at 16, 8, 4 tokens a side, window 4: shifted windows in stages 0 and 1
+    arch = {"image_size": 64, "embed_dim": 8, "depths": [2, 2, 2], "num_heads": [1, 2, 2],
+            "window_size": 4}  # fmt: skip
+    torch.manual_seed(0)
+    encoder = RAMImageEncoder(**arch, proj_dim=5).eval()
+    for p in encoder.parameters():
+        p.data.normal_(0, 0.3)
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = swin_reference(ram_state_dict(encoder), x, [2, 2, 2], [1, 2, 2], 4)
+        got = encoder(x)
+    assert got.shape == expected.shape == (2, 1 + 4 * 4, 5)
+    assert torch.allclose(got, expected, atol=1e-5), (got - expected).abs().max()
