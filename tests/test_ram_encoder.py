@@ -14,17 +14,22 @@ from gefu.train.ram_encoder import (
     swin_parameter_count,
 )
 
-# a small Swin of RAM's layout: 3 stages (two patch mergings), shifted windows in stages 0-1
-TINY = {"image_size": 32, "embed_dim": 8, "depths": [2, 2, 2], "num_heads": [1, 2, 2],
+# a small RAM: a Swin of RAM's layout with 3 stages (two patch mergings), shifted windows in
+# stages 0-1, and a small tagging head of RAM's layout
+SWIN = {"image_size": 32, "embed_dim": 8, "depths": [2, 2, 2], "num_heads": [1, 2, 2],
         "window_size": 4}  # fmt: skip
-TINY_ENCODER = {**TINY, "proj_dim": 6}
+TINY = {**SWIN, "proj_dim": 16, "num_tags": 7, "tag_hidden": 12, "tag_heads": 2,
+        "tag_layers": 2, "tag_intermediate": 20}  # fmt: skip
 
 
 def save_ram_checkpoint(encoder: RAMImageEncoder, path, edit=None):
     """``encoder`` in RAM's checkpoint layout: ``{"model": ...}`` with the tagger's other keys."""
     state = ram_state_dict(encoder)
-    state["label_embed"] = torch.zeros(5, 6)  # parts of RAM the encoder does not use
-    state["tagging_head.encoder.layer.0.crossattention.self.query.weight"] = torch.zeros(4, 6)
+    # parts of RAM not used here: tag encoder, text decoder, what RAM deletes from the head
+    state["tag_encoder.encoder.layer.0.attention.self.query.weight"] = torch.zeros(4, 6)
+    state["text_decoder.cls.predictions.bias"] = torch.zeros(3)
+    state["tagging_head.embeddings.word_embeddings.weight"] = torch.zeros(3, 12)
+    state["tagging_head.encoder.layer.1.attention.self.key.weight"] = torch.zeros(12, 12)
     if edit is not None:
         edit(state)
     torch.save({"model": state}, path)
@@ -33,7 +38,7 @@ def save_ram_checkpoint(encoder: RAMImageEncoder, path, edit=None):
 
 def tiny_encoder(seed: int = 0) -> RAMImageEncoder:
     torch.manual_seed(seed)
-    encoder = RAMImageEncoder(**TINY, proj_dim=512).eval()
+    encoder = RAMImageEncoder(**TINY).eval()
     for p in encoder.parameters():  # timm zero-initialises some tensors: make every one count
         p.data.normal_(0, 0.2)
     return encoder
@@ -49,7 +54,10 @@ def test_checkpoint_in_rams_layout_reproduces_the_features(tmp_path):
     assert "visual_encoder.layers.0.blocks.0.attn_mask" not in state  # unshifted block
     assert "visual_encoder.layers.1.blocks.0.attn.relative_position_index" in state
     assert "visual_encoder.norm.weight" in state and "image_proj.weight" in state
-    assert not any("head" in k for k in state)
+    assert not any(k.startswith("visual_encoder.head") for k in state)
+    assert state["label_embed"].shape == (7, 16) and state["fc.weight"].shape == (1, 12)
+    assert state["tagging_head.encoder.layer.1.crossattention.self.key.weight"].shape == (12, 16)
+    assert state["tagging_head.encoder.layer.0.output.LayerNorm.bias"].shape == (12,)
 
     def scramble_buffers(s):  # recomputed on load, never read from the file
         for k in s:
@@ -57,20 +65,31 @@ def test_checkpoint_in_rams_layout_reproduces_the_features(tmp_path):
                 s[k] = torch.zeros_like(s[k])
 
     path = save_ram_checkpoint(encoder, tmp_path / "ram_tiny.pth", scramble_buffers)
-    loaded = build_aux("ram", {"weights": str(path), **TINY})
+    loaded = build_aux("ram", {"weights": str(path), "arch": TINY})
     assert not any(p.requires_grad for p in loaded.parameters()) and not loaded.training
     x = torch.rand(2, 3, 40, 24)
     with torch.no_grad():
-        expected, got = encoder(x), loaded(x)
-    assert got.shape == (2, 1 + 2 * 2, 512)  # pooled token + (32 / 4 / 2 / 2)^2 tokens
-    assert torch.equal(got, expected)
+        (embeds, logits), got = encoder(x), loaded(x)
+    assert got[0].shape == (2, 1 + 2 * 2, 16)  # pooled token + (32 / 4 / 2 / 2)^2 tokens
+    assert got[1].shape == (2, 7)
+    assert torch.equal(got[0], embeds) and torch.equal(got[1], logits)
     # the pooled token is the mean of the others, and the input is resized to image_size
     swin = loaded.visual_encoder.forward_features(
         torch.nn.functional.interpolate(x, (32, 32), mode="bilinear", align_corners=False)
     )
     tokens = swin.flatten(1, 2)
-    assert torch.allclose(got[:, 0], loaded.image_proj(tokens.mean(1)), atol=1e-6)
-    assert torch.allclose(got[:, 1:], loaded.image_proj(tokens), atol=1e-6)
+    assert torch.allclose(got[0][:, 0], loaded.image_proj(tokens.mean(1)), atol=1e-6)
+    assert torch.allclose(got[0][:, 1:], loaded.image_proj(tokens), atol=1e-6)
+
+    def older_name(s):  # older RAM files call the tagging head vision_multi
+        for k in [k for k in s if k.startswith("tagging_head.")]:
+            s["vision_multi." + k[len("tagging_head.") :]] = s.pop(k)
+
+    path = save_ram_checkpoint(encoder, tmp_path / "ram_old.pth", older_name)
+    with torch.no_grad():
+        assert torch.equal(load_ram_encoder(path, **TINY)(x)[1], logits)
+        no_tags = load_ram_encoder(path, tag_logits=False, **TINY)(x)
+    assert len(no_tags) == 1 and torch.equal(no_tags[0], embeds)
 
 
 def test_a_bad_checkpoint_is_a_clear_error(tmp_path):
@@ -89,9 +108,11 @@ def test_a_bad_checkpoint_is_a_clear_error(tmp_path):
 
     def resize(s):
         s["image_proj.weight"] = torch.zeros(7, 32)
+        del s["fc.bias"]
 
     path = save_ram_checkpoint(encoder, tmp_path / "shape.pth", resize)
-    with pytest.raises(ValueError, match=r"image_proj.weight \(7, 32\) != \(512, 32\)"):
+    with pytest.raises(ValueError, match=r"missing \(1\): fc.bias; shape \(1\): image_proj.weight "
+                       r"\(7, 32\) != \(16, 32\)"):  # fmt: skip
         load_ram_encoder(path, **TINY)
     torch.save({"model": {"backbone.conv.weight": torch.zeros(1)}}, tmp_path / "other.pth")
     with pytest.raises(ValueError, match="not a RAM checkpoint.*backbone.conv.weight"):
@@ -118,10 +139,16 @@ def test_full_size_is_rams_swin_l_384():
     assert sum(p.numel() for p in encoder.visual_encoder.parameters()) == expected
     assert sum(p.numel() for p in reference.parameters()) == expected + 1_537_000
     assert sum(p.numel() for p in encoder.image_proj.parameters()) == 1536 * 512 + 512
+    # tagging head (ram/configs/q2l_config.json, 4,585 tags): label_embed 4585 x 512,
+    # wordvec_proj 512 -> 768, 2 x (query 768², key/value 512 -> 768, output 768², 2 LayerNorms,
+    # 768 -> 3072 -> 768), fc 768 -> 1
+    layer = 768 * 769 + 2 * 512 * 768 + 2 * 768 + 768 * 769 + 2 * 768 * 3072 + 3072 + 768 + 4 * 768
+    head = 4585 * 512 + 512 * 768 + 768 + 2 * layer + 769
+    assert sum(p.numel() for p in encoder.tags.parameters()) == head == 16_131_585
     ours = {k: v.shape for k, v in encoder.visual_encoder.state_dict().items()}
     timms = {k: v.shape for k, v in reference.state_dict().items() if not k.startswith("head")}
     assert ours == timms
-    assert swin_parameter_count(**TINY) == sum(  # its last stage (2 x 2) is one shrunk window
+    assert swin_parameter_count(**SWIN) == sum(  # its last stage (2 x 2) is one shrunk window
         p.numel() for p in tiny_encoder().visual_encoder.parameters()
     )
 
@@ -130,7 +157,7 @@ def test_semi_llie_contrastive_loss_on_ram_features(tmp_path):
     from gefu.train.methods.semi_llie import SemiLLIEConfig, SemiLLIETraining
 
     path = save_ram_checkpoint(tiny_encoder(), tmp_path / "ram_tiny.pth")
-    aux = {"ram": build_aux("ram", {"weights": str(path), **TINY}),
+    aux = {"ram": build_aux("ram", {"weights": str(path), "arch": TINY}),
            "vgg": build_aux("vgg", {"layer": "relu3_3"}, allow_random=True)}  # fmt: skip
     assert SemiLLIEConfig().contrastive_features == "ram"  # as released
 
@@ -176,7 +203,7 @@ def test_semi_llie_trains_with_the_ram_aux_network(tmp_path):
             "log_every": 1,
             "checkpoint_every": 2,
             "allow_random_aux": True,
-            "aux": {"vgg": {"layer": "relu3_3"}, "ram": {"weights": str(path), **TINY}},
+            "aux": {"vgg": {"layer": "relu3_3"}, "ram": {"weights": str(path), "arch": TINY}},
             "data": {"synthetic": "bundled", "crop": 16, "resize": 20},
             "params": {"embed_dim": 32, "depths": [1], "epoch_steps": 2},
         }
@@ -248,17 +275,53 @@ def swin_reference(state: dict, x: torch.Tensor, depths, heads, window: int) -> 
     return F.linear(tokens, state["image_proj.weight"], state["image_proj.bias"])
 
 
-def test_timm_module_computes_rams_swin():
+def tags_reference(state: dict, embeds: torch.Tensor, heads: int) -> torch.Tensor:
+    """RAM's ``generate_tag`` logits from a state dict in RAM's layout, written out: ReLU of the
+    projected label embeddings, per layer BERT cross-attention (post-LayerNorm residuals) and
+    feed-forward, then ``fc``."""
+    F = torch.nn.functional
+
+    def lin(t, name):
+        return F.linear(t, state[name + ".weight"], state[name + ".bias"])
+
+    def ln(t, name):
+        return F.layer_norm(t, t.shape[-1:], state[name + ".weight"], state[name + ".bias"], 1e-12)
+
+    q = F.relu(lin(state["label_embed"], "wordvec_proj")).expand(len(embeds), -1, -1)
+    i = 0
+    while f"tagging_head.encoder.layer.{i}.output.dense.weight" in state:
+        p = f"tagging_head.encoder.layer.{i}."
+        b, nq, hidden = q.shape
+        d = hidden // heads
+        split = lambda t, b=b, d=d: t.view(b, -1, heads, d).transpose(1, 2)  # noqa: E731
+        a = p + "crossattention."
+        qh, kh = split(lin(q, a + "self.query")), split(lin(embeds, a + "self.key"))
+        vh = split(lin(embeds, a + "self.value"))
+        probs = torch.softmax(qh @ kh.transpose(-1, -2) / d**0.5, -1)
+        ctx = (probs @ vh).transpose(1, 2).reshape(b, nq, hidden)
+        q = ln(lin(ctx, a + "output.dense") + q, a + "output.LayerNorm")
+        ffn = lin(F.gelu(lin(q, p + "intermediate.dense")), p + "output.dense")
+        q = ln(ffn + q, p + "output.LayerNorm")
+        i += 1
+    return lin(q, "fc").squeeze(-1)
+
+
+def test_timm_module_computes_rams_swin_and_tagging_head():
     # 64 px: stages at 16, 8, 4 tokens a side, window 4: shifted windows in stages 0 and 1
     arch = {"image_size": 64, "embed_dim": 8, "depths": [2, 2, 2], "num_heads": [1, 2, 2],
-            "window_size": 4}  # fmt: skip
+            "window_size": 4, "proj_dim": 10, "num_tags": 9, "tag_hidden": 12, "tag_heads": 3,
+            "tag_layers": 2, "tag_intermediate": 20}  # fmt: skip
     torch.manual_seed(0)
-    encoder = RAMImageEncoder(**arch, proj_dim=5).eval()
+    encoder = RAMImageEncoder(**arch).eval()
     for p in encoder.parameters():
         p.data.normal_(0, 0.3)
     x = torch.rand(2, 3, 64, 64)
+    state = ram_state_dict(encoder)
     with torch.no_grad():
-        expected = swin_reference(ram_state_dict(encoder), x, [2, 2, 2], [1, 2, 2], 4)
+        embeds = swin_reference(state, x, [2, 2, 2], [1, 2, 2], 4)
+        logits = tags_reference(state, embeds, heads=3)
         got = encoder(x)
-    assert got.shape == expected.shape == (2, 1 + 4 * 4, 5)
-    assert torch.allclose(got, expected, atol=1e-5), (got - expected).abs().max()
+    assert got[0].shape == embeds.shape == (2, 1 + 4 * 4, 10)
+    assert torch.allclose(got[0], embeds, atol=1e-5), (got[0] - embeds).abs().max()
+    assert got[1].shape == logits.shape == (2, 9)
+    assert torch.allclose(got[1], logits, atol=1e-5), (got[1] - logits).abs().max()

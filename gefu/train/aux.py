@@ -11,7 +11,7 @@ unless the config says ``allow_random_aux: true`` (tests only).
     segmenter: {source: torchvision, arch: deeplabv3_mobilenet_v3_large, weights: PATH}
     segmenter: {source: mmseg, config: CONFIG_PY_OR_SHIPPED_NAME, checkpoint: PATH}
     vgg: {weights: PATH, layer: relu4_3}
-    ram: {weights: ram_swin_large_14m.pth}     # Swin-L 384 + image_proj (gefu.train.ram_encoder)
+    ram: {weights: ram_swin_large_14m.pth, tag_logits: true}  # RAM (gefu.train.ram_encoder)
 """
 
 from __future__ import annotations
@@ -45,18 +45,30 @@ class VGGSpec(BaseModel):
     layer: Literal["relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"] = "relu4_3"
 
 
-class RAMSpec(BaseModel):
-    """RAM's image encoder; the architecture fields default to Swin-L 384 (``SWIN_L_384``) and
-    exist for smaller Swins of the same layout (tests)."""
+class RAMArch(BaseModel):
+    """Overrides of RAM's architecture (default: Swin-L 384 and its tagging head, see
+    ``gefu.train.ram_encoder``): smaller networks of the same layout, for tests."""
 
     model_config = ConfigDict(extra="forbid")
-    weights: str | None = None  # ram_swin_large_14m.pth ({"model": state dict})
-    imagenet_norm: bool = False  # Semi-LLIE's release feeds raw [0,1] RGB
     image_size: int | None = None
     embed_dim: int | None = None
     depths: list[int] | None = None
     num_heads: list[int] | None = None
     window_size: int | None = None
+    proj_dim: int | None = None
+    num_tags: int | None = None
+    tag_hidden: int | None = None
+    tag_heads: int | None = None
+    tag_layers: int | None = None
+    tag_intermediate: int | None = None
+
+
+class RAMSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    weights: str | None = None  # ram_swin_large_14m.pth ({"model": state dict})
+    imagenet_norm: bool = False  # Semi-LLIE's release feeds raw [0,1] RGB
+    tag_logits: bool = True  # released: image embedding and tag logits; false: embedding only
+    arch: RAMArch = RAMArch()
 
 
 SPECS: dict[str, type[BaseModel]] = {"segmenter": SegmenterSpec, "vgg": VGGSpec, "ram": RAMSpec}
@@ -103,8 +115,9 @@ def build_aux(name: str, spec: dict | None, allow_random: bool = False, device="
     if name == "ram":
         from gefu.train.ram_encoder import load_ram_encoder
 
-        arch = cfg.model_dump(exclude={"weights"}, exclude_none=True)
-        net = load_ram_encoder(weights, **arch)
+        arch = cfg.arch.model_dump(exclude_none=True)
+        net = load_ram_encoder(weights, imagenet_norm=cfg.imagenet_norm,
+                               tag_logits=cfg.tag_logits, **arch)  # fmt: skip
     elif name == "vgg":
         net = _build_vgg(cfg, weights)
     else:

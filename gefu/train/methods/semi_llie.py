@@ -20,13 +20,13 @@ with probability 0.5. Resizes are bilinear with antialiasing (the release: PIL's
 Perceptual loss: VGG16 ``features[:16]`` on raw [0, 1] images, as released (its 0.3 weight is
 calibrated for that scale); ``vgg_imagenet_norm: true`` feeds ImageNet-normalised input.
 
-Contrastive features (``contrastive_features``): ``ram`` (default, as released) is RAM's image
-embedding (Recognize Anything, Swin-L 384 + ``image_proj``, ``[B, 145, 512]``; the ``ram`` aux
-network, ``gefu.train.ram_encoder``), of the batch resized to 384, raw [0, 1] input as the
-release feeds it; ``vgg`` is the documented fallback without RAM's checkpoint: the frozen
-``vgg`` aux network's relu1_2..relu3_3. The release also adds a second ratio on RAM's tag logits
-(its BERT tagging head over 4,585 tags), which is not built here: ``ram`` uses the image
-embedding only. ``contrastive_grad`` (default ``false``, as released): the release computes the
+Contrastive features (``contrastive_features``): ``ram`` (default, as released) is RAM
+(Recognize Anything; the ``ram`` aux network, ``gefu.train.ram_encoder``): its image embedding
+(Swin-L 384 + ``image_proj``, ``[B, 145, 512]``) and its tag logits (``[B, 4585]``), one ratio
+on each, summed, of the batch resized to 384, raw [0, 1] input as the release feeds it
+(``aux.ram.tag_logits: false``: the embedding's ratio alone); ``vgg`` is the documented fallback
+without RAM's checkpoint: the frozen ``vgg`` aux network's relu1_2..relu3_3, one ratio each.
+``contrastive_grad`` (default ``false``, as released): the release computes the
 features of all three images under ``no_grad``, so the term is logged but trains nothing;
 ``true`` lets its gradient reach the student through the anchor, as the paper describes.
 
@@ -332,7 +332,7 @@ class SemiLLIETraining(TrainMethod):
         image embedding, or the VGG fallback; see the module docstring)."""
         if self.config.contrastive_features == "ram":
             ram = ctx.aux("ram")
-            return lambda x: [ram(x)]
+            return lambda x: list(ram(x))
         vgg = ctx.aux("vgg")
         return lambda x: self.vgg_features(vgg, x)
 
