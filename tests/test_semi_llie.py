@@ -169,7 +169,13 @@ def test_cpu_training_smoke(tmp_path):
             "allow_random_aux": True,
             "aux": {"vgg": {"layer": "relu3_3"}},
             "data": {"synthetic": "bundled", "crop": 16},
-            "params": {"embed_dim": 32, "depths": [1], "epoch_steps": 2, "rampup_epochs": 2},
+            "params": {
+                "embed_dim": 32,
+                "depths": [1],
+                "epoch_steps": 2,
+                "rampup_epochs": 2,
+                "contrastive_features": "vgg",
+            },
         }
     )
     train(cfg, output=tmp_path / "run", quiet=True)
@@ -252,7 +258,8 @@ def test_perceptual_features_take_raw_input_and_contrastive_trains_nothing_by_de
 
     torch.manual_seed(0)
     vgg = build_aux("vgg", {"layer": "relu3_3"}, allow_random=True)
-    method = SemiLLIETraining(SemiLLIEConfig(embed_dim=32, depths=[1]), {"synthetic": "bundled"})
+    config = SemiLLIEConfig(embed_dim=32, depths=[1], contrastive_features="vgg")
+    method = SemiLLIETraining(config, {"synthetic": "bundled"})
     x = torch.rand(1, 3, 16, 16)
     raw = method.vgg_features(vgg, x)
     assert len(raw) == 3 and torch.equal(raw[0], vgg[1:5](x))  # features[:4], no normalisation
@@ -269,7 +276,9 @@ def test_perceptual_features_take_raw_input_and_contrastive_trains_nothing_by_de
     batch = {"labeled": {"low": x * 0.2, "normal": x},
              "unlabeled": {"weak": x * 0.2, "strong": x * 0.3}}  # fmt: skip
     for grad in (False, True):
-        method.config = SemiLLIEConfig(embed_dim=32, depths=[1], contrastive_grad=grad)
+        method.config = SemiLLIEConfig(
+            embed_dim=32, depths=[1], contrastive_grad=grad, contrastive_features="vgg"
+        )
         terms = method.losses(batch, Ctx())
         assert terms["contrastive"].requires_grad is grad
         assert terms["total"].requires_grad

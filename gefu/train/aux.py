@@ -1,4 +1,5 @@
-"""Frozen auxiliary networks a method's losses use: a semantic segmenter and VGG16 features.
+"""Frozen auxiliary networks a method's losses use: a semantic segmenter, VGG16 features and
+RAM's image encoder.
 
 Both take a ``[B,3,H,W]`` RGB batch in [0,1] and do their own normalisation. Weights come from
 the user (nothing is downloaded here); without them training refuses, naming the file it needs,
@@ -10,6 +11,7 @@ unless the config says ``allow_random_aux: true`` (tests only).
     segmenter: {source: torchvision, arch: deeplabv3_mobilenet_v3_large, weights: PATH}
     segmenter: {source: mmseg, config: CONFIG_PY_OR_SHIPPED_NAME, checkpoint: PATH}
     vgg: {weights: PATH, layer: relu4_3}
+    ram: {weights: ram_swin_large_14m.pth, tag_logits: true}  # RAM (gefu.train.ram_encoder)
 """
 
 from __future__ import annotations
@@ -43,12 +45,41 @@ class VGGSpec(BaseModel):
     layer: Literal["relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"] = "relu4_3"
 
 
-SPECS: dict[str, type[BaseModel]] = {"segmenter": SegmenterSpec, "vgg": VGGSpec}
+class RAMArch(BaseModel):
+    """Overrides of RAM's architecture (default: Swin-L 384 and its tagging head, see
+    ``gefu.train.ram_encoder``): smaller networks of the same layout, for tests."""
+
+    model_config = ConfigDict(extra="forbid")
+    image_size: int | None = None
+    embed_dim: int | None = None
+    depths: list[int] | None = None
+    num_heads: list[int] | None = None
+    window_size: int | None = None
+    proj_dim: int | None = None
+    num_tags: int | None = None
+    tag_hidden: int | None = None
+    tag_heads: int | None = None
+    tag_layers: int | None = None
+    tag_intermediate: int | None = None
+
+
+class RAMSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    weights: str | None = None  # ram_swin_large_14m.pth ({"model": state dict})
+    imagenet_norm: bool = False  # Semi-LLIE's release feeds raw [0,1] RGB
+    tag_logits: bool = True  # released: image embedding and tag logits; false: embedding only
+    arch: RAMArch = RAMArch()
+
+
+SPECS: dict[str, type[BaseModel]] = {"segmenter": SegmenterSpec, "vgg": VGGSpec, "ram": RAMSpec}
 HOW_TO_GET = {
     "vgg": "torchvision's ImageNet VGG16 (https://download.pytorch.org/models/vgg16-397923af.pth)",
     "segmenter": "VainF/DeepLabV3Plus-Pytorch's best_deeplabv3plus_mobilenet_cityscapes_os16.pth "
     "(source: vainf), a Cityscapes-trained (19 classes) DeepLabV3 state dict for the torchvision "
     "arch, or an MMSegmentation Cityscapes config + checkpoint (source: mmseg)",
+    "ram": "Recognize Anything's ram_swin_large_14m.pth "
+    "(https://huggingface.co/spaces/xinyu1205/Recognize_Anything-Tag2Text/blob/main/"
+    "ram_swin_large_14m.pth)",
 }
 
 
@@ -81,7 +112,16 @@ def build_aux(name: str, spec: dict | None, allow_random: bool = False, device="
                 "random weights only with allow_random_aux: true (tests)"
             )
         weights = None
-    net = _build_vgg(cfg, weights) if name == "vgg" else _build_segmenter(cfg, weights, device)
+    if name == "ram":
+        from gefu.train.ram_encoder import load_ram_encoder
+
+        arch = cfg.arch.model_dump(exclude_none=True)
+        net = load_ram_encoder(weights, imagenet_norm=cfg.imagenet_norm,
+                               tag_logits=cfg.tag_logits, **arch)  # fmt: skip
+    elif name == "vgg":
+        net = _build_vgg(cfg, weights)
+    else:
+        net = _build_segmenter(cfg, weights, device)
     net = net.to(device).eval()
     for p in net.parameters():
         p.requires_grad_(False)

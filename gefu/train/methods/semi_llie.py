@@ -20,13 +20,15 @@ with probability 0.5. Resizes are bilinear with antialiasing (the release: PIL's
 Perceptual loss: VGG16 ``features[:16]`` on raw [0, 1] images, as released (its 0.3 weight is
 calibrated for that scale); ``vgg_imagenet_norm: true`` feeds ImageNet-normalised input.
 
-Contrastive term (``contrastive_grad``, default ``false`` as released): the release computes
-the encoder's features of all three images under ``no_grad``, so the term is logged but trains
-nothing; ``true`` lets its gradient reach the student through the anchor, as the paper
-describes. The release's encoder is RAM (Recognize Anything, Swin-L 384: image embedding and tag
-logits). RAM is not built here: with the released ``no_grad`` the encoder cannot change
-training; with ``contrastive_grad: true`` the frozen ``vgg`` aux network's relu1_2..relu3_3
-features stand in (documented fallback).
+Contrastive features (``contrastive_features``): ``ram`` (default, as released) is RAM
+(Recognize Anything; the ``ram`` aux network, ``gefu.train.ram_encoder``): its image embedding
+(Swin-L 384 + ``image_proj``, ``[B, 145, 512]``) and its tag logits (``[B, 4585]``), one ratio
+on each, summed, of the batch resized to 384, raw [0, 1] input as the release feeds it
+(``aux.ram.tag_logits: false``: the embedding's ratio alone); ``vgg`` is the documented fallback
+without RAM's checkpoint: the frozen ``vgg`` aux network's relu1_2..relu3_3, one ratio each.
+``contrastive_grad`` (default ``false``, as released): the release computes the
+features of all three images under ``no_grad``, so the term is logged but trains nothing;
+``true`` lets its gradient reach the student through the anchor, as the paper describes.
 
 Other deviations: AdamW instead of AdamP (AdamP's decoupled weight decay matches; its
 projection step is omitted: not a dependency here). The released gradient term adds a second
@@ -76,8 +78,10 @@ class SemiLLIEConfig(MethodConfig):
     epoch_steps: int | None = None  # None: ceil(#unlabelled / batch size)
     vgg_imagenet_norm: bool = False  # released: raw [0,1] input to VGG16
     contrastive_grad: bool = False  # released: features under no_grad (the term trains nothing)
+    contrastive_features: Literal["ram", "vgg"] = "ram"  # released: RAM's image embedding
 
     release_switches: ClassVar[dict[str, Any]] = {"contrastive_grad": False,
+                                                  "contrastive_features": "ram",
                                                   "vgg_imagenet_norm": False}  # fmt: skip
 
 
@@ -238,6 +242,8 @@ class SemiLLIETraining(TrainMethod):
         self._modules: dict[str, Any] | None = None
         self._sets: dict[str, Any] | None = None
         self.epoch_steps = config.epoch_steps
+        # the ram aux network only when its features are used (it needs RAM's checkpoint)
+        self.aux_networks = ("vgg", "ram") if config.contrastive_features == "ram" else ("vgg",)
 
     def modules(self) -> dict[str, Any]:
         if self._modules is None:
@@ -322,8 +328,11 @@ class SemiLLIETraining(TrainMethod):
         return vgg_taps(vgg, x, PERCEPTUAL_LAYERS, self.config.vgg_imagenet_norm)
 
     def encoder(self, ctx):
-        """The frozen semantic encoder of the contrastive loss: a list of feature tensors (the
-        VGG stand-in for RAM, see the module docstring)."""
+        """The frozen semantic encoder of the contrastive loss: a list of feature tensors (RAM's
+        image embedding, or the VGG fallback; see the module docstring)."""
+        if self.config.contrastive_features == "ram":
+            ram = ctx.aux("ram")
+            return lambda x: list(ram(x))
         vgg = ctx.aux("vgg")
         return lambda x: self.vgg_features(vgg, x)
 
