@@ -78,6 +78,11 @@ class WrongShape(Enhancer):
     def forward(self, x):
         return x[..., :-1, :]
 
+class Noisy(Enhancer):
+    """Draws from torch's global RNG, as HVR-SSLE and SCUF do at inference."""
+    def forward(self, x):
+        return (x + 0.2 * torch.rand_like(x)).clamp(0, 1)
+
 class PlainDCE(torch.nn.Module):
     """A plain nn.Module (not an Enhancer) shaped like DCE-Net: 79,416 parameters."""
     def __init__(self):
@@ -127,6 +132,7 @@ def plugin_path(tmp_path) -> Path:
         "returns_nan = gefu_testplugin:ReturnsNaN\n"
         "wrong_shape = gefu_testplugin:WrongShape\n"
         "plain_dce = gefu_testplugin:PlainDCE\n"
+        "noisy = gefu_testplugin:Noisy\n"
         "\n[gefu.tasks]\n"
         "brightness = gefu_testplugin:Brightness\n"
         "compute_raises = gefu_testplugin:ComputeRaises\n"

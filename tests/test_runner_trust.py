@@ -85,6 +85,25 @@ def test_a_library_upgrade_recomputes_the_cells_it_computes(
     assert {e for _, e in computed(run(data))} == {"iqa"}
 
 
+def test_enhancers_drawing_from_the_global_rng_are_reproducible(
+    tmp_path, paired_dir, plugin_in_process
+):
+    import torch
+
+    data = config(tmp_path, paired_dir, ["noisy"])
+
+    def scores(outcome):
+        [cell] = [c for c in outcome.computed if c.enhancer == "noisy"]
+        return sorted(cell.scores)
+
+    torch.manual_seed(1)
+    first = scores(run(data))
+    torch.manual_seed(2)  # whatever the process did before
+    assert scores(run(data, force=True)) == first
+    data["batch_size"] = 1  # other batches, other draws: part of the key
+    assert [c.enhancer for c in run(data).computed] == ["noisy", "reference"]
+
+
 def test_failures_anywhere_stay_in_their_cell_without_a_traceback(
     tmp_path, paired_dir, plugin_path
 ):

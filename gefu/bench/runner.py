@@ -163,6 +163,7 @@ class Runner:
                         "dataset": d_key,
                         "evaluation": evaluation,
                         "libraries": libraries,
+                        "batch_size": self.config.batch_size,  # batches share RNG draws
                     }
                     key = digest({"suite": suite, **spec})
                     cells.append(Cell(key, e_label, d_label, t_label, spec))
@@ -237,11 +238,6 @@ class Runner:
                 except Exception as exc:
                     c.error = f"{c.evaluation} setup failed: {self._why(exc)}"
 
-        # Enhancers that draw from torch's global RNG (HVR-SSLE's latents, SCUF's posterior
-        # sample, as released) give the same output on every run of this group.
-        torch.manual_seed(
-            int(digest([e_label, cells[0].spec["enhancer"], cells[0].spec["dataset"]]), 16) % 2**63
-        )
         n_done, n_pixels, enhance_s = 0, 0, 0.0
         problems = [("(dataset)", p) for p in ds.problems]
         samples_png: list[tuple[str, str, bytes]] = []
@@ -253,6 +249,10 @@ class Runner:
                     for item, msg in bad:
                         self.console.print(f"[yellow]unreadable[/] {d_label}/{item}: {msg}")
                     if batch:
+                        # Enhancers that draw from torch's global RNG (HVR-SSLE's latents,
+                        # SCUF's posterior sample, as released) give the same output on every
+                        # run: the seed is a function of the cell's key and the batch's images.
+                        torch.manual_seed(_batch_seed(cells[0].spec, batch))
                         out, secs = self._enhance(enhancer, batch)
                         enhance_s += secs
                         n_done += len(batch)
@@ -489,6 +489,11 @@ class _Progress:
 
     def __exit__(self, *exc):
         self.bar.__exit__(*exc)
+
+
+def _batch_seed(spec: dict, batch) -> int:
+    parts = [spec["enhancer"], spec["dataset"], [s.name for s in batch]]
+    return int(digest(parts), 16) % 2**63
 
 
 def _metric_facts(task, dataset) -> list:
