@@ -234,6 +234,16 @@ def test_a_run_takes_over_a_claim_whose_lease_ran_out(tmp_path, paired_dir, caps
         assert not other.claims()
 
 
+def test_labels_with_equal_specs_share_one_computation(tmp_path, paired_dir, capsys):
+    data = config(
+        tmp_path, paired_dir, [{"name": "gamma", "id": "g1"}, {"name": "gamma", "id": "g2"}]
+    )
+    outcome = Runner(validate_config(data), quiet=False).run()
+    assert [c.enhancer for c in outcome.computed] == ["g1", "reference"]
+    assert [c.enhancer for c in outcome.cached] == ["g2"] and not outcome.failed
+    assert "another process" not in capsys.readouterr().err
+
+
 # -- processes --------------------------------------------------------------------------------
 def sleepy(seconds):
     return [{"name": "sleepy", "id": f"sleepy-{i}", "params": {"seconds": seconds + 0.01 * i}}

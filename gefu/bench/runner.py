@@ -205,6 +205,7 @@ class Runner:
         cells another run holds are left to it and awaited at the end (its lease runs out if it
         dies, and this run takes them over)."""
         todo, waiting, by_others = pending, False, 0
+        written: set[str] = set()  # by this run (labels with equal specs share a key)
         while todo:
             busy, ran = [], False
             groups: dict[tuple[str, str], list[Cell]] = {}
@@ -213,8 +214,8 @@ class Runner:
             for (d_label, e_label), cells in groups.items():
                 claims = store.claim([c.key for c in cells], since=started, redo=self.force)
                 for cell in cells:
-                    if cell.key in claims.done:  # written by another run meanwhile
-                        by_others += 1
+                    if cell.key in claims.done:  # written meanwhile, here or by another run
+                        by_others += cell.key not in written
                         row = store.cell(cell.key)
                         if row["status"] == "ok":
                             outcome.cached.append(cell)
@@ -234,6 +235,7 @@ class Runner:
                 ran = True
                 for result, cell in self._run_group(d_label, e_label, mine):
                     store.write_cell(result)
+                    written.add(cell.key)
                     if result.status == "ok":
                         outcome.computed.append(cell)
                     else:
