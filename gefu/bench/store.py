@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import socket
 import sqlite3
 import threading
@@ -380,7 +379,7 @@ class Store:
 
 
 def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
 def _exited(owner: str) -> bool:
