@@ -5,7 +5,8 @@ any moment loses at most the cells in flight; reports read only this file.
 
 Several drivers may share one store: a driver claims the cells it is about to compute with a
 lease (``claims``), renews it while it computes and releases it in the transaction that writes
-the cell; a lease that runs out (its driver was killed) may be taken over by another driver.
+the cell; another driver takes over a claim whose lease ran out, or at once one whose driver
+ran on this host and has exited (killed).
 """
 
 from __future__ import annotations
