@@ -2,7 +2,8 @@
 
 Images stream dataset -> enhancer -> every pending evaluation in batches, in memory; each
 finished cell is written to the store in its own transaction. Failures are confined to their
-cell: the rest of the grid goes on, and the run reports them at the end.
+cell: the rest of the grid goes on, and the run reports them at the end. Runs that share a
+results folder split its cells through the store's claims, and each waits for the others'.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from gefu.bench.store import CellResult, Store
 from gefu.tasks.base import per_image_scores
 
 REFERENCE = REFERENCE_ROW  # the "enhancer" that returns the normal-light image
+WAIT_POLL_S = 0.5  # how often a run re-reads the store while another run computes its cells
 
 
 @dataclass
@@ -174,6 +176,7 @@ class Runner:
         self._build()
         grid = self._grid()
         outcome = RunOutcome(self.results_dir, [], [], [], unavailable=self.unavailable)
+        started = time.time()  # cells others write from now on count as this run's
         with Store(self.results_dir) as store:
             run_id = store.start_run(
                 self.config.model_dump(mode="json"),
@@ -188,19 +191,66 @@ class Runner:
                     pending.append(cell)
             if outcome.cached:
                 self.console.print(f"{len(outcome.cached)} cell(s) up to date, not recomputed")
+            if pending:
+                with store.renewing():
+                    try:
+                        self._compute(store, pending, outcome, started)
+                    finally:
+                        store.release_claims()
+            store.finish_run(run_id)
+        outcome.report = self._write_report()
+        return outcome
+
+    def _compute(self, store: Store, pending: list[Cell], outcome: RunOutcome, started: float):
+        """Compute the pending cells group by group, each group claimed just before it runs;
+        cells another run holds are left to it and awaited at the end (its lease runs out if it
+        dies, and this run takes them over)."""
+        todo, waiting, by_others = pending, False, 0
+        written: set[str] = set()  # by this run (labels with equal specs share a key)
+        while todo:
+            busy, ran = [], False
             groups: dict[tuple[str, str], list[Cell]] = {}
-            for cell in pending:
+            for cell in todo:
                 groups.setdefault((cell.dataset, cell.enhancer), []).append(cell)
             for (d_label, e_label), cells in groups.items():
-                for result, cell in self._run_group(d_label, e_label, cells):
+                claims = store.claim([c.key for c in cells], since=started, redo=self.force)
+                for cell in cells:
+                    if cell.key in claims.done:  # written meanwhile, here or by another run
+                        by_others += cell.key not in written
+                        row = store.cell(cell.key)
+                        if row["status"] == "ok":
+                            outcome.cached.append(cell)
+                        else:
+                            outcome.failed.append((cell, row["error"]))
+                    elif cell.key in claims.others:
+                        busy.append(cell)
+                if claims.taken:
+                    owners = ", ".join(sorted(set(claims.taken.values())))
+                    self.console.print(
+                        f"taking over {len(claims.taken)} cell(s) left by a run that stopped "
+                        f"({owners})"
+                    )
+                mine = [c for c in cells if c.key in claims.mine]
+                if not mine:
+                    continue
+                ran = True
+                for result, cell in self._run_group(d_label, e_label, mine):
                     store.write_cell(result)
+                    written.add(cell.key)
                     if result.status == "ok":
                         outcome.computed.append(cell)
                     else:
                         outcome.failed.append((cell, result.error))
-            store.finish_run(run_id)
-        outcome.report = self._write_report()
-        return outcome
+            todo = busy
+            if todo and not ran:  # nothing left to do here but wait
+                if not waiting:
+                    self.console.print(
+                        f"waiting for {len(todo)} cell(s) being computed by another process"
+                    )
+                    waiting = True
+                time.sleep(WAIT_POLL_S)
+        if by_others:
+            self.console.print(f"{by_others} cell(s) computed by another process")
 
     def _write_report(self) -> dict[str, Any]:
         """The report, or, if writing it fails, the reason (the store is complete either way)."""

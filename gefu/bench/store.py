@@ -2,20 +2,30 @@
 
 Each cell (enhancer x dataset x evaluation) is written in one transaction, so a run killed at
 any moment loses at most the cells in flight; reports read only this file.
+
+Several drivers may share one store: a driver claims the cells it is about to compute with a
+lease (``claims``), renews it while it computes and releases it in the transaction that writes
+the cell; another driver takes over a claim whose lease ran out, or at once one whose driver
+ran on this host and has exited (killed).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 DB_NAME = "results.sqlite"
+LEASE_S = 120.0  # how long a claim lives unless renewed; GEFU_LEASE_S overrides it
+BUSY_TIMEOUT_S = 60.0  # how long a write waits for another process's transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -86,6 +96,11 @@ CREATE TABLE IF NOT EXISTS samples (    -- small crops for the report's image gr
     png      BLOB NOT NULL,
     PRIMARY KEY (cell_key, image, kind)
 );
+CREATE TABLE IF NOT EXISTS claims (     -- cells a driver is computing now
+    cell_key TEXT PRIMARY KEY,
+    owner    TEXT NOT NULL,             -- host:pid:random of that driver
+    expires  REAL NOT NULL              -- unix time; after it, another driver may take over
+);
 """
 
 
@@ -116,17 +131,49 @@ class CellResult:
     image_records: list[tuple[str, bytes]] = field(default_factory=list)  # image, records blob
 
 
+@dataclass
+class Claims:
+    """What one ``Store.claim`` found for each cell key."""
+
+    mine: set[str] = field(default_factory=set)  # claimed by this driver now: compute them
+    taken: dict[str, str] = field(default_factory=dict)  # of those, dead drivers': old owner
+    others: set[str] = field(default_factory=set)  # leased by another live driver
+    done: dict[str, str] = field(default_factory=dict)  # finished: key -> status
+
+
+def lease_seconds() -> float:
+    """``LEASE_S``, or the ``GEFU_LEASE_S`` environment variable (tests shorten it)."""
+    raw = os.environ.get("GEFU_LEASE_S")
+    if raw is None:
+        return LEASE_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ValueError(f"GEFU_LEASE_S must be a positive number of seconds, got {raw!r}")
+    return value
+
+
 class Store:
-    def __init__(self, results_dir: str | Path):
+    def __init__(self, results_dir: str | Path, *, lease_s: float | None = None):
         self.dir = Path(results_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / DB_NAME
-        self.db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions
-        self.db.row_factory = sqlite3.Row
+        self.lease_s = lease_seconds() if lease_s is None else lease_s
+        self.owner = _owner()  # this driver, in claims
+        self.db = self._connect()
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
+        self.db.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: explicit transactions; timeout: wait for another process's
+        # write instead of failing with "database is locked"
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
 
     def close(self) -> None:
         self.db.close()
@@ -139,13 +186,84 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
+        with _immediate(self.db) as db:
+            yield db
+
+    # -- claims ------------------------------------------------------------------------
+    def claim(self, keys: Iterable[str], *, since: float | None = None, redo: bool = False):
+        """Claim, in one transaction, every cell of ``keys`` that is neither finished nor
+        leased by another live driver. Finished: ``ok`` in the store (unless ``redo``), or
+        written (``ok`` or ``failed``) at or after ``since``. A lease is taken over once it
+        runs out, or at once if its driver ran on this host and has exited. Returns a
+        ``Claims``."""
+        out = Claims()
+        now = time.time()
+        with self.transaction() as db:
+            for key in dict.fromkeys(keys):
+                cell = db.execute(
+                    "SELECT status, created FROM cells WHERE cell_key = ?", (key,)
+                ).fetchone()
+                if cell and (
+                    (cell["status"] == "ok" and not redo)
+                    or (since is not None and cell["created"] >= since)
+                ):
+                    out.done[key] = cell["status"]
+                    continue
+                lease = db.execute(
+                    "SELECT owner, expires FROM claims WHERE cell_key = ?", (key,)
+                ).fetchone()
+                if lease and lease["owner"] != self.owner:
+                    if lease["expires"] > now and not _exited(lease["owner"]):
+                        out.others.add(key)
+                        continue
+                    out.taken[key] = lease["owner"]
+                db.execute(
+                    "INSERT OR REPLACE INTO claims VALUES (?, ?, ?)",
+                    (key, self.owner, now + self.lease_s),
+                )
+                out.mine.add(key)
+        return out
+
+    def renew_claims(self, db: sqlite3.Connection | None = None) -> None:
+        """Extend every claim of this driver by a full lease."""
+        with _immediate(db or self.db) as db:
+            db.execute(
+                "UPDATE claims SET expires = ? WHERE owner = ?",
+                (time.time() + self.lease_s, self.owner),
+            )
+
+    def release_claims(self) -> None:
+        """Drop every claim of this driver (its cells were not written: another may take them)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM claims WHERE owner = ?", (self.owner,))
+
+    def claims(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM claims ORDER BY cell_key").fetchall()
+
+    @contextmanager
+    def renewing(self) -> Iterator[None]:
+        """Renew this driver's claims every third of a lease while the block runs: a thread
+        that sleeps in between, on its own connection, so a long batch or a slow metric never
+        lets a live driver's lease run out; a killed driver's claims expire."""
+        stop = threading.Event()
+
+        def beat():
+            db = self._connect()
+            try:
+                while not stop.wait(self.lease_s / 3):
+                    # busy past the timeout: try again at the next beat
+                    with suppress(sqlite3.OperationalError):
+                        self.renew_claims(db)
+            finally:
+                db.close()
+
+        thread = threading.Thread(target=beat, name="gefu-lease", daemon=True)
+        thread.start()
         try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     # -- runs --------------------------------------------------------------------------
     def start_run(self, config: dict, versions: dict, grid: Iterable[tuple[str, str, str, str]]):
@@ -180,8 +298,12 @@ class Store:
         return row["status"] if row else None
 
     def write_cell(self, r: CellResult) -> None:
-        """Replace any earlier result under the same key, atomically."""
+        """Replace any earlier result under the same key and release this driver's claim on
+        it, atomically."""
         with self.transaction() as db:
+            db.execute(
+                "DELETE FROM claims WHERE cell_key = ? AND owner = ?", (r.cell_key, self.owner)
+            )
             db.execute("DELETE FROM cells WHERE cell_key = ?", (r.cell_key,))
             db.execute(
                 "INSERT INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -255,3 +377,35 @@ class Store:
             "SELECT image, kind, png FROM samples WHERE cell_key = ? ORDER BY image, kind",
             (cell_key,),
         ).fetchall()
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+def _exited(owner: str) -> bool:
+    """Whether a claim's driver ran on this host and its process is gone (POSIX only: a
+    process that cannot be checked counts as alive, and its lease is awaited)."""
+    host, _, pid = owner.rpartition(":")[0].rpartition(":")
+    if os.name != "posix" or host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        pass
+    return False
+
+
+@contextmanager
+def _immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction that takes the lock up front (waiting up to the busy timeout), so
+    concurrent writers queue instead of failing."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
