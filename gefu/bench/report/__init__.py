@@ -3,6 +3,7 @@ HTML page with figures, and the machine-readable ``results.json``, for the lates
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from gefu.bench.store import DB_NAME, Store
@@ -29,8 +30,19 @@ def write_report(results_dir: str | Path) -> dict[str, Path]:
     with Store(results_dir) as store:
         report = analyse(load_report(store))
     paths = {kind: results_dir / name for kind, name in OUTPUTS.items()}
-    paths["markdown"].write_text(tables.markdown(report), encoding="utf-8")
-    tables.write_csv(report, paths["csv"])
-    paths["html"].write_text(html_page.page(report), encoding="utf-8")
-    results_doc.write(report, paths["json"])
+    _replace(paths["markdown"], lambda p: p.write_text(tables.markdown(report), encoding="utf-8"))
+    _replace(paths["csv"], lambda p: tables.write_csv(report, p))
+    _replace(paths["html"], lambda p: p.write_text(html_page.page(report), encoding="utf-8"))
+    _replace(paths["json"], lambda p: results_doc.write(report, p))
     return paths
+
+
+def _replace(path: Path, write) -> None:
+    """Write through a temporary file, then rename: a reader, or a second run finishing at the
+    same moment, never sees a half-written or mixed file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
