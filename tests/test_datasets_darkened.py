@@ -13,10 +13,10 @@ from conftest import write_photo
 from gefu.bench.config import ConfigError, validate_config
 from gefu.bench.runner import Runner
 from gefu.bench.store import Store
+from gefu.core.registry import RegistryError
 from gefu.datasets import DATASETS, create_dataset
 from gefu.datasets.base import Dataset, Sample
 from gefu.datasets.darkened import Darkened
-from gefu.registry import RegistryError
 from gefu.simulate import LowLightSimulator
 
 HAS_COCO = importlib.util.find_spec("gefu.datasets.coco") is not None

@@ -1,9 +1,9 @@
 import pytest
 
+from gefu.core.registry import Registry, RegistryError
 from gefu.datasets import DATASETS
 from gefu.enhancers import ENHANCERS
 from gefu.metrics import METRICS
-from gefu.registry import Registry, RegistryError
 from gefu.tasks import TASKS
 
 

@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from conftest import GEFU, env_with
-from gefu.bench import keys
 from gefu.bench.config import load_config, validate_config
 from gefu.bench.runner import Runner
 from gefu.bench.store import Store
+from gefu.core import hashing as keys
 
 
 def config(tmp_path, root, enhancers, evaluations=("iqa",), **over):

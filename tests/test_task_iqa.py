@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
+from gefu.core.registry import RegistryError
 from gefu.datasets.base import Sample
 from gefu.metrics import create_metric
-from gefu.registry import RegistryError
 from gefu.tasks import TASKS, create_task
 from gefu.tasks.iqa import DEFAULT_METRICS, IQA, NO_REFERENCE
 

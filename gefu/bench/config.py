@@ -6,55 +6,19 @@ Relative paths are resolved against the current working directory.
 
 from __future__ import annotations
 
-import inspect
-import types
-import typing
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError
 
-REFERENCE_ROW = "reference"  # the row scoring the normal-light references of paired sets
-RESERVED_IDS = {REFERENCE_ROW}
-
-
-class ConfigError(ValueError):
-    """One clear message for everything wrong in a config."""
+from gefu.core.errors import ConfigError
+from gefu.core.params import constructor_params
+from gefu.core.specs import RESERVED_IDS, DatasetSpec, EnhancerSpec, EvaluationSpec
+from gefu.core.strict import StrictModel, format_errors, read_yaml_mapping
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ComponentSpec(_Strict):
-    name: str = Field(description="registered name (see `gefu list`)")
-    id: str | None = Field(None, description="label in leaderboards; defaults to name")
-    params: dict[str, Any] = Field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        return self.id or self.name
-
-
-class EnhancerSpec(ComponentSpec):
-    weights: str | None = None
-    optional: bool = Field(
-        False, description="leave this enhancer out, with a note, while its weights are missing"
-    )
-
-
-class DatasetSpec(ComponentSpec):
-    root: str | None = None
-    limit: int | None = Field(None, ge=1)
-
-
-class EvaluationSpec(ComponentSpec):
-    pass
-
-
-class BenchmarkConfig(_Strict):
+class BenchmarkConfig(StrictModel):
     name: str
     output: str | None = Field(None, description="results folder; default results/<name>")
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -77,17 +41,6 @@ class BenchmarkConfig(_Strict):
 
 
 # -- loading ----------------------------------------------------------------------------
-class _UniqueKeyLoader(yaml.SafeLoader):
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise ConfigError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def default_config_text() -> str:
     return resources.files("gefu.bench").joinpath("default.yaml").read_text()
 
@@ -111,26 +64,13 @@ def load_config(
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def read_yaml_mapping(text: str, where: str) -> dict:
-    """Safe YAML with duplicate keys rejected; a mapping at the top level, or ConfigError."""
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping of keys at the top level")
-    return data
-
-
 def validate_config(
     data: dict, check_params: bool = True, check_paths: bool = True
 ) -> BenchmarkConfig:
     try:
         config = BenchmarkConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc)) from None
+        raise ConfigError(format_errors(exc, BenchmarkConfig)) from None
     if check_paths:
         _leave_out_untrained(config)
     problems = _check_names_and_paths(config, check_paths)
@@ -218,64 +158,3 @@ def _check_params(config: BenchmarkConfig, check_paths: bool = True) -> list[str
             for key in sorted(required - given - top):
                 problems.append(f"{where}.{key}: required by {spec.name!r} but not given")
     return problems
-
-
-def constructor_params(cls) -> tuple[set[str] | None, set[str]]:
-    """(accepted keyword names or None when ``**kwargs`` takes anything, required names)."""
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    required = {
-        p.name
-        for p in params
-        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    }
-    if any(p.kind == p.VAR_KEYWORD for p in params):
-        return None, required
-    return {p.name for p in params if p.kind != p.VAR_POSITIONAL}, required
-
-
-def resolved_params(cls, params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` completed with the constructor's defaults (so equal configs hash equal)."""
-    sig = inspect.signature(cls.__init__)
-    out = {
-        name: p.default
-        for name, p in list(sig.parameters.items())[1:]
-        if p.default is not inspect.Parameter.empty and p.kind == p.POSITIONAL_OR_KEYWORD
-    }
-    out.update(params)
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items()}
-
-
-# -- error formatting -------------------------------------------------------------------
-def _format_errors(exc: ValidationError) -> str:
-    lines = ["invalid config:"]
-    for err in exc.errors():
-        loc = err["loc"]
-        path = _path(loc)
-        if err["type"] == "extra_forbidden":
-            valid = ", ".join(_fields_at(loc[:-1]))
-            lines.append(f"{path}: unknown key; valid keys here: {valid}")
-        elif err["type"] == "missing":
-            lines.append(f"{path}: required key is missing")
-        else:
-            lines.append(f"{path}: {err['msg']} (got {err.get('input')!r})")
-    return "\n  ".join(lines)
-
-
-def _path(loc) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _fields_at(loc) -> list[str]:
-    """Names of the keys the model accepts at ``loc`` (for "unknown key" messages)."""
-    model: Any = BenchmarkConfig
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        ann = model.model_fields[part].annotation
-        while typing.get_origin(ann) in (list, typing.Union, types.UnionType):
-            ann = next(a for a in typing.get_args(ann) if a is not type(None))
-        model = ann
-    return list(model.model_fields) if isinstance(model, type) else []

@@ -17,8 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from gefu.bench.config import REFERENCE_ROW, BenchmarkConfig, resolved_params
-from gefu.bench.keys import (
+from gefu.bench.config import BenchmarkConfig
+from gefu.bench.records import encode_all
+from gefu.bench.store import CellResult, Store
+from gefu.core.hashing import (
     BASE_LIBRARIES,
     RESULT_LIBRARIES,
     code_hash,
@@ -26,8 +28,8 @@ from gefu.bench.keys import (
     library_versions,
     weights_hash,
 )
-from gefu.bench.records import encode_all
-from gefu.bench.store import CellResult, Store
+from gefu.core.params import resolved_params
+from gefu.core.specs import REFERENCE_ROW
 from gefu.tasks.base import per_image_scores
 
 REFERENCE = REFERENCE_ROW  # the "enhancer" that returns the normal-light image

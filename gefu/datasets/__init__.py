@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gefu.registry import Registry
+from gefu.core.registry import Registry
 
 DATASETS: Registry = Registry("dataset")
 register_dataset = DATASETS.register

@@ -112,7 +112,7 @@ def _parse_spec(spec: Any) -> tuple[str, Any, dict, int | None]:
 
 
 def _check_params(name: str, cls, params: dict) -> None:
-    from gefu.bench.config import constructor_params
+    from gefu.core.params import constructor_params
 
     misplaced = sorted(set(params) & {"root", "limit"})
     if misplaced:

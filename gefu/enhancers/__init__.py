@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gefu.registry import Registry
+from gefu.core.registry import Registry
 
 ENHANCERS: Registry = Registry("enhancer")
 register_enhancer = ENHANCERS.register

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gefu.registry import Registry
+from gefu.core.registry import Registry
 
 METRICS: Registry = Registry("metric")
 register_metric = METRICS.register

@@ -78,7 +78,7 @@ def file_sha256(path: str | Path | None) -> str | None:
     path = Path(path).expanduser()
     if not path.is_file():
         return None
-    from gefu.bench.keys import weights_hash
+    from gefu.core.hashing import weights_hash
 
     return weights_hash(path)
 

@@ -3,7 +3,7 @@ data needs as a ``TrainMethod`` (``gefu.train.method``), registered here by name
 
 from __future__ import annotations
 
-from gefu.registry import Registry
+from gefu.core.registry import Registry
 
 METHODS: Registry = Registry("method")
 register_method = METHODS.register

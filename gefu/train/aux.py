@@ -84,7 +84,7 @@ HOW_TO_GET = {
 
 
 def validate_aux(name: str, spec: dict | None) -> BaseModel:
-    from gefu.bench.config import ConfigError
+    from gefu.core.errors import ConfigError
     from gefu.train.config import _validate
 
     if name not in SPECS:

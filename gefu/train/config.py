@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gefu.bench.config import ConfigError, read_yaml_mapping
+from gefu.core.errors import ConfigError
+from gefu.core.strict import read_yaml_mapping
 
 
 class _Strict(BaseModel):

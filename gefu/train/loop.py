@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gefu.bench.config import ConfigError
+from gefu.core.errors import ConfigError
 from gefu.train.config import TrainConfig, build_method
 from gefu.train.data import StepBatches
 from gefu.train.logging import TrainLogger

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gefu.bench.config import REFERENCE_ROW
 from gefu.bench.report.collect import OK, Report, Table
 from gefu.bench.report.paired import (
     kendall,
@@ -18,6 +17,7 @@ from gefu.bench.report.paired import (
     percentile_interval,
     resample_indices,
 )
+from gefu.core.specs import REFERENCE_ROW
 
 
 @dataclass

@@ -11,9 +11,9 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
-from gefu.bench.config import REFERENCE_ROW
 from gefu.bench.report.stats import best_positions, bootstrap_ci, competition_ranks, finite
 from gefu.bench.store import Store
+from gefu.core.specs import REFERENCE_ROW
 
 OK, FAILED, NOT_RUN = "ok", "failed", "not run"
 SAMPLE_INPUT, SAMPLE_REFERENCE = "input", "reference"

@@ -15,7 +15,6 @@ from itertools import combinations
 
 import numpy as np
 
-from gefu.bench.config import REFERENCE_ROW
 from gefu.bench.report.collect import OK, Report, Row, Table
 from gefu.bench.report.paired import (
     ALPHA,
@@ -27,6 +26,7 @@ from gefu.bench.report.paired import (
     percentile_interval,
     resample_indices,
 )
+from gefu.core.specs import REFERENCE_ROW
 
 BETTER, WORSE, TIED = 1, -1, 0
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gefu.bench.config import REFERENCE_ROW
 from gefu.bench.report.collect import Report, Table
+from gefu.core.specs import REFERENCE_ROW
 
 MAX_VALUE = 300  # characters of one card entry
 

@@ -199,7 +199,7 @@ class RetinexNetTraining(TrainMethod):
 
 
 def _paired_dataset(entry: DatasetEntry):
-    from gefu.bench.config import ConfigError
+    from gefu.core.errors import ConfigError
     from gefu.datasets import DATASETS, create_dataset
 
     try:

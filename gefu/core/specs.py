@@ -1,0 +1,39 @@
+"""The entries that name a component in any config: an enhancer, a dataset or an evaluation
+(registry name, label and constructor params), shared by benchmark and training configs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from gefu.core.strict import StrictModel
+
+REFERENCE_ROW = "reference"  # the row scoring the normal-light references of paired sets
+RESERVED_IDS = {REFERENCE_ROW}
+
+
+class ComponentSpec(StrictModel):
+    name: str = Field(description="registered name (see `gefu list`)")
+    id: str | None = Field(None, description="label in leaderboards; defaults to name")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.id or self.name
+
+
+class EnhancerSpec(ComponentSpec):
+    weights: str | None = None
+    optional: bool = Field(
+        False, description="leave this enhancer out, with a note, while its weights are missing"
+    )
+
+
+class DatasetSpec(ComponentSpec):
+    root: str | None = None
+    limit: int | None = Field(None, ge=1)
+
+
+class EvaluationSpec(ComponentSpec):
+    pass

@@ -1,0 +1,84 @@
+"""Strict configs: safe YAML with duplicate keys rejected, and pydantic models that refuse
+unknown keys, with every problem reported as ``key.path: message``."""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from gefu.core.errors import ConfigError
+
+
+class StrictModel(BaseModel):
+    """A config section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml_mapping(text: str, where: str) -> dict:
+    """Safe YAML with duplicate keys rejected; a mapping at the top level, or ConfigError."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys at the top level")
+    return data
+
+
+def format_errors(exc: ValidationError, model: type[BaseModel]) -> str:
+    """pydantic's errors as ``key.path: message`` lines, with the valid keys for unknown ones."""
+    lines = ["invalid config:"]
+    for err in exc.errors():
+        loc = err["loc"]
+        path = _path(loc)
+        if err["type"] == "extra_forbidden":
+            valid = ", ".join(_fields_at(model, loc[:-1]))
+            lines.append(f"{path}: unknown key; valid keys here: {valid}")
+        elif err["type"] == "missing":
+            lines.append(f"{path}: required key is missing")
+        else:
+            lines.append(f"{path}: {err['msg']} (got {err.get('input')!r})")
+    return "\n  ".join(lines)
+
+
+def _path(loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _fields_at(model: Any, loc) -> list[str]:
+    """Names of the keys the model accepts at ``loc`` (for "unknown key" messages)."""
+    for part in loc:
+        if isinstance(part, int) or not hasattr(model, "model_fields"):
+            continue
+        if part not in model.model_fields:
+            return []
+        ann = model.model_fields[part].annotation
+        while typing.get_origin(ann) in (list, typing.Union, types.UnionType):
+            ann = next(a for a in typing.get_args(ann) if a is not type(None))
+        model = ann
+    return (
+        list(model.model_fields)
+        if isinstance(model, type) and hasattr(model, "model_fields")
+        else []
+    )
