@@ -30,7 +30,7 @@ $(OPENMMLAB): $(BASE)
 	$(BIN)/python -c "import mmcv.ops" 2>/dev/null || { \
 	  $(PIP) install -q "setuptools>=64,<70" 2>/dev/null; \
 	  MMCV_WITH_OPS=1 $(PIP) install -q --no-build-isolation -c constraints.txt mmcv; }
-	$(PIP) install -q -c constraints.txt -e ".[$(EXTRAS),openmmlab]" "setuptools>=77"
+	$(PIP) install -q -c constraints.txt -e ".[$(EXTRAS),openmmlab,ray]" "setuptools>=77"
 	touch $@
 
 demo: $(BASE)

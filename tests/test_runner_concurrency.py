@@ -180,9 +180,9 @@ def test_processes_racing_for_the_same_cells_each_get_distinct_ones(tmp_path):
 
 # -- the runner -------------------------------------------------------------------------------
 def grid(data):
-    runner = Runner(validate_config(data), quiet=True)
-    runner._build()
-    return {c.enhancer: c for c in runner._grid()}
+    from gefu.bench.grid import build_grid
+
+    return {c.enhancer: c for c in build_grid(validate_config(data), str).cells}
 
 
 @pytest.mark.parametrize("status", ["ok", "failed"])

@@ -70,13 +70,13 @@ def library_versions(names=RESULT_LIBRARIES) -> dict[str, str]:
     return out
 
 
-def code_hash(*classes: type) -> str:
-    """SHA-256 over the source files behind ``classes`` (see the module docstring) and the
-    version of each distribution providing them."""
+def code_hash(*classes) -> str:
+    """SHA-256 over the source files behind ``classes`` (classes or functions; see the module
+    docstring) and the version of each distribution providing them."""
     files: set[Path] = set()
     tops: set[str] = set()
     for cls in classes:
-        for c in cls.__mro__:
+        for c in getattr(cls, "__mro__", (cls,)):
             top = c.__module__.split(".")[0]
             if c is cls or top in ("gefu", cls.__module__.split(".")[0]):
                 files |= _closure(c.__module__)

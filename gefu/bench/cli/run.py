@@ -13,6 +13,31 @@ def add_arguments(p) -> None:
     p.add_argument("--save-images", action="store_true", help="also write enhanced images")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--debug", action="store_true", help="print the traceback of each failure")
+    g = p.add_argument_group("scale-out (results are the same whichever is used)")
+    g.add_argument(
+        "--executor",
+        choices=["local", "processes", "ray"],
+        default="local",
+        help="where units of work run: this process, worker processes, a Ray cluster",
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes or Ray workers (default: one per --devices entry, else 2)",
+    )
+    g.add_argument(
+        "--devices",
+        help="comma-separated devices, one worker each round robin (e.g. cuda:0,cuda:1)",
+    )
+    g.add_argument("--ray-address", help="a running Ray cluster (default: a local one)")
+    g.add_argument(
+        "--shard-size",
+        type=int,
+        default=None,
+        help="images per unit of work (default: 256 on workers, a whole dataset "
+        "locally); rounded up to whole batches",
+    )
 
 
 def main(args) -> int:
@@ -28,15 +53,22 @@ def main(args) -> int:
 
     from gefu.bench.runner import Runner
 
+    devices = args.devices.split(",") if args.devices else None
+    workers = args.workers or (len(devices) if devices else 2)
+    if args.executor == "local" and (args.workers or devices or args.ray_address):
+        print("error: --workers, --devices and --ray-address need --executor processes or ray",
+              file=sys.stderr)  # fmt: skip
+        return 2
     try:
         runner = Runner(
             config, force=args.force, save_images=args.save_images, device=args.device,
-            quiet=args.quiet, debug=args.debug,
+            quiet=args.quiet, debug=args.debug, executor=args.executor, workers=workers,
+            devices=devices, ray_address=args.ray_address, shard_size=args.shard_size,
         )  # fmt: skip
+        outcome = runner.run()
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    outcome = runner.run()
     print(
         f"{len(outcome.computed)} cell(s) computed, {len(outcome.cached)} cached, "
         f"{len(outcome.failed)} failed"

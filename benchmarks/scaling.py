@@ -1,0 +1,74 @@
+"""Wall time of the demo grid by executor and worker count, side by side in one process.
+
+Each row computes the whole embedded demo benchmark into a fresh results folder (``--force``
+semantics: nothing cached) and writes its report: ``local`` (one process, torch using every
+core), ``processes`` with 1 and 2 workers (each worker's torch gets cores / workers threads),
+and Ray's local cluster with 2 workers (when Ray is installed). The leaderboards are checked to
+be identical, so the speed-up is for the same numbers.
+
+    python benchmarks/scaling.py [--shard-size 4] [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+
+def metrics(results_dir) -> dict:
+    from gefu.bench.store import Store
+
+    with Store(results_dir) as store:
+        grid = store.run_grid(store.latest_run()["run_id"])
+        return {
+            (g["enhancer"], g["evaluation"], m["metric"]): m["value"]
+            for g in grid
+            for m in store.cell_metrics(g["cell_key"])
+        }
+
+
+def main() -> None:
+    from gefu.bench.config import load_config
+    from gefu.bench.runner import Runner
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shard-size", type=int, default=4)
+    parser.add_argument("--limit", type=int, help="images of the demo set (default: all 15)")
+    args = parser.parse_args()
+    config = load_config(None)
+    if args.limit:
+        config.datasets[0].limit = args.limit
+    rows = [("local", {}), ("processes", {"workers": 1}), ("processes", {"workers": 2})]
+    try:
+        import ray  # noqa: F401
+
+        rows.append(("ray", {"workers": 2}))
+    except ImportError:
+        print("(Ray not installed: pip install 'gefu-bench[ray]' for its row)")
+    times, boards = {}, {}
+    for executor, kw in rows:
+        name = f"{executor} x{kw.get('workers', 1)}"
+        with tempfile.TemporaryDirectory() as tmp:
+            run_config = config.model_copy(update={"output": tmp})
+            shards = {} if executor == "local" else {"shard_size": args.shard_size}
+            t0 = time.perf_counter()
+            outcome = Runner(
+                run_config, quiet=True, device="cpu", executor=executor, **kw, **shards
+            ).run()
+            times[name] = time.perf_counter() - t0
+            assert not outcome.failed, outcome.failed
+            boards[name] = metrics(tmp)
+    first = next(iter(boards.values()))
+    same = all(b == first for b in boards.values())
+    cells = len(first)
+    print(f"demo grid ({cells} metric values), {os.cpu_count()} CPU cores, shard size "
+          f"{args.shard_size}; identical leaderboards: {same}")  # fmt: skip
+    base = times["local x1"]
+    for name, secs in times.items():
+        print(f"{name:<14}{secs:8.1f} s   speed-up {base / secs:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The grid: every (row, dataset, evaluation) cell of a benchmark config, each with the cache key
+of everything that determines its result (see gefu.core.hashing), and the evaluations that
+cannot run on a dataset, with the reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gefu.core.hashing import BASE_LIBRARIES, code_hash, digest, library_versions, weights_hash
+from gefu.core.params import resolved_params
+from gefu.core.specs import REFERENCE_ROW
+
+
+@dataclass
+class Cell:
+    key: str
+    enhancer: str  # the row: an enhancer label, or the reference row
+    dataset: str
+    evaluation: str
+    spec: dict[str, Any]
+
+
+@dataclass
+class Grid:
+    cells: list[Cell] = field(default_factory=list)
+    datasets: dict[str, Any] = field(default_factory=dict)  # label -> dataset (None: broken)
+    tasks: dict[str, Any] = field(default_factory=dict)  # label -> evaluation
+    errors: dict[str, str] = field(default_factory=dict)  # dataset/evaluation label -> why
+    unavailable: list[tuple[str, str, str]] = field(default_factory=list)  # eval, dataset, why
+
+
+def build_grid(config, why) -> Grid:
+    """Open the datasets, build the evaluations (no models loaded) and key every cell;
+    ``why(exc)`` turns a failure into its one-line reason."""
+    from gefu.bench.assemble import assemble_cell
+    from gefu.bench.work import Worker
+    from gefu.datasets import DATASETS, create_dataset
+    from gefu.enhancers import ENHANCERS
+    from gefu.tasks import create_task
+
+    grid = Grid()
+    dataset_keys = {}
+    for spec in config.datasets:
+        try:
+            ds = create_dataset(spec.name, root=spec.root, limit=spec.limit, **spec.params)
+            grid.datasets[spec.label] = ds
+            dataset_keys[spec.label] = _dataset_key(spec, ds, DATASETS)
+        except Exception as exc:
+            grid.errors[spec.label] = f"cannot open dataset: {why(exc)}"
+            grid.datasets[spec.label] = None
+            dataset_keys[spec.label] = {"spec": spec.model_dump()}
+    for s in config.evaluations:
+        try:
+            grid.tasks[s.label] = create_task(s.name, **s.params)
+        except Exception as exc:  # a plugin's constructor, a model file that will not parse
+            grid.errors[s.label] = f"cannot build evaluation: {why(exc)}"
+    enhancer_keys = {}
+    for spec in config.enhancers:
+        cls = ENHANCERS.get(spec.name)
+        enhancer_keys[spec.label] = {
+            "name": spec.name,
+            "params": resolved_params(cls, spec.params),
+            "weights": weights_hash(spec.weights),
+            "code": code_hash(cls),
+        }
+    pipeline = code_hash(Worker, assemble_cell)  # batching, seeding, checks, scoring
+    for d_label, ds in grid.datasets.items():
+        rows = list(enhancer_keys.items())
+        if config.include_reference and ds is not None and ds.paired:
+            rows.append((REFERENCE_ROW, {"name": REFERENCE_ROW}))
+        for t_label in [s.label for s in config.evaluations]:
+            task = grid.tasks.get(t_label)
+            reason = task.incompatible(ds) if ds is not None and task is not None else None
+            if reason:
+                grid.unavailable.append((t_label, d_label, reason))
+                continue
+            evaluation = (
+                _evaluation_key(task, ds) if task is not None else {"error": grid.errors[t_label]}
+            )
+            libraries = library_versions(BASE_LIBRARIES + getattr(task, "libraries", ()))
+            for e_label, e_key in rows:
+                spec = {
+                    "enhancer": e_key,
+                    "dataset": dataset_keys[d_label],
+                    "evaluation": evaluation,
+                    "libraries": libraries,
+                    "batch_size": config.batch_size,  # a batch shares one RNG seed
+                }
+                key = digest({"pipeline": pipeline, **spec})
+                grid.cells.append(Cell(key, e_label, d_label, t_label, spec))
+    return grid
+
+
+def _dataset_key(spec, ds, registry) -> dict:
+    cls = registry.get(spec.name)
+    readers = [cls]  # and the sets it wraps (``darkened``)
+    inner = ds.__dict__.get("dataset")
+    while inner is not None and hasattr(inner, "fingerprint"):
+        readers.append(type(inner))
+        inner = inner.__dict__.get("dataset")
+    return {
+        "name": spec.name,
+        "params": resolved_params(cls, spec.params),
+        "limit": spec.limit,
+        "code": code_hash(*readers),
+        "files": ds.fingerprint(),
+    }
+
+
+def _evaluation_key(task, ds) -> dict:
+    facts = [[m.name, m.lower_better, m.unavailable is None] for m in task.metrics(ds)]
+    return {
+        "task": task.spec(),
+        "metrics": facts,
+        "code": code_hash(type(task), *task.code_dependencies()),
+    }

@@ -1,0 +1,190 @@
+"""A unit of work and the worker that runs it, wherever it runs (this process, a worker process,
+a Ray worker on another machine).
+
+A unit is one shard of a dataset through one row (enhancer or reference) into every pending
+evaluation of that pair. It is a plain, picklable description; its result is plain records
+(per-image task records, timings, unreadable items, report thumbnails). Nothing here writes the
+store: the driver gathers the shards of each cell and writes it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from gefu.bench.batches import iter_batches, short_error, thumbnail
+from gefu.core.hashing import digest
+
+
+@dataclass(frozen=True)
+class Unit:
+    dataset: str
+    row: str  # enhancer label, or the reference row
+    evaluations: tuple[str, ...]
+    start: int  # dataset indices start:stop (start a multiple of the batch size)
+    stop: int
+    shard: int  # position among the group's shards
+    seed_key: str  # the row's and dataset's cache keys: part of every batch's seed
+
+
+@dataclass
+class EvaluationPart:
+    """One evaluation's per-image records over a shard, or why it failed there."""
+
+    names: list[str] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class UnitResult:
+    unit: Unit
+    n_items: int = 0  # images attempted (read or not)
+    n_images: int = 0  # images enhanced and scored
+    pixels: int = 0
+    enhance_s: float = 0.0
+    wall_s: float = 0.0
+    problems: list[tuple[str, str]] = field(default_factory=list)  # unreadable item, why
+    samples: list[tuple[str, str, bytes]] = field(default_factory=list)  # image, kind, png
+    parts: dict[str, EvaluationPart] = field(default_factory=dict)
+    error: str | None = None  # reading, the row or the samples failed: the whole unit
+    params: int | None = None
+    trainable: bool | None = None
+
+
+class Worker:
+    """Runs units on one device; builds each dataset, row and evaluation once and keeps it."""
+
+    def __init__(self, config, device: str, *, save_images: bool = False, debug: bool = False,
+                 datasets: dict | None = None, tasks: dict | None = None):  # fmt: skip
+        self.config, self.device = config, device
+        self.save_images, self.debug = save_images, debug
+        self.datasets = dict(datasets or {})
+        self.tasks = dict(tasks or {})
+        self._rows: dict[str, Any] = {}
+        self._ready: set[str] = set()
+
+    def run(self, unit: Unit, advance=None) -> UnitResult:
+        """Enhance the shard batch by batch and feed every evaluation; ``advance(n)`` is told
+        of each batch's items."""
+        import torch
+
+        result = UnitResult(unit, parts={e: EvaluationPart() for e in unit.evaluations})
+        started = time.perf_counter()
+        try:
+            row = self._row(unit.row)
+        except Exception as exc:
+            result.error = f"cannot build enhancer: {self.why(exc)}"
+            return result
+        result.params, result.trainable = row.params, row.trainable
+        ds = self._dataset(unit.dataset)
+        for label, part in result.parts.items():
+            try:
+                self._setup(label, ds)
+            except Exception as exc:
+                part.error = f"{label} setup failed: {self.why(exc)}"
+        with torch.inference_mode():
+            try:
+                for batch, bad in iter_batches(ds, self.config.batch_size, unit.start, unit.stop):
+                    result.problems += bad
+                    result.n_items += len(batch) + len(bad)
+                    if batch:
+                        self._batch(unit, row, batch, result)
+                    if advance:
+                        advance(len(batch) + len(bad))
+            except Exception as exc:  # the row, reading, samples or saving: the whole unit
+                result.error = self.why(exc)
+        result.wall_s = time.perf_counter() - started
+        return result
+
+    def _batch(self, unit: Unit, row, batch, result: UnitResult) -> None:
+        import torch
+
+        # Enhancers that draw from torch's global RNG (HVR-SSLE's latents, SCUF's posterior
+        # sample, as released) give the same output on every run and in every shard: the seed
+        # is a function of the cell's row and dataset keys and the batch's images.
+        torch.manual_seed(batch_seed(unit.seed_key, batch))
+        out, secs = row(batch)
+        result.enhance_s += secs
+        result.pixels += sum(s.image.shape[-1] * s.image.shape[-2] for s in batch)
+        kept = len({name for name, _, _ in result.samples})
+        for i, s in enumerate(batch[: max(0, self.config.samples - kept)]):
+            result.samples += _thumbnails(s, out[i])
+        result.n_images += len(batch)
+        for label, part in result.parts.items():
+            if part.error:
+                continue
+            try:
+                rows = self.tasks[label].process(out, batch)
+                if len(rows) != len(batch):
+                    raise ValueError(f"{len(rows)} record(s) for a batch of {len(batch)}")
+                part.records += rows
+                part.names += [s.name for s in batch]
+            except Exception as exc:
+                part.error = f"{label} failed: {self.why(exc)}"
+        if self.save_images:
+            self._save(unit, batch, out)
+
+    # -- the parts, built once --------------------------------------------------------------
+    def _row(self, label: str):
+        if label not in self._rows:
+            from gefu.bench.rows import build_row
+
+            specs = {s.label: s for s in self.config.enhancers}
+            self._rows[label] = build_row(label, specs.get(label), self.device)
+        return self._rows[label]
+
+    def _dataset(self, label: str):
+        if label not in self.datasets:
+            from gefu.datasets import create_dataset
+
+            spec = next(s for s in self.config.datasets if s.label == label)
+            self.datasets[label] = create_dataset(
+                spec.name, root=spec.root, limit=spec.limit, **spec.params
+            )
+        return self.datasets[label]
+
+    def _setup(self, label: str, ds) -> None:
+        if label not in self.tasks:
+            from gefu.tasks import create_task
+
+            spec = next(s for s in self.config.evaluations if s.label == label)
+            self.tasks[label] = create_task(spec.name, **spec.params)
+        self.tasks[label].incompatible(ds)  # binds the dataset's classes, as on the driver
+        if label not in self._ready:
+            self.tasks[label].setup(self.device)
+            self._ready.add(label)
+
+    def _save(self, unit: Unit, batch, out) -> None:
+        from gefu.io import write_image
+
+        folder = self.config.output_dir / "images" / safe_name(unit.dataset) / safe_name(unit.row)
+        for s, img in zip(batch, out, strict=True):
+            write_image(folder / f"{safe_name(s.name).rsplit('.', 1)[0]}.png", img)
+
+    def why(self, exc: BaseException) -> str:
+        """One line for a failure; the traceback too with ``--debug``."""
+        if self.debug:
+            traceback.print_exception(exc, file=sys.stderr)
+        return short_error(exc)
+
+
+def batch_seed(seed_key: str, batch) -> int:
+    return int(digest([seed_key, [s.name for s in batch]]), 16) % 2**63
+
+
+def _thumbnails(sample, out) -> list[tuple[str, str, bytes]]:
+    from gefu.io import png_bytes
+
+    rows = [(sample.name, "input", png_bytes(thumbnail(sample.image)))]
+    rows.append((sample.name, "output", png_bytes(thumbnail(out))))
+    if sample.reference is not None:
+        rows.append((sample.name, "reference", png_bytes(thumbnail(sample.reference))))
+    return rows
+
+
+def safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in name)
