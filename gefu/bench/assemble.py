@@ -4,8 +4,8 @@ unreadable items, ready for the store. Runs on the driver only."""
 
 from __future__ import annotations
 
+from gefu.bench.cell_result import CellResult
 from gefu.bench.records import encode_all
-from gefu.bench.store import CellResult
 from gefu.tasks.base import per_image_scores
 
 

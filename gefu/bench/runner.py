@@ -106,11 +106,6 @@ class Runner:
         outcome = RunOutcome(self.results_dir, [], [], [], unavailable=self.grid.unavailable)
         started = time.time()  # cells others write from now on count as this run's
         with Store(self.results_dir) as store:
-            run_id = store.start_run(
-                self.config.model_dump(mode="json"),
-                versions(self.device),
-                [(c.key, c.enhancer, c.dataset, c.evaluation) for c in grid],
-            )
             pending = []
             for cell in grid:
                 if not self.force and store.cell_status(cell.key) == "ok":
@@ -119,6 +114,15 @@ class Runner:
                     pending.append(cell)
             if outcome.cached:
                 self.console.print(f"{len(outcome.cached)} cell(s) up to date, not recomputed")
+            run = (
+                self.config.model_dump(mode="json"),
+                versions(self.device),
+                [(c.key, c.enhancer, c.dataset, c.evaluation) for c in grid],
+            )
+            if not pending and store.repeats_latest(*run):  # nothing new: no run to record
+                outcome.report = self._write_report()
+                return outcome
+            run_id = store.start_run(*run)
             if pending:
                 with store.renewing():
                     try:
@@ -265,7 +269,7 @@ class Runner:
         from gefu.bench.report import write_report
 
         try:
-            return write_report(self.results_dir)
+            return write_report(self.results_dir, reuse=True)
         except Exception as exc:
             return {"error": f"{self._why(exc)}; the results are safe in the store: rebuild "
                              f"the report with `gefu report {self.results_dir}`"}  # fmt: skip

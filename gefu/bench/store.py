@@ -21,7 +21,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from gefu.bench.cell_result import CellResult  # noqa: F401  (re-exported: what a cell writes)
 
 DB_NAME = "results.sqlite"
 LEASE_S = 120.0  # how long a claim lives unless renewed; GEFU_LEASE_S overrides it
@@ -102,33 +103,6 @@ CREATE TABLE IF NOT EXISTS claims (     -- cells a driver is computing now
     expires  REAL NOT NULL              -- unix time; after it, another driver may take over
 );
 """
-
-
-@dataclass
-class CellResult:
-    """Everything one finished (or failed) cell writes."""
-
-    cell_key: str
-    enhancer: str
-    dataset: str
-    evaluation: str
-    status: str
-    spec: dict[str, Any]
-    error: str | None = None
-    n_images: int = 0
-    n_skipped: int = 0
-    params: int | None = None
-    trainable: bool | None = None
-    enhance_s: float | None = None
-    images_per_s: float | None = None
-    ms_per_mp: float | None = None
-    wall_s: float | None = None
-    # (metric, value, lower_better, unavailable_reason), primary first
-    metrics: list[tuple[str, float | None, bool, str | None]] = field(default_factory=list)
-    image_scores: list[tuple[str, str, float]] = field(default_factory=list)  # image, metric, v
-    problems: list[tuple[str, str]] = field(default_factory=list)  # item, message
-    samples: list[tuple[str, str, bytes]] = field(default_factory=list)  # image, kind, png
-    image_records: list[tuple[str, bytes]] = field(default_factory=list)  # image, records blob
 
 
 @dataclass
@@ -279,6 +253,18 @@ class Store:
                 [(run_id, i, *cell) for i, cell in enumerate(grid)],
             )
         return run_id
+
+    def repeats_latest(self, config: dict, versions: dict, grid: list[tuple]) -> bool:
+        """Whether the latest run finished with this config, versions and grid: a re-run that
+        then finds every cell cached changes nothing and records no new run."""
+        run = self.latest_run()
+        if run is None or run["finished"] is None:
+            return False
+        same = run["config_json"] == json.dumps(config, sort_keys=True)
+        same = same and json.loads(run["versions"]) == versions
+        rows = [(r["cell_key"], r["enhancer"], r["dataset"], r["evaluation"])
+                for r in self.run_grid(run["run_id"])]  # fmt: skip
+        return same and rows == [tuple(c) for c in grid]
 
     def finish_run(self, run_id: int) -> None:
         with self.transaction() as db:

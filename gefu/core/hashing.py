@@ -14,6 +14,7 @@ import ast
 import hashlib
 import importlib.util
 import json
+from contextlib import suppress
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path
@@ -29,6 +30,9 @@ RESULT_LIBRARIES = (
     *BASE_LIBRARIES, "pyiqa", "pycocotools", "mmdet", "mmsegmentation", "mmcv", "mmengine",
     "timm", "facenet-pytorch", "efficientnet-lite-pytorch",
 )  # fmt: skip
+
+
+OWN_DISTRIBUTION = {"gefu": "gefu-bench"}
 
 
 def digest(obj: Any) -> str:
@@ -92,13 +96,15 @@ def code_hash(*classes) -> str:
 
 @lru_cache(maxsize=64)
 def _dist_version(top: str) -> str:
-    """Version of the distribution shipping a top-level package (cached: scanning every
-    installed distribution takes about 0.3 s, once per process is enough)."""
+    """Version of the distribution shipping a top-level package: the distribution named like
+    it (or this suite's own), else the one whose files list it (scanning every installed
+    distribution takes about 0.3 s, so only when needed and once per process)."""
+    for name in OWN_DISTRIBUTION.get(top, top), top.replace("_", "-"):
+        with suppress(PackageNotFoundError):
+            return version(name)
     for dist in packages_distributions().get(top, []):
-        try:
+        with suppress(PackageNotFoundError):
             return version(dist)
-        except PackageNotFoundError:
-            continue
     return "unversioned"
 
 

@@ -16,10 +16,14 @@ OUTPUTS = {
 }
 
 
-def write_report(results_dir: str | Path) -> dict[str, Path]:
+KEY_FILE = ".report-key"  # what the outputs were made from (see ``report_key``)
+
+
+def write_report(results_dir: str | Path, reuse: bool = False) -> dict[str, Path]:
     """Write ``leaderboard.md``, ``leaderboard.csv``, ``report.html`` and ``results.json``
     into ``results_dir`` and return their paths by kind. Works on an empty store (the outputs
-    say so)."""
+    say so). ``reuse``: keep the outputs as they are if they were made from the same store
+    contents by the same report code."""
     from gefu.bench.report import html_page, results_doc, tables
     from gefu.bench.report.collect import load_report
     from gefu.bench.report.compare import analyse
@@ -27,14 +31,38 @@ def write_report(results_dir: str | Path) -> dict[str, Path]:
     results_dir = Path(results_dir)
     if not (results_dir / DB_NAME).exists():
         raise FileNotFoundError(f"no results store ({DB_NAME}) in {results_dir}")
-    with Store(results_dir) as store:
-        report = analyse(load_report(store))
     paths = {kind: results_dir / name for kind, name in OUTPUTS.items()}
+    with Store(results_dir) as store:
+        key = report_key(store)
+        key_file = results_dir / KEY_FILE
+        fresh = key_file.exists() and key_file.read_text() == key
+        if reuse and fresh and all(p.exists() for p in paths.values()):
+            return paths
+        report = analyse(load_report(store))
     _replace(paths["markdown"], lambda p: p.write_text(tables.markdown(report), encoding="utf-8"))
     _replace(paths["csv"], lambda p: tables.write_csv(report, p))
     _replace(paths["html"], lambda p: p.write_text(html_page.page(report), encoding="utf-8"))
     _replace(paths["json"], lambda p: results_doc.write(report, p))
+    _replace(key_file, lambda p: p.write_text(key))
     return paths
+
+
+def report_key(store: Store) -> str:
+    """A hash of what the report shows: the latest run, each of its cells' status and write
+    time (a cell is only ever replaced whole), and the report's own code."""
+    from gefu.core.hashing import code_hash, digest
+
+    run = store.latest_run()
+    if run is None:
+        return digest(["empty", code_hash(write_report)])
+    cells = [
+        [r["cell_key"], r["enhancer"], r["dataset"], r["evaluation"]]
+        + list(store.db.execute(
+            "SELECT status, created FROM cells WHERE cell_key = ?", (r["cell_key"],)
+        ).fetchone() or [])
+        for r in store.run_grid(run["run_id"])
+    ]  # fmt: skip
+    return digest([dict(run), cells, code_hash(write_report)])
 
 
 def _replace(path: Path, write) -> None:
