@@ -77,9 +77,9 @@ def test_tasks_hold_a_frozen_model_and_say_why_not_through_it(tmp_path):
 
 
 def test_options_of_the_other_target_are_rejected():
-    with pytest.raises(ValueError, match="class_map do"):
+    with pytest.raises(ValueError, match="class_map only apply to target .labels"):
         create_task("classification_consistency", class_map={"Cat": 3})
-    with pytest.raises(ValueError, match="ref_score_thr do"):
+    with pytest.raises(ValueError, match="ref_score_thr only apply to target .reference"):
         create_task("face_detection", ref_score_thr=0.5)
     assert create_task("face_consistency").ref_score_thr == 0.9
     assert create_task("detection_consistency", detector="darknet").ref_score_thr == 0.5

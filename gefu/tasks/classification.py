@@ -45,12 +45,10 @@ class Classification(DownstreamTask):
         class_map: dict[str, int | list[int]] | None = None,
         allow_random_weights: bool = False,
     ):
-        options = {"arch": arch, "class_map": class_map}
-        arch = self.defaults["arch"][self.target] if arch is None else arch
-        model = Classifier(arch, checkpoint, num_classes, mean, std, resize, center_crop,
-                           interpolation, allow_random_weights)  # fmt: skip
-        self._init_downstream(model, options)
-        self.num_classes = model.num_classes
+        arch = self.target_options(arch=arch, class_map=class_map)["arch"]
+        self.attach(Classifier(arch, checkpoint, num_classes, mean, std, resize, center_crop,
+                               interpolation, allow_random_weights))  # fmt: skip
+        self.num_classes = self.model.num_classes
         self.class_map = None
         if class_map is not None:
             self.class_map = {str(k): _index_set(v, self.num_classes) for k, v in class_map.items()}
@@ -70,7 +68,7 @@ class Classification(DownstreamTask):
         class_map = {k: sorted(v) for k, v in (self.class_map or {}).items()}
         return {**super().spec(), "class_map": class_map or None}
 
-    def labels_problem(self, dataset) -> str | None:
+    def labels_incompatible(self, dataset) -> str | None:
         kind = getattr(dataset, "task", None)
         if kind != "classification":
             return f"needs a classification dataset (this one's task is {kind or 'none'})"
@@ -105,7 +103,7 @@ class Classification(DownstreamTask):
         return rows
 
     def _agreement(self, enhanced, samples) -> list[dict[str, Any]]:
-        refs = self.reference_targets(
+        refs = self.references.get(
             samples, "cpu", lambda batch: self.logits(batch).argmax(dim=1).tolist()
         )
         probs = self.logits(enhanced).softmax(dim=1)

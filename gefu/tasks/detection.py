@@ -81,7 +81,8 @@ class BoxTask(DownstreamTask):
             raise ValueError(f"voc_mode must be one of {', '.join(VOC_MODES)}, not {voc_mode!r}")
         if not 0 < iou_thr < 1:
             raise ValueError(f"iou_thr must be in (0, 1), not {iou_thr}")
-        options = self._init_downstream(model, {"ref_score_thr": ref_score_thr, **labels})
+        options = self.target_options(ref_score_thr=ref_score_thr, **labels)
+        self.attach(model)
         self.metric, self.iou_thr, self.voc_mode = metric, iou_thr, voc_mode
         self.score_thr, self.ref_score_thr = score_thr, options["ref_score_thr"]
 
@@ -130,7 +131,7 @@ class BoxTask(DownstreamTask):
             raise RuntimeError(f"{self.registry_name}: {self.unavailable()}")
         preds = [above(self.to_eval(p), self.score_thr) for p in self.predictor.predict(enhanced)]
         if self.consistency:
-            targets = self.reference_targets(samples, enhanced.device, self._reference_boxes)
+            targets = self.references.get(samples, enhanced.device, self._reference_boxes)
         else:
             targets = [dataset_target(s) for s in samples]
         return [{"pred": p, "target": t} for p, t in zip(preds, targets, strict=True)]
@@ -200,7 +201,7 @@ class Detection(BoxTask):
             **super().spec(), "class_map": self.names or None
         }  # fmt: skip
 
-    def labels_problem(self, dataset) -> str | None:
+    def labels_incompatible(self, dataset) -> str | None:
         if getattr(dataset, "task", None) != "detection":
             return f"needs a detection dataset (this one is for {dataset.task or 'enhancement'})"
         classes = tuple(dataset.classes)

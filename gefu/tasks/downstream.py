@@ -65,7 +65,8 @@ class ReferenceCache:
 class DownstreamTask(Task):
     """What every downstream task kind shares: the frozen model, its availability, the
     target, loading once per run and the cache key. A kind sets ``model`` in its constructor
-    and implements ``metrics``, ``process`` and its dataset checks."""
+    (``target_options``, then ``attach``) and implements ``metrics``, ``process`` and its
+    dataset checks (``labels_incompatible``)."""
 
     target: ClassVar[str] = "labels"
     # options whose default depends on the target: {option: {target: default}}
@@ -75,26 +76,31 @@ class DownstreamTask(Task):
     # options that only apply to target "reference" (rejected with "labels")
     reference_options: ClassVar[tuple[str, ...]] = ()
 
-    def _init_downstream(self, model: FrozenModel, options: dict[str, Any]) -> dict[str, Any]:
-        """Check the target-specific ``options`` (None: not given) and fill their defaults."""
+    def target_options(self, **options) -> dict[str, Any]:
+        """The target-specific ``options`` (None: not given), checked against the target and
+        with their defaults for it filled in."""
         if self.target not in TARGETS:
             raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {self.target!r}")
-        wrong = self.label_options if self.target == "reference" else self.reference_options
+        other = "labels" if self.target == "reference" else "reference"
+        wrong = self.label_options if other == "labels" else self.reference_options
         given = sorted(k for k in wrong if options.get(k) is not None)
         if given:
             raise ValueError(
-                f"{self.registry_name or type(self).__name__}: {', '.join(given)} do(es) not "
-                f"apply to target {self.target!r}"
+                f"{self.registry_name or type(self).__name__}: {', '.join(given)} only "
+                f"apply to target {other!r}"
             )
+        return {
+            k: v if v is not None else self.defaults.get(k, {}).get(self.target)
+            for k, v in options.items()
+        }
+
+    def attach(self, model: FrozenModel) -> None:
+        """Evaluate with ``model`` (nothing is loaded before ``setup``)."""
         self.model = model
         self.device: str | None = None
         self.predictor = None
         self.setup_error: str | None = None
         self.references = ReferenceCache()
-        return {
-            k: v if v is not None else self.defaults.get(k, {}).get(self.target)
-            for k, v in options.items()
-        }
 
     @property
     def consistency(self) -> bool:
@@ -110,9 +116,9 @@ class DownstreamTask(Task):
     def incompatible(self, dataset) -> str | None:
         if self.consistency and not getattr(dataset, "paired", False):
             return "needs a paired dataset (the target is the prediction on the reference)"
-        return None if self.consistency else self.labels_problem(dataset)
+        return None if self.consistency else self.labels_incompatible(dataset)
 
-    def labels_problem(self, dataset) -> str | None:
+    def labels_incompatible(self, dataset) -> str | None:
         """Why ``dataset``'s labels cannot be the target of this evaluation, or None."""
         return None
 
@@ -137,9 +143,6 @@ class DownstreamTask(Task):
         if self.predictor is None and self.device is None:
             self.setup(str(enhanced.device))
         return self.predictor is not None
-
-    def reference_targets(self, samples, device, predict) -> list[Any]:
-        return self.references.get(samples, device, predict)
 
 
 def specialise(base: type, name: str, **attributes) -> type:

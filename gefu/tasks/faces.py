@@ -64,7 +64,7 @@ class FaceDetection(BoxTask):
             self._face_label = 0 if len(names) == 1 else names.index("face")
         return relabel(pred, {self._face_label: 0})
 
-    def labels_problem(self, dataset) -> str | None:
+    def labels_incompatible(self, dataset) -> str | None:
         if getattr(dataset, "task", None) != "detection":
             return "needs a face detection dataset (DARK FACE)"
         if [str(c).lower() for c in dataset.classes] != ["face"]:

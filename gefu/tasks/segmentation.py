@@ -81,6 +81,7 @@ class Segmentation(DownstreamTask):
 
     libraries = ("mmsegmentation", "mmcv", "mmengine")
     label_options = ("classes", "ignore_index")
+    defaults = {"classes": {"labels": TRAIN_CLASSES}, "ignore_index": {"labels": 255}}
 
     def __init__(
         self,
@@ -91,10 +92,11 @@ class Segmentation(DownstreamTask):
         cfg_options: dict | None = None,
         allow_random_weights: bool = False,
     ):
-        model = MMSegModel(config, checkpoint, cfg_options, allow_random_weights)
-        self._init_downstream(model, {"classes": classes, "ignore_index": ignore_index})
-        self.classes = tuple(str(c) for c in classes) if classes else TRAIN_CLASSES
-        self.ignore_index = 255 if ignore_index is None else int(ignore_index)
+        options = self.target_options(classes=classes or None, ignore_index=ignore_index)
+        self.attach(MMSegModel(config, checkpoint, cfg_options, allow_random_weights))
+        self.classes = tuple(str(c) for c in options["classes"] or ())
+        ignore = options["ignore_index"]
+        self.ignore_index = None if ignore is None else int(ignore)
 
     def metrics(self, dataset=None) -> list[MetricInfo]:
         why = self.unavailable()
@@ -108,7 +110,7 @@ class Segmentation(DownstreamTask):
             return super().spec()
         return {**super().spec(), "classes": list(self.classes), "ignore_index": self.ignore_index}
 
-    def labels_problem(self, dataset) -> str | None:
+    def labels_incompatible(self, dataset) -> str | None:
         if getattr(dataset, "task", None) != "segmentation":
             return f"not a segmentation dataset (its task is {getattr(dataset, 'task', None)})"
         if getattr(dataset, "labelled", True) is False:
@@ -165,7 +167,7 @@ class Segmentation(DownstreamTask):
         def reference_maps(references):  # compact on the CPU: kept all run
             return [pred.to("cpu", dtype) for pred in self.predictor.predict(references)]
 
-        targets = self.reference_targets(samples, "cpu", reference_maps)
+        targets = self.references.get(samples, "cpu", reference_maps)
         preds = self.predictor.predict(enhanced)
         return [
             area_counts(pred, target.long(), n, ignore_index=-1)  # no label is -1: count all
