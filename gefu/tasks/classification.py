@@ -46,8 +46,9 @@ class Classification(DownstreamTask):
         allow_random_weights: bool = False,
     ):
         arch = self.target_options(arch=arch, class_map=class_map)["arch"]
-        self.attach(Classifier(arch, checkpoint, num_classes, mean, std, resize, center_crop,
-                               interpolation, allow_random_weights))  # fmt: skip
+        contract = {"mean": mean, "std": std, "resize": resize, "center_crop": center_crop,
+                    "interpolation": interpolation}  # fmt: skip
+        self.attach(Classifier(arch, checkpoint, num_classes, allow_random_weights, **contract))
         self.num_classes = self.model.num_classes
         self.class_map = None
         if class_map is not None:

@@ -192,28 +192,24 @@ def needed_packages(arch: str) -> dict[str, str]:
 
 
 class Classifier(FrozenModel):
-    """A frozen classifier: ``arch``, its weights and its input contract (overrides of
-    ``mean``, ``std``, ``resize``, ``center_crop``, ``interpolation``)."""
+    """A frozen classifier: ``arch``, its weights and ``overrides`` of its input contract
+    (``mean``, ``std``, ``resize``, ``center_crop``, ``interpolation``; "auto" or None: the
+    model's own)."""
 
     family = "classifier"
 
-    def __init__(
-        self,
-        arch: str,
-        checkpoint: str | None = None,
-        num_classes: int | None = None,
-        mean: list[float] | None = None,
-        std: list[float] | None = None,
-        resize: int | list[int] | str | None = AUTO,
-        center_crop: int | list[int] | str | None = AUTO,
-        interpolation: str = AUTO,
-        allow_random_weights: bool = False,
-    ):
+    def __init__(self, arch, checkpoint=None, num_classes=None, allow_random_weights=False,
+                 **overrides):  # fmt: skip
         check_arch(arch)
+        unknown = sorted(set(overrides) - set(InputContract.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown input contract option(s): {', '.join(unknown)}")
         self.arch, self.checkpoint = arch, checkpoint
         self.num_classes = int(num_classes or preset_num_classes(arch))
-        self.mean, self.std = mean, std
-        self.resize, self.center_crop = _size(resize, "resize"), _size(center_crop, "center_crop")
+        self.mean, self.std = overrides.get("mean"), overrides.get("std")
+        self.resize = _size(overrides.get("resize", AUTO), "resize")
+        self.center_crop = _size(overrides.get("center_crop", AUTO), "center_crop")
+        interpolation = overrides.get("interpolation") or AUTO
         if interpolation not in (AUTO, "bilinear", "bicubic", "nearest"):
             raise ValueError(
                 f"interpolation must be bilinear, bicubic or nearest: {interpolation!r}"
