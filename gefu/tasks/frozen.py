@@ -60,7 +60,7 @@ class FrozenModel:
         """The checkpoint to load: ``checkpoint``, else the family's packaged weights."""
         return None if self.checkpoint is None else str(self.checkpoint)
 
-    def no_weights(self) -> str:
+    def _no_weights(self) -> str:
         return (
             f"no checkpoint given for {self.family} (set `checkpoint`, a path or URL, or "
             "`allow_random_weights: true` for a smoke test)"
@@ -70,7 +70,7 @@ class FrozenModel:
         """Why the trained weights cannot be used (None if they can)."""
         ref = self.weights_ref()
         if ref is None:
-            return self.no_weights()
+            return self._no_weights()
         if download and is_url(ref):
             return None
         return checkpoint_unavailable(ref)
@@ -83,7 +83,12 @@ class FrozenModel:
 
     def weights_file(self) -> Path | None:
         """The local weights file to load (downloading a URL), None for random weights."""
-        return None if self.random_weights else resolve_checkpoint(self.weights_ref())
+        if self.random_weights:
+            return None
+        ref = self.weights_ref()
+        if ref is None:
+            raise ModelUnavailable(self._no_weights())
+        return resolve_checkpoint(ref)
 
     # -- identity and loading --------------------------------------------------------------
     def spec(self) -> dict[str, Any]:
