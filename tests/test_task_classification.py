@@ -88,8 +88,8 @@ def test_registered_and_unavailable_without_weights(tmp_path):
 def test_efficientnet_lite0_recognises_cat_and_espresso():
     needs_lite0()
     task = ClassificationConsistency()  # the default: efficientnet_lite0, offline weights
-    assert task.unavailable() is None and task.spec()["random_weights"] is False
-    assert task.spec()["input"]["resize"] == [224, 224]
+    assert task.unavailable() is None and task.spec()["model"]["random_weights"] is False
+    assert task.spec()["model"]["input"]["resize"] == [224, 224]
     task.setup("cpu")
     probs = task.logits(torch.stack([photo("chelsea"), photo("coffee")[:, :300, :451]]))
     top = probs.softmax(1).max(1)
@@ -123,7 +123,7 @@ def test_top1_and_top5_equal_a_hand_count(tmp_path, codan_root):
     torch.save(constant_resnet18(), tmp_path / "ckpt.pth")
     dataset = create_dataset("codan", root=str(codan_root), split="test_night")
     task = create_task("classification", checkpoint=str(tmp_path / "ckpt.pth"))
-    assert task.spec()["input"]["resize"] is None  # GEFU CODaN: fed as is
+    assert task.spec()["model"]["input"]["resize"] is None  # GEFU CODaN: fed as is
     assert task.incompatible(dataset) is None
     rows = run_task(task, dataset)
     labels = [CODAN.index(dataset.load(i).meta["class"]) for i in range(len(dataset))]
@@ -162,7 +162,7 @@ def test_consistency_agrees_with_itself_and_darkness_lowers_confidence():
     ref = photo("chelsea")[:, :224, :224]
     dark = darken(ref, severity="severe", seed=1)
     calls = []
-    task._model.register_forward_hook(lambda *a: calls.append(a[1][0].shape[0]))
+    task.predictor.net.register_forward_hook(lambda *a: calls.append(a[1][0].shape[0]))
     same = task.process(ref[None].clone(), [Sample("chelsea", dark, reference=ref)])[0]
     worse = task.process(dark[None], [Sample("chelsea", dark, reference=ref)])[0]
     assert calls == [1, 1, 1]  # the reference was predicted once, then cached

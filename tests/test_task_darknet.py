@@ -14,7 +14,7 @@ from gefu.datasets.base import Sample
 from gefu.datasets.class_maps import COCO_CLASSES
 from gefu.tasks import create_task
 from gefu.tasks.darknet import build, decode, load_weights, parse_cfg
-from gefu.tasks.darknet_model import DarknetSource, packaged_dir, read_names
+from gefu.tasks.darknet_model import DarknetModel, packaged_dir, read_names
 
 WEIGHTS_SHA256 = "dccea06f59b781ec1234ddf8d1e94b9519a97f4245748a7d4db75d5b7080a42c"
 
@@ -209,9 +209,9 @@ def test_cfg_errors_are_clear(tmp_path):
 
 def test_packaged_files_and_names():
     folder = packaged()
-    from gefu.tasks.frozen import file_sha256
+    from gefu.tasks.frozen import checkpoint_hash
 
-    assert file_sha256(folder / "yolov3-tiny.weights") is not None
+    assert checkpoint_hash(folder / "yolov3-tiny.weights") is not None
     import hashlib
 
     digest = hashlib.sha256((folder / "yolov3-tiny.weights").read_bytes()).hexdigest()
@@ -231,7 +231,7 @@ def test_yolov3_tiny_reads_every_weight():
 def test_yolov3_tiny_matches_opencv(name, size):
     cv2 = opencv4()
     folder = packaged()
-    source = DarknetSource(options={"input_size": size, "letterbox": False})
+    source = DarknetModel(options={"input_size": size, "letterbox": False})
     detector = source.load("cpu")
     image = photo(name)[None]
     blob, _ = detector.prepare(image)
@@ -263,7 +263,7 @@ def test_yolov3_tiny_matches_opencv(name, size):
 
 def test_finds_the_cup_on_coffee():
     packaged()
-    detector = DarknetSource(options={"input_size": 320}).load("cpu")  # letterboxed
+    detector = DarknetModel(options={"input_size": 320}).load("cpu")  # letterboxed
     pred = detector.predict(photo("coffee.png")[None])[0]
     best = int(np.argmax(pred["scores"]))
     assert detector.classes[pred["labels"][best]] == "cup"
@@ -274,20 +274,20 @@ def test_finds_the_cup_on_coffee():
 
 def test_darknet_options_are_checked():
     with pytest.raises(ValueError, match="unknown darknet option"):
-        DarknetSource(options={"input_sise": 320})
+        DarknetModel(options={"input_sise": 320})
     with pytest.raises(ValueError, match="multiple of 32"):
-        DarknetSource(options={"input_size": 300})
+        DarknetModel(options={"input_size": 300})
     with pytest.raises(ValueError, match="both `config`"):
-        DarknetSource(config="x.cfg")
+        DarknetModel(config="x.cfg")
     with pytest.raises(ValueError, match="needs `darknet: {names"):
-        DarknetSource(config="x.cfg", checkpoint="x.weights")
+        DarknetModel(config="x.cfg", checkpoint="x.weights")
     with pytest.raises(ValueError, match="need detector 'darknet'"):
         create_task("detection_consistency", config="x.py", darknet={"input_size": 320})
     with pytest.raises(ValueError, match="mmdet options"):
         create_task("detection_consistency", detector="darknet", allow_random_weights=True)
     with pytest.raises(ValueError, match="face model"):
         create_task("face_consistency", detector="darknet")
-    missing = DarknetSource("a.cfg", "a.weights", {"names": "a.names"})
+    missing = DarknetModel("a.cfg", "a.weights", {"names": "a.names"})
     assert "not found" in missing.unavailable()
 
 
@@ -334,7 +334,7 @@ def test_labelled_detection_maps_coco_names_to_the_dataset():
     )
     assert task.incompatible(ExDarkLike()) is None
     coffee = photo("coffee.png")
-    pred = task.source.load("cpu").predict(coffee[None])[0]
+    pred = task.model.load("cpu").predict(coffee[None])[0]
     cup = pred["boxes"][int(np.argmax(pred["scores"]))]
     target = {"boxes": torch.tensor(cup[None]), "labels": torch.tensor([CLASSES.index("Cup")])}
     records = task.process(coffee[None], [Sample("coffee", coffee, None, target=target)])

@@ -16,7 +16,6 @@ from gefu.bench.store import Store
 from gefu.datasets.base import Sample
 from gefu.tasks import TASKS, create_task
 from gefu.tasks.detection import Detection, DetectionConsistency
-from gefu.tasks.mmdet_model import NO_WEIGHTS
 
 pytest.importorskip("mmdet")
 pytest.importorskip("mmcv.ops")
@@ -67,7 +66,7 @@ def test_missing_weights_make_metrics_unavailable_without_downloading(tmp_path):
     assert len(reasons) == 1 and "not downloaded yet" in reasons.pop()
     assert "not downloaded yet" in task.incompatible(FakeDataset())
     assert not list(tmp_path.iterdir())
-    assert Detection(YOLO).metrics()[0].unavailable == NO_WEIGHTS
+    assert Detection(YOLO).metrics()[0].unavailable.startswith("no checkpoint given")
     missing = Detection(YOLO, checkpoint=str(tmp_path / "nope.pth"))
     assert "checkpoint not found" in missing.metrics()[0].unavailable
     spec = Detection(YOLO, checkpoint=str(tmp_path / "nope.pth"), allow_random_weights=True).spec()
@@ -90,7 +89,7 @@ def test_adapter_matches_mmdet_inference_detector():
 
     task = Detection(RETINANET, allow_random_weights=True, cfg_options=SMALL)
     task.setup("cpu")
-    detector = task.detector
+    detector = task.predictor
     images = torch.rand(2, 3, 48, 64, generator=torch.Generator().manual_seed(0))
     ours = detector.predict(images)
     bgr = (images.flip(1) * 255).permute(0, 2, 3, 1).numpy()  # float32 BGR, as we feed it
@@ -108,7 +107,7 @@ def test_exdark_class_map_keeps_mapped_classes_only():
 
     task = Detection(YOLO, class_map="exdark_to_coco", allow_random_weights=True)
     assert task.incompatible(FakeDataset(classes=CLASSES)) is None
-    task.detector = type("FakeDetector", (), {"classes": COCO_CLASSES})
+    task.predictor = type("FakeDetector", (), {"classes": COCO_CLASSES})
     pred = {
         "boxes": np.arange(12, dtype=np.float32).reshape(3, 4),
         "scores": np.array([0.9, 0.8, 0.7], np.float32),
@@ -128,7 +127,7 @@ def test_consistency_with_the_reference_itself_is_perfect():
     assert same["mAP"] == pytest.approx(1.0) and same["mAP50"] == pytest.approx(1.0)
     dark = task.compute(task.process(reference[None] * 0.1, sample))
     assert 0.0 <= dark["mAP50"] < 1.0
-    assert len(task._references) == 1  # predicted once, served from the cache after
+    assert len(task.references) == 1  # predicted once, served from the cache after
 
 
 def write_exdark(root, n=2, size=(64, 64)) -> None:

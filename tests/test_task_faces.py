@@ -58,11 +58,11 @@ def test_registered():
 def test_mtcnn_finds_the_astronaut_and_nothing_in_the_dark(astronaut):
     task = FaceDetection()
     task.setup("cpu")
-    bright, dark = task.detector.predict(torch.stack([astronaut, astronaut * 0.08]))
+    bright, dark = task.predictor.predict(torch.stack([astronaut, astronaut * 0.08]))
     assert len(bright["scores"]) == 1 and bright["scores"][0] > 0.99
     assert iou(bright["boxes"][0].tolist(), FACE) > 0.8
     assert len(dark["scores"]) == 0 and dark["boxes"].shape == (0, 4)
-    tiny = task.detector.predict(torch.rand(1, 3, 12, 12))  # smaller than any face it looks for
+    tiny = task.predictor.predict(torch.rand(1, 3, 12, 12))  # smaller than any face it looks for
     assert tiny[0]["boxes"].shape == (0, 4)
 
 
@@ -79,7 +79,7 @@ def test_face_consistency_on_the_task_directly(astronaut):
     as_dark = task.process(dark[None], sample)  # the dark input: the face is lost
     assert task.compute(as_dark) == {"mAP50": 0.0}
     # the reference was predicted once and then served from the cache
-    assert len(task._references) == 1
+    assert len(task.references) == 1
     assert task.metrics()[0].uses_reference and not task.metrics()[0].lower_better
 
 
@@ -145,7 +145,7 @@ def test_mmdet_face_detector_with_random_weights(astronaut):
     )
     assert task.spec()["model"]["random_weights"] is True
     task.setup("cpu")
-    assert task.detector.classes == ("face",)
+    assert task.predictor.classes == ("face",)
     target = {"boxes": torch.tensor([FACE]) / 4, "labels": torch.tensor([0])}
     small = torch.nn.functional.interpolate(astronaut[None], size=(128, 128), mode="area")
     records = task.process(small, [Sample("a.png", small[0], target=target)])

@@ -18,12 +18,9 @@ from gefu.datasets.base import Sample
 from gefu.tasks import TASKS, create_task
 
 pytest.importorskip("mmseg")
-from gefu.tasks.mmseg_model import MMSegModel, resolve_config  # noqa: E402
-from gefu.tasks.segmentation import (  # noqa: E402
-    NO_CHECKPOINT,
-    Segmentation,
-    SegmentationConsistency,
-)
+from gefu.tasks.mmseg_model import MMSegSegmenter  # noqa: E402
+from gefu.tasks.openmmlab import resolve_config  # noqa: E402
+from gefu.tasks.segmentation import Segmentation, SegmentationConsistency  # noqa: E402
 
 DEEPLAB = "deeplabv3plus_r18-d8_4xb2-80k_cityscapes-512x1024"  # whole inference
 SEGFORMER = "segformer/segformer_mit-b0_8xb1-160k_cityscapes-1024x1024.py"  # slide, 1024 crops
@@ -42,7 +39,7 @@ class FixedModel:
 
 
 def with_fixed_model(task, maps, num_classes):
-    task._model = FixedModel(maps, num_classes)
+    task.predictor = FixedModel(maps, num_classes)
     return task
 
 
@@ -112,17 +109,21 @@ def test_availability_compatibility_and_spec(tmp_path):
     plain = create_task("segmentation", config=DEEPLAB)
     infos = plain.metrics()
     assert [m.name for m in infos[:4]] == ["mIoU", "mAcc", "aAcc", "IoU/road"]
-    assert len(infos) == 3 + 19 and {m.unavailable for m in infos} == {NO_CHECKPOINT}
+    reasons = {m.unavailable for m in infos}
+    assert len(infos) == 3 + 19 and len(reasons) == 1 and reasons.pop().startswith("no checkpoint")
     url = "https://download.openmmlab.com/x/not_here_0123.pth"
     offline = Segmentation(config=DEEPLAB, checkpoint=url).metrics()[0].unavailable
     assert "not downloaded yet: not_here_0123.pth" in offline
     smoke = Segmentation(config=DEEPLAB, checkpoint=url, allow_random_weights=True)
     assert smoke.metrics()[0].unavailable is None
     spec = smoke.spec()
-    assert spec["random_weights"] is True and spec["versions"]["mmsegmentation"] == "1.2.2"
-    assert len(spec["config_hash"]) == 64
+    assert (
+        spec["model"]["random_weights"] is True
+        and spec["model"]["versions"]["mmsegmentation"] == "1.2.2"
+    )
+    assert len(spec["model"]["config_hash"]) == 64
     over = Segmentation(config=DEEPLAB, cfg_options={"model.test_cfg.mode": "slide"})
-    assert over.spec()["config_hash"] != spec["config_hash"]
+    assert over.spec()["model"]["config_hash"] != spec["model"]["config_hash"]
 
     acdc = acdc_fixture(tmp_path, n=1)
     from gefu.datasets.segmentation import ACDCNight
@@ -136,10 +137,10 @@ def test_availability_compatibility_and_spec(tmp_path):
 
 
 def test_config_names_resolve_inside_mmseg():
-    assert resolve_config(DEEPLAB).name == DEEPLAB + ".py"
-    assert resolve_config(SEGFORMER).parent.name == "segformer"
+    assert resolve_config("mmseg", DEEPLAB).name == DEEPLAB + ".py"
+    assert resolve_config("mmseg", SEGFORMER).parent.name == "segformer"
     with pytest.raises(FileNotFoundError, match="not found"):
-        resolve_config("no_such_model_config")
+        resolve_config("mmseg", "no_such_model_config")
 
 
 def acdc_fixture(root, n=3, size=(64, 128)):
@@ -182,8 +183,8 @@ def test_real_configs_end_to_end_through_the_runner(tmp_path):
     runner = Runner(bench(tmp_path, dataset, evaluations), quiet=True)
     outcome = runner.run()
     assert not outcome.failed and len(outcome.computed) == 4  # 2 enhancers x 2 models
-    assert runner.tasks["deeplabv3plus_r18"]._model.test_mode == "whole"
-    assert runner.tasks["segformer_b0"]._model.test_mode == "slide"
+    assert runner.tasks["deeplabv3plus_r18"].predictor.test_mode == "whole"
+    assert runner.tasks["segformer_b0"].predictor.test_mode == "slide"
     with Store(tmp_path / "results") as store:
         for cell in outcome.computed:
             values = {r["metric"]: r["value"] for r in store.cell_metrics(cell.key)}
@@ -195,8 +196,8 @@ def test_real_configs_end_to_end_through_the_runner(tmp_path):
 
 def test_consistency_predicts_each_reference_once(tmp_path, paired_dir, monkeypatch):
     calls = []
-    predict = MMSegModel.predict
-    monkeypatch.setattr(MMSegModel, "predict", lambda self, x: calls.append(len(x)) or
+    predict = MMSegSegmenter.predict
+    monkeypatch.setattr(MMSegSegmenter, "predict", lambda self, x: calls.append(len(x)) or
                         predict(self, x))  # fmt: skip
     params = {"config": SEGFORMER, "allow_random_weights": True, "cfg_options": NATIVE_SIZE}
     evaluations = [{"name": "segmentation_consistency", "params": params}]
@@ -206,7 +207,7 @@ def test_consistency_predicts_each_reference_once(tmp_path, paired_dir, monkeypa
     assert not outcome.failed and len(outcome.computed) == 3  # identity, gamma, reference
     assert sum(calls) == 4 + 3 * 4  # 4 references once, then 4 images per row
     task = runner.tasks["segmentation_consistency"]
-    assert len(task._references) == 4
+    assert len(task.references) == 4
     with Store(tmp_path / "results") as store:
         rows = {c.enhancer: {r["metric"]: r["value"] for r in store.cell_metrics(c.key)}
                 for c in outcome.computed}  # fmt: skip
@@ -222,6 +223,6 @@ def test_consistency_scores_against_the_reference_prediction():
     first = task.process(torch.zeros(1, 3, 2, 2), samples)
     assert task.compute(first) == {"mIoU": pytest.approx(100), "aAcc": pytest.approx(100)}
     second = task.process(torch.ones(1, 3, 2, 2), samples)  # the reference map is cached
-    assert task._model.seen == 3
+    assert task.predictor.seen == 3
     # class 0: intersection 2, union 4 -> 50; class 1: 0 / 2 -> 0; class 2 absent
     assert task.compute(second) == {"mIoU": pytest.approx(25), "aAcc": pytest.approx(50)}

@@ -11,12 +11,13 @@ register_task = TASKS.register
 
 for _name, _target in {
     "iqa": "gefu.tasks.iqa:IQA",
-    # frozen downstream models, scored against the dataset's labels ...
+    # frozen downstream models (gefu.tasks.downstream), scored against the dataset's labels ...
     "classification": "gefu.tasks.classification:Classification",
     "detection": "gefu.tasks.detection:Detection",
     "segmentation": "gefu.tasks.segmentation:Segmentation",
     "face_detection": "gefu.tasks.faces:FaceDetection",
-    # ... or against the same model's prediction on the normal-light reference (paired sets)
+    # ... or against the same model's prediction on the normal-light reference (paired sets):
+    # the same classes with target "reference" (``gefu.tasks.downstream.specialise``)
     "classification_consistency": "gefu.tasks.classification:ClassificationConsistency",
     "detection_consistency": "gefu.tasks.detection:DetectionConsistency",
     "segmentation_consistency": "gefu.tasks.segmentation:SegmentationConsistency",

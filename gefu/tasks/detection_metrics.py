@@ -26,9 +26,10 @@ def protocol_unavailable(protocol: str) -> str | None:
     import importlib.util
 
     if protocol == "voc":
-        from gefu.tasks.mmdet_model import mmdet_available
+        from gefu.tasks.frozen import packages_unavailable
+        from gefu.tasks.mmdet_model import MMDetModel
 
-        reason = mmdet_available()
+        reason = packages_unavailable(MMDetModel.packages, MMDetModel.install_hint)
         return f"VOC mAP is computed by mmdet's eval_map, but {reason}" if reason else None
     if importlib.util.find_spec("pycocotools") is None:
         return "pycocotools is not installed: pip install pycocotools"

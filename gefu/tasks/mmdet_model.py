@@ -11,122 +11,20 @@ on the CPU, as in mmdet's own inference, and the data preprocessor moves the bat
 
 from __future__ import annotations
 
-import importlib.util
-import json
 from pathlib import Path
 from typing import Any
 
-from gefu.tasks.frozen import checkpoint_available, file_sha256, load_once, resolve_checkpoint
-
-SHIPPED_PREFIX = "mmdet::"
+from gefu.tasks import openmmlab
 
 
-def shipped_configs_dir() -> Path:
-    """``<mmdet>/.mim/configs`` (found without importing mmdet)."""
-    spec = importlib.util.find_spec("mmdet")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("mmdet is not installed (see README, 'Install')")
-    return Path(next(iter(spec.submodule_search_locations))) / ".mim" / "configs"
+class MMDetModel(openmmlab.OpenMMLabModel):
+    """A frozen mmdet detector (options: ``OpenMMLabModel``)."""
 
+    family = package = "mmdet"
+    packages = {"mmdet": "mmdet", **openmmlab.COMMON}
 
-def resolve_config(config: str | Path) -> Path:
-    """A config file: ``config`` itself, or a config shipped with mmdet named relative to its
-    configs folder (``"yolo/yolov3_d53_8xb8-ms-608-273e_coco.py"``, ``mmdet::`` prefix allowed)."""
-    path = Path(config).expanduser()
-    if path.is_file():
-        return path
-    name = str(config).removeprefix(SHIPPED_PREFIX)
-    shipped = shipped_configs_dir() / name
-    if shipped.is_file():
-        return shipped
-    raise FileNotFoundError(
-        f"mmdet config {config!r} is neither a file nor a config shipped with mmdet "
-        f"(looked in {shipped.parent})"
-    )
-
-
-INSTALL_OPENMMLAB = "`make install-openmmlab` (builds mmcv 2.1 from source; see README, 'Install')"
-
-
-def mmdet_available() -> str | None:
-    """None if mmdet (with mmcv's compiled ops) can be used, else why not."""
-    for module in ("mmdet", "mmengine", "mmcv"):
-        if importlib.util.find_spec(module) is None:
-            return f"{module} is not installed: {INSTALL_OPENMMLAB}"
-    return None
-
-
-def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for dist in ("mmdet", "mmcv", "mmengine", "pycocotools"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            out[dist] = "absent"
-    return out
-
-
-def config_digest(config: str | Path, cfg_options: dict | None = None) -> str:
-    """Hash of the fully resolved config (``_base_`` files included)."""
-    from mmengine.config import Config
-
-    from gefu.tasks.frozen import short_hash
-
-    cfg = Config.fromfile(str(resolve_config(config)))
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    return short_hash(json.dumps(cfg.to_dict(), sort_keys=True, default=str))
-
-
-NO_WEIGHTS = "no checkpoint given (allow_random_weights: true runs random weights, for smoke tests)"
-
-
-class MMDetSource:
-    """Where a frozen mmdet detector comes from: config, checkpoint, config overrides."""
-
-    def __init__(self, config: str, checkpoint, cfg_options, allow_random_weights: bool):
-        self.config, self.checkpoint = config, checkpoint
-        self.cfg_options = {k: yaml_tuples(v) for k, v in (cfg_options or {}).items()}
-        self.allow_random_weights = allow_random_weights
-        self._config_digest: str | None = None
-        if mmdet_available() is None:
-            resolve_config(config)  # a wrong name fails now, with the folder it looked in
-
-    @property
-    def random_weights(self) -> bool:
-        if not self.allow_random_weights:
-            return False
-        return not self.checkpoint or checkpoint_available(self.checkpoint) is not None
-
-    def unavailable(self) -> str | None:
-        missing = mmdet_available()
-        if missing or self.allow_random_weights:
-            return missing
-        return checkpoint_available(self.checkpoint) if self.checkpoint else NO_WEIGHTS
-
-    def spec(self) -> dict[str, Any]:
-        random = self.random_weights
-        if self._config_digest is None and mmdet_available() is None:
-            self._config_digest = config_digest(self.config, self.cfg_options)
-        return {
-            "library": "mmdet",
-            "config": self.config,
-            "config_hash": self._config_digest,
-            "cfg_options": self.cfg_options,
-            "checkpoint": self.checkpoint,
-            "checkpoint_sha256": None if random else file_sha256(self.checkpoint),
-            "random_weights": random,
-            "versions": versions(),
-        }
-
-    def load(self, device: str):
-        checkpoint = None if self.random_weights else resolve_checkpoint(self.checkpoint)
-        config = str(resolve_config(self.config))
-        options = json.dumps(self.cfg_options, sort_keys=True, default=str)
-        key = ("mmdet", config, options, str(checkpoint), device)
-        return load_once(key, lambda: MMDetDetector(config, checkpoint, device, self.cfg_options))
+    def build(self, device: str) -> MMDetDetector:
+        return MMDetDetector(self.config, self.weights_file(), device, self.cfg_options)
 
 
 class MMDetDetector:
@@ -146,14 +44,11 @@ class MMDetDetector:
         from mmcv.transforms import Compose
         from mmdet.registry import MODELS
         from mmdet.utils import get_test_pipeline_cfg
-        from mmengine.config import Config
         from mmengine.model import revert_sync_batchnorm
         from mmengine.registry import DefaultScope, init_default_scope
         from mmengine.runner import load_checkpoint
 
-        cfg = Config.fromfile(str(resolve_config(config)))
-        if cfg_options:
-            cfg.merge_from_dict(cfg_options)
+        cfg = openmmlab.read_config("mmdet", config, cfg_options)
         self.scope = cfg.get("default_scope", "mmdet") or "mmdet"
         init_default_scope(self.scope)
         with DefaultScope.overwrite_default_scope(self.scope):
@@ -173,13 +68,10 @@ class MMDetDetector:
                     f"{len(self.classes)}: give the config's test dataset a metainfo with "
                     "its classes, or use a checkpoint that stores them"
                 )
-            pipeline = [
-                step
-                for step in get_test_pipeline_cfg(cfg)
-                if not str(step["type"]).endswith("LoadAnnotations")
-            ]
-            pipeline[0] = {"type": "mmdet.LoadImageFromNDArray"}
-            self.pipeline = Compose(pipeline)
+            steps = get_test_pipeline_cfg(cfg)
+            self.pipeline = Compose(
+                openmmlab.in_memory_pipeline(steps, "mmdet.LoadImageFromNDArray")
+            )
         model.cfg = cfg
         self.model = model.to(device).eval()
 
@@ -190,7 +82,7 @@ class MMDetDetector:
         import torch
         from mmengine.registry import DefaultScope
 
-        bgr = (images.detach().flip(1).float() * 255).permute(0, 2, 3, 1).cpu().numpy()
+        bgr = openmmlab.bgr_arrays(images)
         inputs, data_samples = [], []
         with DefaultScope.overwrite_default_scope(self.scope):
             for i, img in enumerate(bgr):
@@ -239,13 +131,3 @@ def head_classes(model) -> int | None:
         if head is not None and isinstance(getattr(head, "num_classes", None), int):
             return head.num_classes
     return None
-
-
-def yaml_tuples(value):
-    """Lists of numbers as tuples: YAML has no tuples, and mmdet wants them for sizes such as
-    ``Resize.scale`` (``"test_dataloader.dataset.pipeline.1.scale": [320, 320]``)."""
-    if isinstance(value, list | tuple) and value and all(isinstance(v, int | float) for v in value):
-        return tuple(value)
-    if isinstance(value, dict):
-        return {k: yaml_tuples(v) for k, v in value.items()}
-    return value

@@ -1,5 +1,6 @@
-"""Semantic segmentation by a frozen MMSegmentation model: ``segmentation`` scores it against
-the dataset's masks, ``segmentation_consistency`` against its own prediction on the reference.
+"""Segmentation: a frozen MMSegmentation model (``gefu.tasks.mmseg_model``) scored by mmseg's
+IoU; ``segmentation`` against the dataset's masks, ``segmentation_consistency`` against its own
+prediction on the reference.
 
 Scores are mmseg's (``IoUMetric``): per image, ``intersect_and_union`` counts the pixels of
 each class in the intersection, union, prediction and label; the dataset's totals then go
@@ -14,31 +15,16 @@ dataset's mIoU, and bootstrapping it would give intervals for the wrong number.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import math
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from gefu.datasets.cityscapes_ids import TRAIN_CLASSES
 from gefu.tasks import register_task
-from gefu.tasks.base import MetricInfo, Task
-from gefu.tasks.frozen import checkpoint_available, file_sha256, load_once, resolve_checkpoint
-from gefu.tasks.mmseg_model import MMSegModel, config_digest, mmseg_missing
+from gefu.tasks.base import MetricInfo
+from gefu.tasks.downstream import DownstreamTask, specialise
+from gefu.tasks.mmseg_model import MMSegModel
 
 AREAS = ("area_intersect", "area_union", "area_pred_label", "area_label")
-NO_CHECKPOINT = (
-    "no checkpoint given: set `checkpoint` (a path or URL), or `allow_random_weights: true` "
-    "for a smoke test"
-)
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
 
 
 def area_counts(pred, label, num_classes: int, ignore_index: int) -> dict[str, Any]:
@@ -74,86 +60,18 @@ def iou_scores(records: list[dict[str, Any]], classes: tuple[str, ...]) -> dict[
     return out
 
 
-class _MMSegTask(Task):
-    libraries = ("mmsegmentation", "mmcv", "mmengine")
-    """What both evaluations share: the frozen model, its availability and its spec."""
-
-    def __init__(self, config, checkpoint, cfg_options, allow_random_weights):
-        self.config = str(config)
-        self.checkpoint = None if checkpoint is None else str(checkpoint)
-        self.cfg_options = dict(cfg_options or {})
-        self.allow_random_weights = bool(allow_random_weights)
-        self._model: MMSegModel | None = None
-        self._setup_error: str | None = None
-        self._config_hash: str | None = None
-
-    def _unavailable(self) -> str | None:
-        """Why no metric can be computed (checked without any download), or None."""
-        missing = mmseg_missing()
-        if missing or self._setup_error:
-            return missing or self._setup_error
-        if self.allow_random_weights or self._model is not None:
-            return None
-        return NO_CHECKPOINT if self.checkpoint is None else checkpoint_available(self.checkpoint)
-
-    def _random_weights(self) -> bool:
-        return self.checkpoint is None or (
-            self.allow_random_weights and checkpoint_available(self.checkpoint) is not None
-        )
-
-    def spec(self) -> dict[str, Any]:
-        if self._config_hash is None and mmseg_missing() is None:
-            # a config that cannot be read fails in setup, with its own message
-            with contextlib.suppress(Exception):
-                self._config_hash = config_digest(self.config, self.cfg_options)
-        random = self._random_weights()
-        return {
-            "task": self.registry_name,
-            "config": self.config,
-            "config_hash": self._config_hash,
-            "cfg_options": self.cfg_options,
-            "checkpoint": self.checkpoint,
-            "checkpoint_sha256": None if random else file_sha256(self.checkpoint),
-            "random_weights": random,
-            "versions": {d: _version(d) for d in ("mmsegmentation", "mmcv", "mmengine")},
-        }
-
-    def setup(self, device: str) -> None:
-        """Load the model once per process (shared by evaluations naming the same one).
-        Downloads a checkpoint URL where the network allows; offline, the metrics become
-        unavailable with the reason rather than failing the run."""
-        if mmseg_missing() or self._model is not None:
-            return
-        checkpoint = None
-        if not self._random_weights():
-            try:
-                checkpoint = str(resolve_checkpoint(self.checkpoint))
-            except FileNotFoundError as exc:
-                self._setup_error = str(exc)
-                return
-        elif not self.allow_random_weights:
-            return  # no checkpoint and no permission to run a random model: unavailable
-        options = json.dumps(self.cfg_options, sort_keys=True)
-        self._model = load_once(
-            ("mmseg", self.config, checkpoint, device, options),
-            lambda: MMSegModel(self.config, checkpoint, device, self.cfg_options),
-        )
-
-    def _ready(self, enhanced) -> bool:
-        if self._model is None and self._setup_error is None:
-            self.setup(str(enhanced.device))
-        return self._model is not None
-
-
 @register_task("segmentation")
-class Segmentation(_MMSegTask):
-    """A frozen mmseg model scored against the dataset's label masks: mIoU (primary), mAcc,
-    aAcc and IoU per class (``IoU/<class>``), percentages as mmseg reports them.
+class Segmentation(DownstreamTask):
+    """A frozen mmseg model (``gefu.tasks.mmseg_model``) scored against the dataset's label
+    masks (target "labels"): mIoU (primary), mAcc, aAcc and IoU per class (``IoU/<class>``),
+    percentages as mmseg reports them; or against its own label map on the normal-light
+    reference (target "reference", ``segmentation_consistency``): mIoU (primary) and aAcc,
+    every pixel and class counted.
 
     ``config``: a config file, or one shipped in mmseg (``mmseg/.mim/configs``), by relative
-    path or file name. ``checkpoint``: a path or URL. ``classes``: what the model predicts and
-    the masks' train ids index (default: Cityscapes' 19); a dataset with other classes is
-    incompatible. ``cfg_options``: mmseg's ``--cfg-options`` overrides, e.g.
+    path or file name. ``checkpoint``: a path or URL. ``classes`` (labels): what the model
+    predicts and the masks' train ids index (default: Cityscapes' 19); a dataset with other
+    classes is incompatible. ``cfg_options``: mmseg's ``--cfg-options`` overrides, e.g.
     ``{"model.test_cfg.mode": "whole", "test_pipeline.1.scale": [1024, 512]}`` (they change
     the protocol and are part of the spec; pipeline overrides go to ``test_pipeline``, which
     is what mmseg's inference API reads, not ``test_dataloader``). Images without a mask (an
@@ -161,28 +79,38 @@ class Segmentation(_MMSegTask):
     batch would be silently biased; unlabelled splits are rejected up front where the reader
     says it has no labels."""
 
+    libraries = ("mmsegmentation", "mmcv", "mmengine")
+    label_options = ("classes", "ignore_index")
+    defaults = {"classes": {"labels": TRAIN_CLASSES}, "ignore_index": {"labels": 255}}
+
     def __init__(
         self,
         config: str,
         checkpoint: str | None = None,
         classes: list[str] | None = None,
-        ignore_index: int = 255,
+        ignore_index: int | None = None,
         cfg_options: dict | None = None,
         allow_random_weights: bool = False,
     ):
-        super().__init__(config, checkpoint, cfg_options, allow_random_weights)
-        self.classes = tuple(str(c) for c in classes) if classes else TRAIN_CLASSES
-        self.ignore_index = int(ignore_index)
+        options = self.target_options(classes=classes or None, ignore_index=ignore_index)
+        self.attach(MMSegModel(config, checkpoint, cfg_options, allow_random_weights))
+        self.classes = tuple(str(c) for c in options["classes"] or ())
+        ignore = options["ignore_index"]
+        self.ignore_index = None if ignore is None else int(ignore)
 
     def metrics(self, dataset=None) -> list[MetricInfo]:
-        why = self._unavailable()
+        why = self.unavailable()
+        if self.consistency:
+            return [MetricInfo(name, False, why, uses_reference=True) for name in ("mIoU", "aAcc")]
         names = ["mIoU", "mAcc", "aAcc", *(f"IoU/{c}" for c in self.classes)]
         return [MetricInfo(name, False, why) for name in names]
 
     def spec(self) -> dict[str, Any]:
+        if self.consistency:
+            return super().spec()
         return {**super().spec(), "classes": list(self.classes), "ignore_index": self.ignore_index}
 
-    def incompatible(self, dataset) -> str | None:
+    def labels_incompatible(self, dataset) -> str | None:
         if getattr(dataset, "task", None) != "segmentation":
             return f"not a segmentation dataset (its task is {getattr(dataset, 'task', None)})"
         if getattr(dataset, "labelled", True) is False:
@@ -197,24 +125,31 @@ class Segmentation(_MMSegTask):
 
     def setup(self, device: str) -> None:
         super().setup(device)
-        if self._model is not None and self._model.num_classes != len(self.classes):
-            n = self._model.num_classes
-            self._model = None
+        n = self.predictor.num_classes if self.predictor is not None else None
+        if n is not None and not self.consistency and n != len(self.classes):
+            self.predictor = None
             raise ValueError(
                 f"segmentation: the model predicts {n} classes but `classes` lists "
                 f"{len(self.classes)}"
             )
 
     def process(self, enhanced, samples) -> list[dict[str, Any]]:
-        unlabelled = [s.name for s in samples if s.target is None]
-        if unlabelled:
-            raise ValueError(
-                f"segmentation: no label mask for {', '.join(unlabelled[:5])}: evaluate a "
-                "labelled split (or use segmentation_consistency on a paired set)"
-            )
-        if not self._ready(enhanced):
+        if not self.consistency:
+            unlabelled = [s.name for s in samples if s.target is None]
+            if unlabelled:
+                raise ValueError(
+                    f"segmentation: no label mask for {', '.join(unlabelled[:5])}: evaluate a "
+                    "labelled split (or use segmentation_consistency on a paired set)"
+                )
+        else:
+            missing = [s.name for s in samples if s.reference is None]
+            if missing:
+                raise ValueError(f"segmentation_consistency: no reference for {missing[0]}")
+        if not self.ready(enhanced):
             return [{} for _ in samples]
-        preds = self._model.predict(enhanced)
+        if self.consistency:
+            return self._against_reference(enhanced, samples)
+        preds = self.predictor.predict(enhanced)
         rows = []
         for pred, sample in zip(preds, samples, strict=True):
             try:
@@ -223,71 +158,31 @@ class Segmentation(_MMSegTask):
                 raise ValueError(f"segmentation: {sample.name}: {exc}") from None
         return rows
 
-    def compute(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        scores = iou_scores(records, self.classes)
-        return {m.name: scores.get(m.name, math.nan) for m in self.metrics()}
-
-
-@register_task("segmentation_consistency")
-class SegmentationConsistency(_MMSegTask):
-    """Label-free segmentation on a paired set: the target is the same frozen model's label
-    map on the normal-light reference, every pixel and class counted. mIoU (primary) and
-    aAcc, percentages. Reference maps are predicted once per run and cached by sample name
-    and the reference's content hash, so every enhancer is compared with the same target."""
-
-    def __init__(
-        self,
-        config: str,
-        checkpoint: str | None = None,
-        cfg_options: dict | None = None,
-        allow_random_weights: bool = False,
-    ):
-        super().__init__(config, checkpoint, cfg_options, allow_random_weights)
-        self._references: dict[tuple[str, str], Any] = {}
-
-    def metrics(self, dataset=None) -> list[MetricInfo]:
-        why = self._unavailable()
-        return [MetricInfo(name, False, why, uses_reference=True) for name in ("mIoU", "aAcc")]
-
-    def incompatible(self, dataset) -> str | None:
-        if not getattr(dataset, "paired", False):
-            return "needs a paired dataset (the target is the prediction on the reference)"
-        return None
-
-    def _reference_maps(self, samples) -> list[Any]:
+    def _against_reference(self, enhanced, samples) -> list[dict[str, Any]]:
         import torch
 
-        keys = [(s.name, _content_hash(s.reference)) for s in samples]
-        todo = [i for i, k in enumerate(keys) if k not in self._references]
-        dtype = torch.uint8 if self._model.num_classes <= 256 else torch.int32
-        by_size: dict[tuple, list[int]] = {}
-        for i in todo:  # batched by size: references need not share one
-            by_size.setdefault(tuple(samples[i].reference.shape), []).append(i)
-        for group in by_size.values():
-            refs = torch.stack([samples[i].reference for i in group])
-            for i, pred in zip(group, self._model.predict(refs), strict=True):
-                self._references[keys[i]] = pred.to("cpu", dtype)  # compact: kept all run
-        return [self._references[k] for k in keys]
+        n = self.predictor.num_classes
+        dtype = torch.uint8 if n <= 256 else torch.int32
 
-    def process(self, enhanced, samples) -> list[dict[str, Any]]:
-        missing = [s.name for s in samples if s.reference is None]
-        if missing:
-            raise ValueError(f"segmentation_consistency: no reference for {missing[0]}")
-        if not self._ready(enhanced):
-            return [{} for _ in samples]
-        targets = self._reference_maps(samples)
-        preds = self._model.predict(enhanced)
-        n = self._model.num_classes
+        def reference_maps(references):  # compact on the CPU: kept all run
+            return [pred.to("cpu", dtype) for pred in self.predictor.predict(references)]
+
+        targets = self.references.get(samples, "cpu", reference_maps)
+        preds = self.predictor.predict(enhanced)
         return [
             area_counts(pred, target.long(), n, ignore_index=-1)  # no label is -1: count all
             for pred, target in zip(preds, targets, strict=True)
         ]
 
     def compute(self, records: list[dict[str, Any]]) -> dict[str, float]:
-        n = len(records[0][AREAS[0]]) if records and AREAS[0] in records[0] else 0
-        scores = iou_scores(records, tuple(str(i) for i in range(n)))
+        if self.consistency:
+            n = len(records[0][AREAS[0]]) if records and AREAS[0] in records[0] else 0
+            scores = iou_scores(records, tuple(str(i) for i in range(n)))
+        else:
+            scores = iou_scores(records, self.classes)
         return {m.name: scores.get(m.name, math.nan) for m in self.metrics()}
 
 
-def _content_hash(image) -> str:
-    return hashlib.sha256(image.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+SegmentationConsistency = register_task("segmentation_consistency")(
+    specialise(Segmentation, "SegmentationConsistency", target="reference")
+)

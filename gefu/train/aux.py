@@ -205,14 +205,16 @@ class _MMSegLogits:
         import torch
         from torch import nn
 
-        from gefu.tasks.mmseg_model import mmseg_missing, resolve_config
+        from gefu.tasks.frozen import packages_unavailable
+        from gefu.tasks.mmseg_model import MMSegModel
+        from gefu.tasks.openmmlab import resolve_config
 
-        missing = mmseg_missing()
+        missing = packages_unavailable(MMSegModel.packages, MMSegModel.install_hint)
         if missing:
             raise RuntimeError(f"aux.segmenter (source: mmseg): {missing}")
         from mmseg.apis import init_model
 
-        model = init_model(str(resolve_config(cfg.config)), weights, device=str(device))
+        model = init_model(str(resolve_config("mmseg", cfg.config)), weights, device=str(device))
         pre = model.data_preprocessor
         mean, std = pre.mean.view(1, 3, 1, 1) / 255, pre.std.view(1, 3, 1, 1) / 255
 

@@ -41,9 +41,9 @@ def main(args) -> int:
         print(f"  {name:<10} {availability('metrics', metrics.get(name))}")
     print("checkpoints named in configs/ (present offline?):")
     for config, ref in configured_checkpoints():
-        from gefu.tasks.frozen import checkpoint_available
+        from gefu.tasks.frozen import checkpoint_unavailable
 
-        why = checkpoint_available(ref)
+        why = checkpoint_unavailable(ref)
         print(
             f"  {'ok     ' if why is None else 'missing'} {config}: {ref if why is None else why}"
         )
