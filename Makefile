@@ -49,7 +49,12 @@ format: $(BASE)
 
 bench: $(OPENMMLAB)
 	$(BIN)/python benchmarks/harness_overhead.py
+	$(BIN)/python benchmarks/harness_overhead.py --detection
 	$(BIN)/python benchmarks/detection_streaming.py
+	$(BIN)/python benchmarks/cached_rerun.py
+	$(BIN)/python benchmarks/scaling.py
+	$(BIN)/python benchmarks/store_write_rate.py
+	$(BIN)/python benchmarks/per_image_costs.py
 	$(BIN)/python benchmarks/dataset_metadata.py
 	$(BIN)/python benchmarks/selective_scan.py
 	$(BIN)/python benchmarks/report_statistics.py

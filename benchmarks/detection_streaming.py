@@ -1,14 +1,16 @@
 """Streaming versus the seeds' way, for a detection cell, on the same images in one process.
 
-- streaming (gefu): a ``gefu run`` cell: each batch is enhanced and handed to the frozen
-  detector in memory (float, no 8-bit rounding), scored, and written to the results store;
-- disk (the seed methods' scripts): enhance every image and save it as PNG (and the
-  normal-light references, which a consistency score needs as targets), then run the detector
-  over both folders with mmdet's own ``inference_detector`` (reads the files back).
-Both use the same enhancer, the same detector (RetinaNet-R18 config, random seeded weights:
-speed does not depend on the weights) and the same test pipeline.
+- streaming (gefu): the cell as ``gefu run`` computes it: each batch is enhanced and handed to
+  the frozen detector in memory (float, decoded once, no 8-bit rounding), scored, its cell
+  assembled and written to the results store;
+- disk (the seed methods' scripts): enhance every image and save it as PNG, and the
+  normal-light references (a consistency score needs them as targets), then read both folders
+  back and run the detector over them, scored the same way (no store).
+Both use the same enhancer, the same frozen detector (the demo's Darknet YOLOv3-tiny, weights
+in its package) on the same device, batches of the config's size; the detector is loaded once,
+outside both timings. Minimum over ``--repeats``.
 
-    python benchmarks/detection_streaming.py [--limit 12] [--enhancer gamma] [--repeats 2]
+    python benchmarks/detection_streaming.py [--limit 15] [--enhancer gamma] [--device cpu]
 """
 
 from __future__ import annotations
@@ -20,96 +22,90 @@ from pathlib import Path
 
 import torch
 
-DETECTOR = "retinanet/retinanet_r18_fpn_1x_coco.py"
-OPTIONS: dict = {}  # mmdet config overrides shared by both paths (--scale)
-
-
-def streaming(limit: int, enhancer: str, out: str) -> float:
-    from gefu.bench.config import validate_config
-    from gefu.bench.runner import Runner
-
-    config = validate_config(
-        {
-            "name": "stream",
-            "output": out,
-            "device": "cpu",
-            "include_reference": False,
-            "samples": 0,
-            "enhancers": [{"name": enhancer}],
-            "datasets": [{"name": "demo", "limit": limit}],
-            "evaluations": [
-                {
-                    "name": "detection_consistency",
-                    "params": {
-                        "config": DETECTOR,
-                        "allow_random_weights": True,
-                        "cfg_options": OPTIONS,
-                    },
-                }
-            ],
-        }
-    )
-    runner = Runner(config, quiet=True, force=True)
-    runner._build()
-    label = next(iter(runner.tasks))
-    runner.tasks[label].setup("cpu")  # model loading excluded from both timings
-    runner._ready_tasks.add(label)
-    from gefu.bench.store import Store
-
-    t0 = time.perf_counter()
-    with Store(out) as store:
-        for result, _ in runner._run_group("demo", enhancer, runner._grid()):
-            store.write_cell(result)
-    return time.perf_counter() - t0
-
-
-def disk(limit: int, enhancer: str, folder: Path) -> float:
-    from mmdet.apis import inference_detector
-
-    from gefu.datasets import create_dataset
-    from gefu.enhancers import create_enhancer
-    from gefu.io import write_image
-    from gefu.tasks.mmdet_model import MMDetDetector
-
-    detector = MMDetDetector(DETECTOR, cfg_options=OPTIONS)  # the same seeded random weights
-    model = detector.model
-    model.cfg.test_dataloader.dataset.pipeline[0] = {"type": "LoadImageFromFile"}
-    ds = create_dataset("demo", limit=limit)
-    enh = create_enhancer(enhancer)
-    t0 = time.perf_counter()
-    with torch.inference_mode():
-        for i in range(len(ds)):
-            sample = ds.load(i)
-            write_image(folder / f"{i:04d}.png", enh(sample.image[None])[0])
-            write_image(folder / f"{i:04d}_ref.png", sample.reference)
-    files = sorted(str(p) for p in folder.glob("*.png"))
-    for path in files:
-        inference_detector(model, path)
-    return time.perf_counter() - t0
+DETECTOR = {"detector": "darknet", "darknet": {"input_size": 256}, "ref_score_thr": 0.25,
+            "metric": "coco"}  # fmt: skip
 
 
 def main() -> None:
+    from gefu.bench.assemble import assemble_cell
+    from gefu.bench.batches import iter_batches
+    from gefu.bench.config import validate_config
+    from gefu.bench.grid import build_grid
+    from gefu.bench.store import Store
+    from gefu.bench.work import Unit, Worker
+    from gefu.datasets.base import Sample
+    from gefu.io import read_image, write_image
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, default=12)
+    parser.add_argument("--limit", type=int, default=15)
     parser.add_argument("--enhancer", default="gamma")
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--scale", type=int, help="detector test size (default: the config's)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--input-size", type=int, default=256, help="the detector's input")
     args = parser.parse_args()
-    if args.scale:
-        OPTIONS["test_pipeline.1.scale"] = (args.scale, args.scale)
-        OPTIONS["test_dataloader.dataset.pipeline.1.scale"] = (args.scale, args.scale)
-    s_times, d_times = [], []
-    for _ in range(args.repeats):
-        with tempfile.TemporaryDirectory() as tmp:
-            s_times.append(streaming(args.limit, args.enhancer, tmp))
-        with tempfile.TemporaryDirectory() as tmp:
-            d_times.append(disk(args.limit, args.enhancer, Path(tmp)))
+    DETECTOR["darknet"]["input_size"] = args.input_size
+    dev = args.device
+    with tempfile.TemporaryDirectory() as tmp:
+        config = validate_config({
+            "name": "stream", "output": tmp, "device": dev, "include_reference": False,
+            "samples": 0, "enhancers": [{"name": args.enhancer}],
+            "datasets": [{"name": "demo", "limit": args.limit}],
+            "evaluations": [{"name": "detection_consistency", "params": DETECTOR}],
+        })  # fmt: skip
+        grid = build_grid(config, str)
+        (cell,) = grid.cells
+        ds = grid.datasets[cell.dataset]
+        task = grid.tasks[cell.evaluation]
+        worker = Worker(config, dev, datasets=grid.datasets, tasks=grid.tasks)
+        worker._setup(cell.evaluation, ds)  # the detector, loaded once for both paths
+        row = worker._row(cell.enhancer)
+        unit = Unit(cell.dataset, cell.enhancer, (cell.evaluation,), 0, len(ds), 0, "b")
+
+        def streaming(store) -> float:
+            task.references = type(task.references)()  # predicted afresh in each timing
+            t0 = time.perf_counter()
+            result = worker.run(unit)
+            store.write_cell(assemble_cell(cell, [result], task, ds, False, 0))
+            return time.perf_counter() - t0
+
+        def disk(folder: Path) -> float:
+            task.references = type(task.references)()  # predicted afresh in each timing
+            t0 = time.perf_counter()
+            batches = []
+            with torch.inference_mode():
+                for batch, _ in iter_batches(ds, config.batch_size):
+                    out, _ = row(batch)
+                    for s, img in zip(batch, out, strict=True):
+                        write_image(folder / f"{s.name}.png", img)
+                        write_image(folder / f"{s.name}_ref.png", s.reference)
+                    batches.append([s.name for s in batch])
+                records = []
+                for names in batches:
+                    files = [Sample(n, read_image(folder / f"{n}.png"),
+                                    reference=read_image(folder / f"{n}_ref.png"))
+                             for n in names]  # fmt: skip
+                    images = torch.stack([f.image for f in files]).to(dev)
+                    records += task.process(images, files)
+                task.compute(records)
+            if dev.startswith("cuda"):
+                torch.cuda.synchronize()
+            return time.perf_counter() - t0
+
+        s_times, d_times = [], []
+        with Store(tmp) as store:
+            for i in range(args.repeats):
+                s_times.append(streaming(store))
+                (Path(tmp) / f"disk{i}").mkdir()
+                d_times.append(disk(Path(tmp) / f"disk{i}"))
     s, d = min(s_times), min(d_times)
-    scale = f", test size {args.scale}" if args.scale else ""
-    print(f"{args.limit} demo images, enhancer {args.enhancer}, detector {DETECTOR}{scale} (CPU)")
-    print(f"streaming (gefu run cell):     {s:7.2f} s")
-    print(f"disk (write PNGs, then detect): {d:7.2f} s")
-    print(f"disk / streaming:              {d / s:7.2f}x")
+    name = torch.cuda.get_device_name(0) if dev.startswith("cuda") else "CPU"
+    print(
+        f"{len(ds)} demo images, enhancer {args.enhancer}, Darknet YOLOv3-tiny at "
+        f"{args.input_size}, {name}"
+    )
+    print(f"streaming (gefu run cell):                {s:7.2f} s")
+    print(f"disk (write PNGs, read back, detect):     {d:7.2f} s")
+    print(f"disk / streaming:                         {d / s:7.2f}x")
 
 
 if __name__ == "__main__":

@@ -43,9 +43,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--detection", action="store_true", help="a detection cell alone")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--config", help="benchmark YAML (default: the embedded demo)")
     args = parser.parse_args()
 
-    config = load_config(None)
+    config = load_config(args.config)
     update = {"include_reference": False}
     if args.detection:
         from gefu.core.specs import EvaluationSpec
@@ -56,7 +58,7 @@ def main() -> None:
         config = config.model_copy(update={"output": tmp, **update})
         grid = build_grid(config, str)
         ((ds_label, dataset),) = grid.datasets.items()
-        worker = Worker(config, "cpu", datasets=grid.datasets, tasks=grid.tasks)
+        worker = Worker(config, args.device, datasets=grid.datasets, tasks=grid.tasks)
         for label in grid.tasks:
             worker._setup(label, dataset)  # models loaded once, outside every timing
         batches = [b for b, _ in iter_batches(dataset, config.batch_size)]
@@ -74,9 +76,11 @@ def main() -> None:
         def compute(model):
             with torch.inference_mode():
                 for batch in batches:
-                    out = model(torch.stack([s.image for s in batch]))
+                    out = model(torch.stack([s.image for s in batch]).to(args.device))
                     for task in grid.tasks.values():
                         task.process(out, batch)
+            if args.device.startswith("cuda"):
+                torch.cuda.synchronize()
 
         with Store(tmp) as store:
             for _ in range(args.repeats):
@@ -93,7 +97,8 @@ def main() -> None:
                     best[spec.label] = [min(a, b) for a, b in zip(old, times, strict=True)]
 
     what = "detection cell" if args.detection else "demo cells"
-    print(f"{what}, {len(dataset)} images, CPU, {torch.get_num_threads()} torch threads")
+    where = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "CPU"
+    print(f"{what}, {len(dataset)} images, {where}, {torch.get_num_threads()} torch threads")
     print(f"{'enhancer':<26}{'harness s':>11}{'loading s':>11}{'compute s':>11}{'overhead':>10}")
     for label, (h, ld, c) in best.items():
         print(f"{label:<26}{h:>11.3f}{ld:>11.3f}{c:>11.3f}{(h - ld) / c - 1:>10.1%}")

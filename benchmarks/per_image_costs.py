@@ -21,7 +21,7 @@ import torch
 ENHANCERS = {
     "identity": {}, "gamma": {}, "he": {}, "clahe": {}, "msrcr": {}, "lime": {},
     "zero_dce": {}, "zero_dce_pp": {}, "sagc": {}, "scl_lle": {}, "retinexnet": {},
-    "hvr_ssle": {}, "semi_llie": {}, "scuf": {"base": "full-config"},
+    "hvr_ssle": {}, "semi_llie": {}, "scuf": {"base": "full-config", "clip": "full-config"},
 }  # fmt: skip
 MMDET = "allow_random_weights"
 FROZEN = {  # label: (evaluation name, params), as in configs/gefu/*.yaml and the demo
@@ -59,6 +59,8 @@ def per_image(fn, batch: int, device: str, repeats: int) -> float:
 
 
 def main() -> None:
+    import logging
+
     from gefu.datasets.base import Sample
     from gefu.enhancers import create_enhancer
     from gefu.tasks import create_task
@@ -70,6 +72,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--only", nargs="*", help="names to measure (default: all)")
     args = parser.parse_args()
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # noise from diffusers' import
     dev, (h, w) = args.device, args.size
     torch.manual_seed(0)
     x = (torch.rand(args.batch, 3, h, w) * 0.3).to(dev)

@@ -86,6 +86,7 @@ class Runner:
         self.console = Console(stderr=True, quiet=quiet, highlight=False)
         self.quiet = quiet
         self.grid = None
+        self._computable: set[str] = set()
         self.worker = Worker(config, self.device, save_images=save_images, debug=debug)
 
     @property
@@ -244,6 +245,7 @@ class Runner:
         ds = self.grid.datasets[group.dataset]
         for c in group.cells:
             try:
+                self._ready_to_compute(c.evaluation)
                 result = assemble_cell(
                     c, group.results, self.grid.tasks[c.evaluation], ds,
                     group.row == REFERENCE_ROW, self.config.samples,
@@ -251,6 +253,15 @@ class Runner:
             except Exception as exc:
                 result = failed_cell(c, f"{c.evaluation} failed: {self._why(exc)}")
             self._write(result, c, store, outcome)
+
+    def _ready_to_compute(self, label: str) -> None:
+        """Set up the driver's copy of an evaluation once, on CPU, when units ran elsewhere:
+        what ``compute`` and the metric list depend on beyond the records (a detector's class
+        names, whether a model could be loaded) is then the same as on the workers. No image
+        goes through it here."""
+        if self.executor_name != "local" and label not in self._computable:
+            self._computable.add(label)
+            self.grid.tasks[label].setup("cpu")
 
     def _write(self, result, cell, store, outcome) -> None:
         store.write_cell(result)
