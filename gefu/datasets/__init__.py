@@ -27,7 +27,7 @@ for _name, _target in {
     "image_folder": "gefu.datasets.classification:ImageFolderClassification",
     "darkened": "gefu.datasets.darkened:Darkened",
     "demo": "gefu.datasets.demo:DemoDataset",
-    "bundled_photos": "gefu.train.data:BundledPhotos",  # training photos (never the demo's)
+    "bundled_photos": "gefu.datasets.bundled:BundledPhotos",  # photos shipped with packages
     # detection
     "exdark": "gefu.datasets.exdark:ExDark",
     "darkface": "gefu.datasets.darkface:DarkFace",

@@ -85,11 +85,11 @@ HOW_TO_GET = {
 
 def validate_aux(name: str, spec: dict | None) -> BaseModel:
     from gefu.core.errors import ConfigError
-    from gefu.train.config import _validate
+    from gefu.core.strict import validate
 
     if name not in SPECS:
         raise ConfigError(f"aux.{name}: unknown auxiliary network; valid: {', '.join(SPECS)}")
-    spec_model = _validate(SPECS[name], spec or {}, prefix=f"aux.{name}")
+    spec_model = validate(SPECS[name], spec or {}, prefix=f"aux.{name}")
     if (
         isinstance(spec_model, SegmenterSpec)
         and spec_model.source == "mmseg"

@@ -1,4 +1,4 @@
-"""Training data: a seeded stream that resumes exactly, offline photos, darkened patches.
+"""Training data: a seeded stream that resumes exactly, image sources, darkened patches.
 
 Every random draw is a pure function of (seed, stream name, position): ``StepBatches`` yields,
 for each step, a batch of ``(index, rng_seed)`` pairs; a dataset's ``__getitem__`` receives one
@@ -9,7 +9,6 @@ Resuming at step N therefore needs no sampler state: it restarts the stream at N
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import math
 from pathlib import Path
 from typing import Literal
@@ -18,11 +17,8 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
-from gefu.datasets import register_dataset
-from gefu.datasets.base import Dataset, Sample, files_fingerprint
-
-# The demo's photos are reserved for evaluation: never train on them.
-RESERVED = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "grace_hopper")
+from gefu.datasets.bundled import bundled_photos
+from gefu.io import resize as _resize
 
 
 def stream_seed(*parts) -> int:
@@ -64,35 +60,7 @@ class StepBatches(torch.utils.data.Sampler):
         return max(0, self.total - self.start)
 
 
-# -- offline photos ------------------------------------------------------------------------
-def _package_dir(module: str) -> Path | None:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def bundled_photos() -> list[Path]:
-    """Natural photos shipped inside installed packages, none of them a demo photo: pyiqa's
-    ``ResultsCalibra/ref_dir/*.bmp`` (5), matplotlib's ``Minduka_Present_Blue_Pack.png`` and,
-    when scikit-learn is installed, its ``china.jpg`` and ``flower.jpg``."""
-    found: list[Path] = []
-    pyiqa = _package_dir("pyiqa")
-    if pyiqa is not None:
-        found += sorted((pyiqa.parent / "ResultsCalibra" / "ref_dir").glob("*.bmp"))
-    mpl = _package_dir("matplotlib")
-    if mpl is not None:
-        found.append(mpl / "mpl-data" / "sample_data" / "Minduka_Present_Blue_Pack.png")
-    sklearn = _package_dir("sklearn")
-    if sklearn is not None:
-        found += [sklearn / "datasets" / "images" / f for f in ("china.jpg", "flower.jpg")]
-    found = [p for p in found if p.is_file()]
-    assert not any(p.stem.startswith(RESERVED) for p in found), "a demo photo in training data"
-    if not found:
-        raise FileNotFoundError("no bundled photos found (pyiqa and matplotlib ship them)")
-    return found
-
-
+# -- image sources ---------------------------------------------------------------------------
 def expand_images(sources: list[str] | str) -> list[Path]:
     """``"bundled"``, or a list of image files and folders (their images, sorted by name)."""
     from gefu.io import is_image, list_images
@@ -113,45 +81,11 @@ def expand_images(sources: list[str] | str) -> list[Path]:
     return paths
 
 
-@register_dataset("bundled_photos")
-class BundledPhotos(Dataset):
-    """The ``bundled_photos()`` as an unpaired dataset (longer side resized to ``max_side``),
-    e.g. under ``darkened`` for a training run's validation. Not the demo photos."""
-
-    def __init__(self, root=None, limit: int | None = None, max_side: int = 256):
-        super().__init__(root, limit)
-        self.files, self.max_side = self._limited(bundled_photos()), max_side
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def name_of(self, index: int) -> str:
-        return self.files[index].name
-
-    def load(self, index: int) -> Sample:
-        image = _resize(_read(self.files[index]), longer=self.max_side)
-        image = torch.round(image * 255) / 255  # 8-bit values, like a stored image
-        return Sample(self.files[index].name, image, meta={"path": str(self.files[index])})
-
-    def fingerprint(self) -> str:
-        return files_fingerprint(self.files) + f":{self.max_side}"
-
-
 # -- patches ---------------------------------------------------------------------------------
 def _read(path: Path) -> torch.Tensor:
     from gefu.io import read_image
 
     return read_image(path)
-
-
-def _resize(image: torch.Tensor, shorter: int | None = None, longer: int | None = None):
-    h, w = image.shape[-2:]
-    scale = shorter / min(h, w) if shorter else (longer / max(h, w) if longer else 1.0)
-    if scale == 1.0:
-        return image
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    return F.interpolate(image[None], size, mode="bilinear", antialias=scale < 1,
-                         align_corners=False)[0].clamp(0, 1)  # fmt: skip
 
 
 def random_patch(image: torch.Tensor, crop: int, gen: torch.Generator, flip: bool):

@@ -197,7 +197,6 @@ class _Validator:
     un-enhanced input's scores are logged beside them as ``<metric>_input``."""
 
     def __init__(self, config: TrainConfig, device):
-        import gefu.train.data  # noqa: F401  (registers bundled_photos)
         from gefu.datasets import create_dataset
         from gefu.metrics import create_metric
 

@@ -25,8 +25,8 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gefu.core.specs import DatasetSpec
 from gefu.train import register_method
-from gefu.train.config import DatasetEntry
 from gefu.train.method import MethodConfig, TrainMethod
 
 
@@ -48,7 +48,7 @@ class RetinexNetConfig(MethodConfig):
 
 class RetinexNetData(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dataset: DatasetEntry | None = None  # a registered paired dataset
+    dataset: DatasetSpec | None = None  # a registered paired dataset
     synthetic: list[str] | Literal["bundled"] | None = None
     model: Literal["physical", "gamma_curve"] = "physical"  # synthetic darkening
     severity: Literal["mild", "moderate", "severe", "random"] = "random"
@@ -198,7 +198,7 @@ class RetinexNetTraining(TrainMethod):
         return {**values, "loss": float(loss.detach()), "phase": phase}
 
 
-def _paired_dataset(entry: DatasetEntry):
+def _paired_dataset(entry: DatasetSpec):
     from gefu.core.errors import ConfigError
     from gefu.datasets import DATASETS, create_dataset
 
