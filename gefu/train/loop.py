@@ -208,7 +208,7 @@ class _Validator:
         self.metrics = {}
         for name in config.validation.metrics:
             metric = create_metric(name)
-            reason = metric.unavailable_reason()
+            reason = metric.unavailable()
             if reason:
                 print(f"validation: skipping {name}: {reason}")
                 continue
