@@ -54,5 +54,8 @@ for _name, _target in {
     DATASETS.add_lazy(_name, _target)
 
 
-def create_dataset(name: str, **params: Any):
-    return DATASETS.get(name)(**{k: v for k, v in params.items() if v is not None})
+def create_dataset(name: str, root=None, limit: int | None = None, **params: Any):
+    """The registered dataset ``name``; ``root`` and ``limit`` are passed where set, every other
+    parameter as given (an explicit null means what the dataset makes of None)."""
+    where = {k: v for k, v in (("root", root), ("limit", limit)) if v is not None}
+    return DATASETS.get(name)(**where, **params)

@@ -61,8 +61,10 @@ class BundledPhotos(Dataset):
 
         from gefu.io import read_image, resize
 
-        image = resize(read_image(self.files[index]), longer=self.max_side)
-        image = torch.round(image * 255) / 255  # 8-bit values, like a stored image
+        image = read_image(self.files[index])
+        if self.max_side is not None:
+            image = resize(image, longer=self.max_side)
+            image = torch.round(image * 255) / 255  # 8-bit values, like a stored image
         return Sample(self.files[index].name, image, meta={"path": str(self.files[index])})
 
     def fingerprint(self) -> str:

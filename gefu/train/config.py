@@ -95,11 +95,12 @@ def build_method(config: TrainConfig):
     """The method object and its training datasets; ``data:`` errors become ConfigErrors."""
     from gefu.train import METHODS
 
-    method = METHODS.get(config.method)(method_config(config), config.data)
+    cls = METHODS.get(config.method)
+    method = cls(method_config(config), config.data)
     try:
         datasets = method.datasets()
     except ValidationError as exc:
-        raise ConfigError(format_errors(exc, None, "data")) from None
+        raise ConfigError(format_errors(exc, cls.Data, "data")) from None
     except FileNotFoundError as exc:
         raise ConfigError(f"data: {exc}") from None
     return method, datasets

@@ -11,14 +11,15 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 
+from gefu.core.strict import validate
+from gefu.datasets.base import Dataset
 from gefu.datasets.bundled import bundled_photos
 from gefu.io import resize as _resize
+from gefu.train.sources import Darkening, PatchConfig, open_source
 
 
 def stream_seed(*parts) -> int:
@@ -60,7 +61,7 @@ class StepBatches(torch.utils.data.Sampler):
         return max(0, self.total - self.start)
 
 
-# -- image sources ---------------------------------------------------------------------------
+# -- image files ------------------------------------------------------------------------------
 def expand_images(sources: list[str] | str) -> list[Path]:
     """``"bundled"``, or a list of image files and folders (their images, sorted by name)."""
     from gefu.io import is_image, list_images
@@ -101,40 +102,35 @@ def random_patch(image: torch.Tensor, crop: int, gen: torch.Generator, flip: boo
     return patch.contiguous()
 
 
-class PatchConfig(BaseModel):
-    """The ``data:`` section of methods trained on (darkened) photo patches."""
-
-    model_config = ConfigDict(extra="forbid")
-    images: list[str] | Literal["bundled"] = "bundled"  # image files / folders
-    resize: int | None = Field(None, ge=1, description="shorter side before cropping")
-    crop: int = Field(256, ge=8)
-    # crop: a random crop x crop patch; square: the whole image resized to crop x crop
-    # (Zero-DCE's and Zero-DCE++'s released loaders: 256² and 512², no crop)
-    fit: Literal["crop", "square"] = "crop"
-    flip: bool = True
-    # false: the images are used as they are, not darkened: real low-light or multi-exposure
-    # captures (SICE, as Zero-DCE and Zero-DCE++ train); the sample then has only "low"
-    darken: bool = True
-    model: Literal["physical", "gamma_curve"] = "physical"  # see gefu.simulate
-    severity: Literal["mild", "moderate", "severe", "random"] = "random"
-    cache: bool = True  # keep decoded (resized) photos in memory
-
-
 class _Photos(torch.utils.data.Dataset):
-    def __init__(self, paths: list[Path], resize: int | None, cache: bool,
+    """Decoded images of a registered dataset (each item's ``image``) or of image files."""
+
+    def __init__(self, source: Dataset | list[Path], resize: int | None, cache: bool,
                  square: int | None = None):  # fmt: skip
-        self.paths, self.resize, self.cache, self.square = list(paths), resize, cache, square
+        self.source = source if isinstance(source, Dataset) else list(source)
+        self.resize, self.cache, self.square = resize, cache, square
         self._cached: dict[int, torch.Tensor] = {}
 
+    @property
+    def paths(self) -> list[Path]:
+        if isinstance(self.source, Dataset):
+            raise TypeError(f"{type(self).__name__} reads a dataset, not files")
+        return self.source
+
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.source)
+
+    def read(self, index: int) -> torch.Tensor:
+        if isinstance(self.source, Dataset):
+            return self.source.load(index).image
+        return _read(self.source[index])
 
     def image(self, index: int) -> torch.Tensor:
         """The decoded photo: its shorter side resized to ``resize``, or the whole photo
         resized to ``square`` x ``square``."""
         if index in self._cached:
             return self._cached[index]
-        image = _read(self.paths[index])
+        image = self.read(index)
         if self.square is not None:
             image = F.interpolate(image[None], (self.square,) * 2, mode="bilinear",
                                   antialias=True, align_corners=False)[0].clamp(0, 1)  # fmt: skip
@@ -153,20 +149,22 @@ class DarkenedPatches(_Photos):
     patch: gamma_curve from the HVR-SSLE distribution, physical with an exposure log-uniform
     between the severe and mild presets (about -5.5 to -1.8 EV)."""
 
-    def __init__(self, paths, crop=256, resize=None, flip=True, model="physical",
+    def __init__(self, source, crop=256, resize=None, flip=True, model="physical",
                  severity="random", cache=True, fit="crop", darken=True):  # fmt: skip
         from gefu.simulate import resolve_params
 
-        super().__init__(paths, resize, cache, square=crop if fit == "square" else None)
+        super().__init__(source, resize, cache, square=crop if fit == "square" else None)
         self.crop, self.flip, self.model, self.severity = crop, flip, model, severity
         self.fit, self.darken_input = fit, darken
         self.params = None if severity == "random" else resolve_params(model, severity)
 
     @classmethod
     def from_config(cls, data: dict | PatchConfig) -> DarkenedPatches:
-        cfg = PatchConfig.model_validate(data) if isinstance(data, dict) else data
-        return cls(expand_images(cfg.images), cfg.crop, cfg.resize, cfg.flip, cfg.model,
-                   cfg.severity, cfg.cache, cfg.fit, cfg.darken)  # fmt: skip
+        cfg = validate(PatchConfig, data, "data") if isinstance(data, dict) else data
+        images, darkening = open_source(cfg.dataset, "data.dataset")
+        d = darkening or Darkening()
+        return cls(images, cfg.crop, cfg.resize, cfg.flip, d.model, d.severity, cfg.cache,
+                   cfg.fit, darken=darkening is not None)  # fmt: skip
 
     def darken(self, image: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         from gefu import simulate as S
@@ -200,8 +198,8 @@ class UnpairedImages(_Photos):
     """Real images (e.g. a low-light folder, or a normal-light one) -> random patch and flip,
     as a ``[3,crop,crop]`` tensor."""
 
-    def __init__(self, paths, crop=256, resize=None, flip=True, cache=True):
-        super().__init__(paths, resize, cache)
+    def __init__(self, source, crop=256, resize=None, flip=True, cache=True):
+        super().__init__(source, resize, cache)
         self.crop, self.flip = crop, flip
 
     def __getitem__(self, item: tuple[int, int]) -> torch.Tensor:
