@@ -48,6 +48,10 @@ def _darkened(root, **params) -> dict:
          {"dataset": {"name": "unpaired_folder", "root": "{photos}"}, "crop": 16}),
         ("retinexnet", {"synthetic": ["{photos}"], "severity": "mild", "crop": 16},
          {"dataset": _darkened("{photos}", model="physical", severity="mild"), "crop": 16}),
+        ("sagc", {"low": {"photos": ["{photos}"], "darken": {"severity": "severe"}},
+                  "normal": "{photos}", "size": 16},
+         {"low": _darkened("{photos}", model="physical", severity="severe"),
+          "normal": {"name": "unpaired_folder", "root": "{photos}"}, "size": 16}),
     ],
 )  # fmt: skip
 def test_an_old_spelling_loads_the_same_data_and_names_the_new_form(photos, method, old, new):
