@@ -19,7 +19,9 @@ def photos(tmp_path):
 
 
 def _config(method: str, data: dict) -> dict:
-    return {"method": method, "steps": 1, "batch_size": 1, "device": "cpu", "data": data}
+    params = {"pseudo_labels": True} if method == "scl_lle" else {}
+    return {"method": method, "steps": 1, "batch_size": 1, "device": "cpu", "data": data,
+            "params": params}  # fmt: skip
 
 
 def _items(datasets) -> list[torch.Tensor]:
@@ -48,6 +50,9 @@ def _darkened(root, **params) -> dict:
          {"dataset": {"name": "unpaired_folder", "root": "{photos}"}, "crop": 16}),
         ("retinexnet", {"synthetic": ["{photos}"], "severity": "mild", "crop": 16},
          {"dataset": _darkened("{photos}", model="physical", severity="mild"), "crop": 16}),
+        ("scl_lle", {"photos": ["{photos}"], "positives": ["{photos}"], "crop": 16},
+         {"scenes": _darkened("{photos}", model="gamma_curve", severity="random"),
+          "positives": {"name": "unpaired_folder", "root": "{photos}"}, "crop": 16}),
         ("sagc", {"low": {"photos": ["{photos}"], "darken": {"severity": "severe"}},
                   "normal": "{photos}", "size": 16},
          {"low": _darkened("{photos}", model="physical", severity="severe"),
@@ -97,7 +102,7 @@ def test_bundled_is_the_bundled_photos_as_stored():
          r"valid: dataset, model, severity"),
         ({"dataset": {"name": "darkened", "params": {"dataset": {"name": "bundled_photos"},
                                                      "model": "gamma"}}},
-         r"data\.dataset\.params\.model: 'gamma' is not one of: physical, gamma_curve"),
+         r"data\.dataset\.params\.model: Input should be 'physical' or 'gamma_curve'"),
         ({"dataset": {"name": "darkened", "params": {"dataset": {"nam": "bundled_photos"}}}},
          r"data\.dataset\.params\.dataset\.nam: unknown key; valid keys here: name"),
         ({"crp": 16}, r"data\.crp: unknown key; valid keys here: dataset, resize, crop"),

@@ -10,7 +10,6 @@ they mean there, plus ``severity: random`` (the strength drawn per patch too).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -21,20 +20,27 @@ from gefu.core.strict import StrictModel, validate
 from gefu.datasets.base import Dataset
 
 DARKEN_PARAMS = ("dataset", "model", "severity")
-DARKEN_MODELS = ("physical", "gamma_curve")
-DARKEN_SEVERITIES = ("mild", "moderate", "severe", "random")
 # the photos shipped with installed packages, as stored (the old spelling ``bundled``)
 BUNDLED = {"name": "bundled_photos", "params": {"max_side": None}}
 
 
-@dataclass(frozen=True)
-class Darkening:
+class Darkening(StrictModel):
     """How a ``darkened`` entry darkens in training: once per training patch, drawn from the
     sample's seed (``severity: random`` draws the strength too), where a benchmark darkens each
     whole image once. Defaults are ``darkened``'s own."""
 
-    model: str = "physical"
-    severity: str = "moderate"
+    model: Literal["physical", "gamma_curve"] = "physical"  # see gefu.simulate
+    severity: Literal["mild", "moderate", "severe", "random"] = "moderate"
+
+    def check_presets(self, where: str) -> None:
+        """For methods that darken through ``gefu.simulate.LowLightSimulator``: its presets
+        (``random`` exists for gamma_curve only)."""
+        from gefu.simulate import resolve_params
+
+        try:
+            resolve_params(self.model, self.severity)
+        except ValueError as exc:
+            raise ConfigError(f"{where}.params.severity: {exc}") from None
 
 
 def open_source(spec: DatasetSpec, where: str) -> tuple[Dataset, Darkening | None]:
@@ -55,18 +61,14 @@ def open_source(spec: DatasetSpec, where: str) -> tuple[Dataset, Darkening | Non
             "e.g. {name: bundled_photos})"
         )
     inner = validate(DatasetSpec, params.pop("dataset"), prefix=f"{where}.params.dataset")
-    for key, valid in (("model", DARKEN_MODELS), ("severity", DARKEN_SEVERITIES)):
-        if key in params and params[key] not in valid:
-            raise ConfigError(
-                f"{where}.params.{key}: {params[key]!r} is not one of: {', '.join(valid)}"
-            )
+    darkening = validate(Darkening, params, prefix=f"{where}.params")
     if spec.root is not None and inner.root is not None and spec.root != inner.root:
         raise ConfigError(f"{where}: two roots given ({spec.root} and {inner.root}); give one")
     limits = [n for n in (spec.limit, inner.limit) if n is not None]
     inner = inner.model_copy(
         update={"root": inner.root or spec.root, "limit": min(limits) if limits else None}
     )
-    return _create(inner, f"{where}.params.dataset"), Darkening(**params)
+    return _create(inner, f"{where}.params.dataset"), darkening
 
 
 def _create(spec: DatasetSpec, where: str) -> Dataset:

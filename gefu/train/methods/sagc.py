@@ -108,17 +108,12 @@ class UnpairedImages(torch.utils.data.Dataset):
 
     def __init__(self, source: DatasetSpec, where: str, size: int, resize: bool,
                  shorter: int | None = None, reference: bool = False):  # fmt: skip
-        from gefu.core.errors import ConfigError
-        from gefu.simulate import SEVERITIES
         from gefu.train.sources import open_source
 
         self.size, self.resize, self.shorter = size, resize, shorter
         self.reader, self.darken = open_source(source, where)
-        if self.darken is not None and self.darken.severity not in SEVERITIES:
-            raise ConfigError(
-                f"{where}.params.severity: {self.darken.severity!r}: sagc darkens with "
-                f"gefu.simulate's presets: {', '.join(SEVERITIES)}"
-            )
+        if self.darken is not None:
+            self.darken.check_presets(where)
         # the normal-light side of a paired set is its reference
         self.field = "reference" if reference and self.reader.paired else "image"
 
