@@ -124,3 +124,29 @@ def test_a_method_that_degrades_by_itself_refuses_darkened():
     )  # fmt: skip
     with pytest.raises(ConfigError, match="data.dataset: name the normal-light images"):
         build_method(config)
+
+
+def test_semi_llie_paper_layout_and_synthetic_split_old_spellings(tmp_path, photos):
+    root = tmp_path / "semi"
+    for i in range(2):
+        write_photo(root / "labeled" / "input" / f"{i}.png", (40, 60), seed=i, scale=0.2)
+        write_photo(root / "labeled" / "GT" / f"{i}.png", (40, 60), seed=i)
+        write_photo(root / "unlabeled" / "input" / f"u{i}.png", (40, 60), seed=5 + i, scale=0.2)
+    labeled = {"name": "paired_folder", "root": str(root / "labeled"),
+               "params": {"low_dir": "input", "high_dir": "GT"}}  # fmt: skip
+    unlabeled = {"name": "unpaired_folder", "root": str(root / "unlabeled" / "input")}
+    darkened = _darkened(photos, model="gamma_curve", severity="random")
+    cases = [
+        ({"root": str(root), "crop": 16, "resize": 20},
+         {"labeled": labeled, "unlabeled": unlabeled, "crop": 16, "resize": 20}),
+        ({"synthetic": [str(photos)], "model": "gamma_curve", "crop": 16},
+         {"labeled": darkened, "unlabeled": darkened, "crop": 16}),
+    ]  # fmt: skip
+    for old, new in cases:
+        with pytest.warns(FutureWarning, match="deprecated spelling"):
+            _, old_sets = build_method(validate_train_config(_config("semi_llie", old)))
+        _, new_sets = build_method(validate_train_config(_config("semi_llie", new)))
+        assert [len(s) for s in old_sets.values()] == [len(s) for s in new_sets.values()]
+        old_items, new_items = _items(old_sets), _items(new_sets)
+        assert all(torch.equal(a, b) for a, b in zip(old_items, new_items, strict=True))
+    assert [len(s) for s in new_sets.values()] == [2, 1]  # one entry for both: split in halves
