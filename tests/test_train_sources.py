@@ -150,3 +150,22 @@ def test_semi_llie_paper_layout_and_synthetic_split_old_spellings(tmp_path, phot
         old_items, new_items = _items(old_sets), _items(new_sets)
         assert all(torch.equal(a, b) for a, b in zip(old_items, new_items, strict=True))
     assert [len(s) for s in new_sets.values()] == [2, 1]  # one entry for both: split in halves
+
+
+def test_scuf_release_layout_old_spelling_keeps_its_captions(tmp_path):
+    root = tmp_path / "unpaired"
+    for domain in ("trainA", "trainB"):
+        for i in range(2):
+            write_photo(root / domain / f"{domain}{i}.png", (40, 60), seed=i)
+    (root / "enlight_low.csv").write_text("filepath\ttitle\ntrainA/trainA1.png\ta dark street\n")
+    old = {"root": str(root), "resize": 24, "crop": 16}
+    new = {"low": {"name": "unpaired_folder", "root": str(root / "trainA")},
+           "normal": {"name": "unpaired_folder", "root": str(root / "trainB")},
+           "captions": str(root), "resize": 24, "crop": 16}  # fmt: skip
+    with pytest.warns(FutureWarning, match="data.root: deprecated spelling"):
+        _, old_sets = build_method(validate_train_config(_config("scuf", old)))
+    _, new_sets = build_method(validate_train_config(_config("scuf", new)))
+    for sets in (old_sets, new_sets):
+        assert sets["low"][(1, 3)]["caption"] == "a dark street"
+        assert sets["low"][(0, 3)]["caption"] == sets["normal"][(0, 3)]["caption"] == "a photo."
+    assert torch.equal(old_sets["low"][(1, 3)]["image"], new_sets["low"][(1, 3)]["image"])
