@@ -1,4 +1,4 @@
-"""Training data: a seeded stream that resumes exactly, image sources, darkened patches.
+"""Training data: a seeded stream that resumes exactly, and patches of dataset images.
 
 Every random draw is a pure function of (seed, stream name, position): ``StepBatches`` yields,
 for each step, a batch of ``(index, rng_seed)`` pairs; a dataset's ``__getitem__`` receives one
@@ -17,7 +17,6 @@ import torch.nn.functional as F
 
 from gefu.core.strict import validate
 from gefu.datasets.base import Dataset
-from gefu.datasets.bundled import bundled_photos
 from gefu.io import resize as _resize
 from gefu.train.sources import Darkening, PatchConfig, open_source
 
@@ -59,27 +58,6 @@ class StepBatches(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return max(0, self.total - self.start)
-
-
-# -- image files ------------------------------------------------------------------------------
-def expand_images(sources: list[str] | str) -> list[Path]:
-    """``"bundled"``, or a list of image files and folders (their images, sorted by name)."""
-    from gefu.io import is_image, list_images
-
-    if sources == "bundled":
-        return bundled_photos()
-    paths: list[Path] = []
-    for src in [sources] if isinstance(sources, str) else sources:
-        p = Path(src).expanduser()
-        if p.is_dir():
-            paths += list_images(p)
-        elif p.is_file() and is_image(p):
-            paths.append(p)
-        else:
-            raise FileNotFoundError(f"{p}: neither an image nor a folder")
-    if not paths:
-        raise FileNotFoundError(f"no images in {sources}")
-    return paths
 
 
 # -- patches ---------------------------------------------------------------------------------
@@ -192,17 +170,3 @@ class DarkenedPatches(_Photos):
         if not self.darken_input:  # real low-light / multi-exposure images: no target
             return {"low": normal.contiguous()}
         return {"low": self.darken(normal, gen), "normal": normal}
-
-
-class UnpairedImages(_Photos):
-    """Real images (e.g. a low-light folder, or a normal-light one) -> random patch and flip,
-    as a ``[3,crop,crop]`` tensor."""
-
-    def __init__(self, source, crop=256, resize=None, flip=True, cache=True):
-        super().__init__(source, resize, cache)
-        self.crop, self.flip = crop, flip
-
-    def __getitem__(self, item: tuple[int, int]) -> torch.Tensor:
-        index, rng_seed = item
-        gen = torch.Generator().manual_seed(int(rng_seed))
-        return random_patch(self.image(index), self.crop, gen, self.flip)
