@@ -22,15 +22,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
-from gefu.core.strict import validate
+from gefu.core.strict import StrictModel, validate
 
 
-class MethodConfig(BaseModel):
+class MethodConfig(StrictModel):
     """Base of every method's hyperparameters: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid")
     # paper-versus-release switches: field name -> the value the authors' released code uses
     release_switches: ClassVar[dict[str, Any]] = {}
 
