@@ -89,12 +89,6 @@ class _Photos(torch.utils.data.Dataset):
         self.resize, self.cache, self.square = resize, cache, square
         self._cached: dict[int, torch.Tensor] = {}
 
-    @property
-    def paths(self) -> list[Path]:
-        if isinstance(self.source, Dataset):
-            raise TypeError(f"{type(self).__name__} reads a dataset, not files")
-        return self.source
-
     def __len__(self) -> int:
         return len(self.source)
 
