@@ -45,10 +45,15 @@ LAYERS = [
     ("gefu.datasets*", "datasets"),
     ("gefu.metrics*", "metrics"),
     ("gefu.tasks*", "tasks"),
-    ("gefu.methods.*.recipe*", "train"),  # a learned method's training recipe
+    # a learned method's folder: what only training uses (recipe, losses, training-data
+    # degradation, a critic) is train layer; its network and released-checkpoint layout are
+    # components
+    ("gefu.methods.*.recipe*", "train"),
     ("gefu.methods.*.train*", "train"),
     ("gefu.methods.*.loss*", "train"),
-    ("gefu.methods*", "enhancers"),  # its network and released-checkpoint layout
+    ("gefu.methods.*.degrade*", "train"),
+    ("gefu.methods.*.critic*", "train"),
+    ("gefu.methods*", "enhancers"),
     ("gefu.train*", "train"),
     ("gefu.bench.cli*", "cli"),
     ("gefu.bench*", "bench"),
@@ -195,7 +200,9 @@ def test_the_layer_table_maps_every_module_and_every_layer_has_a_row():
     assert set(ALLOWED) == {layer for _, layer in LAYERS} | {"cli"}
     assert all(layer_of(m) for m in modules(GEFU))
     assert layer_of("gefu.methods.scuf.network") == "enhancers"
+    assert layer_of("gefu.methods.scuf.release") == "enhancers"
     assert layer_of("gefu.methods.scuf.recipe") == "train"
+    assert layer_of("gefu.methods.hvr_ssle.degrade") == "train"
 
 
 # -- the checker itself, on a synthetic tree -------------------------------------------------

@@ -100,7 +100,7 @@ def old_images_spelling(value: Any, where: str, darkening: dict | None) -> dict:
     """The dataset entry for a deprecated ``images:``-style value (``"bundled"`` or one folder),
     darkened with ``darkening`` when given; warns with the new form."""
     if value == "bundled":
-        entry: dict = {"name": BUNDLED["name"], "params": dict(BUNDLED["params"])}
+        entry = _bundled()
     elif isinstance(value, str) or (isinstance(value, list) and len(value) == 1):
         folder = value if isinstance(value, str) else value[0]
         entry = {"name": "unpaired_folder", "root": str(folder)}
@@ -119,6 +119,10 @@ def old_images_spelling(value: Any, where: str, darkening: dict | None) -> dict:
     return entry
 
 
+def _bundled() -> dict:
+    return {"name": BUNDLED["name"], "params": dict(BUNDLED["params"])}
+
+
 def _flow(obj: Any) -> str:
     """``obj`` as one line of YAML flow style (for messages)."""
     if isinstance(obj, dict):
@@ -134,7 +138,7 @@ class PatchConfig(StrictModel):
     # they are (SICE, as Zero-DCE and Zero-DCE++ train; the sample then has only ``low``)
     dataset: DatasetSpec = Field(
         default_factory=lambda: DatasetSpec(
-            name="darkened", params={"dataset": BUNDLED, "severity": "random"}
+            name="darkened", params={"dataset": _bundled(), "severity": "random"}
         )
     )
     resize: int | None = Field(None, ge=1, description="shorter side before cropping")
