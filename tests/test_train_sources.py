@@ -106,6 +106,7 @@ def test_bundled_is_the_bundled_photos_as_stored():
         ({"dataset": {"name": "darkened", "params": {"dataset": {"nam": "bundled_photos"}}}},
          r"data\.dataset\.params\.dataset\.nam: unknown key; valid keys here: name"),
         ({"crp": 16}, r"data\.crp: unknown key; valid keys here: dataset, resize, crop"),
+        ({"images": ["a", "b"]}, r"^data\.images: a list of several image sources is no longer"),
     ],
 )  # fmt: skip
 def test_a_typo_in_a_data_entry_names_its_key_path_and_the_valid_choices(photos, data, message):

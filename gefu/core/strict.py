@@ -65,6 +65,8 @@ def format_errors(exc: ValidationError, model: type[BaseModel] | None, prefix: s
             lines.append(f"{path}: unknown key{hint}")
         elif err["type"] == "missing":
             lines.append(f"{path}: required key is missing")
+        elif isinstance(err.get("ctx", {}).get("error"), ConfigError):  # names its own key path
+            lines.append(str(err["ctx"]["error"]))
         else:
             lines.append(f"{path}: {err['msg']} (got {err.get('input')!r})")
     return lines[0] if len(lines) == 1 else "\n  ".join(["invalid config:", *lines])
