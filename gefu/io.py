@@ -100,6 +100,20 @@ def read_image(path: str | Path):
     return torch.from_numpy(read_image_array(path)).permute(2, 0, 1).contiguous()
 
 
+def resize(image, shorter: int | None = None, longer: int | None = None):
+    """``[3,H,W]`` image scaled (aspect kept, bilinear, antialiased when shrinking) so that its
+    shorter side is ``shorter``, or its longer side ``longer``; unchanged when neither is set."""
+    import torch.nn.functional as F
+
+    h, w = image.shape[-2:]
+    scale = shorter / min(h, w) if shorter else (longer / max(h, w) if longer else 1.0)
+    if scale == 1.0:
+        return image
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return F.interpolate(image[None], size, mode="bilinear", antialias=scale < 1,
+                         align_corners=False)[0].clamp(0, 1)  # fmt: skip
+
+
 def to_uint8(image) -> np.ndarray:
     """``[3,H,W]`` tensor or ``[H,W,3]`` float array in [0,1] -> ``[H,W,3]`` uint8."""
     arr = image.detach().cpu().permute(1, 2, 0).numpy() if hasattr(image, "detach") else image

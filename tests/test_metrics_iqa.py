@@ -107,7 +107,7 @@ def offline(monkeypatch, tmp_path):
 @pytest.mark.parametrize("name", OFFLINE_UNAVAILABLE)
 def test_metrics_without_weights_are_unavailable_and_never_download(name, offline):
     metric = create_metric(name)
-    reason = metric.unavailable_reason()
+    reason = metric.unavailable()
     assert reason.startswith("weights not found offline: ")
     assert Path(SPECS[name].weights[0]).name in reason and str(offline) in reason
     with pytest.raises(MetricUnavailable, match=name):
@@ -119,13 +119,13 @@ def test_metrics_without_weights_are_unavailable_and_never_download(name, offlin
 def test_metric_is_available_once_its_weights_are_on_disk(offline):
     (offline / "hub" / "pyiqa").mkdir(parents=True)
     (offline / "hub" / "pyiqa" / "brisque_svm_weights.pth").write_bytes(b"x")
-    assert create_metric("brisque").unavailable_reason() is None
-    assert "alexnet" in create_metric("lpips").unavailable_reason()
+    assert create_metric("brisque").unavailable() is None
+    assert "alexnet" in create_metric("lpips").unavailable()
 
 
 @pytest.mark.parametrize("name", ["psnr", "psnr_y", "ssim", "ms_ssim", "niqe", "piqe"])
 def test_offline_metrics_are_available(name, offline):
-    assert create_metric(name).unavailable_reason() is None
+    assert create_metric(name).unavailable() is None
 
 
 def test_niqe_uses_the_shipped_parameters():

@@ -21,7 +21,7 @@ from gefu.bench.report.stats import (
     competition_ranks,
     finite,
 )
-from gefu.bench.report.tables import decimals, shorten
+from gefu.bench.report.text import decimals, shorten
 from gefu.bench.store import CellResult, Store
 
 PSNR = {"zerodce": [20.0, 22.5, 18.0, 21.0, 19.5], "identity": [10.0, 12.0, 11.0, 13.0, 9.0]}

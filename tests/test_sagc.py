@@ -132,9 +132,10 @@ def test_critic_parameter_count_and_shape():
 def make_method(tmp_path=None, **params):
     from gefu.train.methods.sagc import SAGCConfig, SAGCTraining
 
+    bundled = {"name": "bundled_photos", "params": {"max_side": None}}
     data = {
-        "low": {"photos": "bundled", "darken": {"model": "physical", "severity": "moderate"}},
-        "normal": {"photos": "bundled"},
+        "low": {"name": "darkened", "params": {"dataset": bundled, "severity": "moderate"}},
+        "normal": bundled,
         "size": 32,
         "resize": False,
         "shorter": 64,
@@ -157,7 +158,8 @@ def test_unpaired_data_is_seeded_darkened_and_not_pixel_paired():
 def make_method_with(**data_overrides):
     from gefu.train.methods.sagc import SAGCConfig, SAGCTraining
 
-    data = {"low": "nowhere", "normal": "nowhere", **data_overrides}
+    nowhere = {"name": "unpaired_folder", "root": "nowhere"}
+    data = {"low": nowhere, "normal": nowhere, **data_overrides}
     return SAGCTraining(SAGCConfig(), data)
 
 

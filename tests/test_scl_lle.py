@@ -144,7 +144,10 @@ def make_method(tmp_path, **params):
     from gefu.train.methods.scl_lle import SCLLLETraining
 
     photos = make_photos(tmp_path)
-    data = {"photos": [photos], "positives": [photos], "crop": 32}
+    folder = {"name": "unpaired_folder", "root": photos}
+    scenes = {"name": "darkened", "params": {"dataset": folder, "model": "gamma_curve",
+                                             "severity": "random"}}  # fmt: skip
+    data = {"scenes": scenes, "positives": folder, "crop": 32}
     config = SCLLLETraining.Config(pseudo_labels=True, **params)
     return SCLLLETraining(config, data)
 
@@ -169,7 +172,8 @@ def test_config_defaults_are_the_paper_weights(tmp_path):
     with pytest.raises(ValueError, match="pseudo_labels"):
         SCLLLETraining(c, {"photos": ["x"], "positives": ["x"]})
     with pytest.raises(ValueError, match="extra"):
-        SCLLLETraining(c, {"dataset": {"name": "mask_folder"}, "positives": [], "oops": 1})
+        SCLLLETraining(c, {"scenes": {"name": "mask_folder"}, "positives": {"name": "x"},
+                           "oops": 1})  # fmt: skip
 
 
 def test_data_is_a_pure_function_of_the_seed(tmp_path):

@@ -39,13 +39,15 @@ def test_real_exposures_are_used_as_they_are_and_resized_whole(photos):
 
 def test_trained_model_records_its_recipe_and_switches(photos, tmp_path):
     cfg = {"method": "zero_dce", "steps": 2, "batch_size": 1, "device": "cpu",
-           "checkpoint_every": 1, "data": {"images": [str(photos)], "crop": 16,
-                                           "darken": False, "fit": "square"}}  # fmt: skip
+           "checkpoint_every": 1,
+           "data": {"dataset": {"name": "unpaired_folder", "root": str(photos)}, "crop": 16,
+                    "fit": "square"}}  # fmt: skip
     result = train(validate_train_config(cfg), output=tmp_path / "run", quiet=True)
     saved = json.loads((result.model_dir / "config.json").read_text())
     recipe = saved["training"]
     assert recipe["method"] == "zero_dce" and recipe["steps"] == 2
-    assert recipe["params"]["weight_tv"] == 200.0 and recipe["data"]["darken"] is False
+    assert recipe["params"]["weight_tv"] == 200.0 and recipe["data"]["flip"] is True
+    assert recipe["data"]["dataset"]["name"] == "unpaired_folder"  # resolved, defaults included
     assert recipe["global_batch"] == 1 and recipe["switches"] == {}
     ckpt = json.loads((tmp_path / "run" / "checkpoints" / "step_2" / "config.json").read_text())
     assert ckpt["training"] == recipe
@@ -71,7 +73,8 @@ def test_each_shipped_config_says_what_it_is(path):
 def test_zero_dce_paper_configs_follow_the_release(method, size, steps):
     data = yaml.safe_load((CONFIGS / f"{method}.yaml").read_text())
     assert data["batch_size"] == 8 and data["grad_clip"] == 0.1 and data["steps"] == steps
-    assert data["data"]["darken"] is False and data["data"]["fit"] == "square"
+    assert data["data"]["dataset"]["name"] == "unpaired_folder"  # used as they are
+    assert data["data"]["fit"] == "square"
     assert data["data"]["crop"] == size and data["data"]["flip"] is False
     config = validate_train_config(data)
     assert config.output_dir.name == method

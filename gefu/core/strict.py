@@ -43,20 +43,33 @@ def read_yaml_mapping(text: str, where: str) -> dict:
     return data
 
 
-def format_errors(exc: ValidationError, model: type[BaseModel]) -> str:
-    """pydantic's errors as ``key.path: message`` lines, with the valid keys for unknown ones."""
-    lines = ["invalid config:"]
+def validate(model: type[BaseModel], data: Any, prefix: str = ""):
+    """``data`` (None: empty) validated into ``model``; errors raise one ConfigError with a
+    ``key.path: message`` line each, the paths under ``prefix`` (e.g. ``"params"``)."""
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc, model, prefix)) from None
+
+
+def format_errors(exc: ValidationError, model: type[BaseModel] | None, prefix: str = "") -> str:
+    """pydantic's errors as ``key.path: message`` lines, with the valid keys for unknown ones
+    (where ``model`` is given); one error is one line."""
+    lines = []
     for err in exc.errors():
-        loc = err["loc"]
-        path = _path(loc)
+        loc = tuple(err["loc"])
+        path = _path((prefix, *loc) if prefix else loc)
         if err["type"] == "extra_forbidden":
-            valid = ", ".join(_fields_at(model, loc[:-1]))
-            lines.append(f"{path}: unknown key; valid keys here: {valid}")
+            valid = _fields_at(model, loc[:-1])
+            hint = f"; valid keys here: {', '.join(valid)}" if valid else ""
+            lines.append(f"{path}: unknown key{hint}")
         elif err["type"] == "missing":
             lines.append(f"{path}: required key is missing")
+        elif isinstance(err.get("ctx", {}).get("error"), ConfigError):  # names its own key path
+            lines.append(str(err["ctx"]["error"]))
         else:
             lines.append(f"{path}: {err['msg']} (got {err.get('input')!r})")
-    return "\n  ".join(lines)
+    return lines[0] if len(lines) == 1 else "\n  ".join(["invalid config:", *lines])
 
 
 def _path(loc) -> str:
@@ -66,19 +79,20 @@ def _path(loc) -> str:
     return out or "(top level)"
 
 
+def _is_model(obj: Any) -> bool:
+    return isinstance(obj, type) and issubclass(obj, BaseModel)
+
+
 def _fields_at(model: Any, loc) -> list[str]:
     """Names of the keys the model accepts at ``loc`` (for "unknown key" messages)."""
     for part in loc:
-        if isinstance(part, int) or not hasattr(model, "model_fields"):
+        if isinstance(part, int) or not _is_model(model):
             continue
         if part not in model.model_fields:
             return []
         ann = model.model_fields[part].annotation
-        while typing.get_origin(ann) in (list, typing.Union, types.UnionType):
-            ann = next(a for a in typing.get_args(ann) if a is not type(None))
+        while typing.get_origin(ann) in (list, dict, typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(ann) if a is not type(None)]
+            ann = args[-1] if args else None
         model = ann
-    return (
-        list(model.model_fields)
-        if isinstance(model, type) and hasattr(model, "model_fields")
-        else []
-    )
+    return list(model.model_fields) if _is_model(model) else []

@@ -27,7 +27,7 @@ for _name, _target in {
     "image_folder": "gefu.datasets.classification:ImageFolderClassification",
     "darkened": "gefu.datasets.darkened:Darkened",
     "demo": "gefu.datasets.demo:DemoDataset",
-    "bundled_photos": "gefu.train.data:BundledPhotos",  # training photos (never the demo's)
+    "bundled_photos": "gefu.datasets.bundled:BundledPhotos",  # photos shipped with packages
     # detection
     "exdark": "gefu.datasets.exdark:ExDark",
     "darkface": "gefu.datasets.darkface:DarkFace",
@@ -54,5 +54,8 @@ for _name, _target in {
     DATASETS.add_lazy(_name, _target)
 
 
-def create_dataset(name: str, **params: Any):
-    return DATASETS.get(name)(**{k: v for k, v in params.items() if v is not None})
+def create_dataset(name: str, root=None, limit: int | None = None, **params: Any):
+    """The registered dataset ``name``; ``root`` and ``limit`` are passed where set, every other
+    parameter as given (an explicit null means what the dataset makes of None)."""
+    where = {k: v for k, v in (("root", root), ("limit", limit)) if v is not None}
+    return DATASETS.get(name)(**where, **params)

@@ -13,7 +13,7 @@ class Metric:
     lower_better: ClassVar[bool]
     full_reference: ClassVar[bool]
 
-    def unavailable_reason(self) -> str | None:
+    def unavailable(self) -> str | None:
         """None when the metric can run offline here; otherwise why not (e.g. missing weights).
         Must not touch the network."""
         return None

@@ -116,7 +116,7 @@ class PyiqaMetric(Metric):
     def __repr__(self) -> str:
         return f"PyiqaMetric({self.registry_name!r})"
 
-    def unavailable_reason(self) -> str | None:
+    def unavailable(self) -> str | None:
         if self.registry_name == "niqe" and not NIQE_PARAMS.is_file():
             return f"NIQE parameters missing: {NIQE_PARAMS} (reinstall gefu-bench)"
         root = weights_dir()
@@ -130,7 +130,7 @@ class PyiqaMetric(Metric):
     def setup(self, device: str) -> None:
         if self._model is not None and self._device == str(device):
             return
-        reason = self.unavailable_reason()
+        reason = self.unavailable()
         if reason:  # never let pyiqa start a download
             raise MetricUnavailable(f"{self.registry_name}: {reason}")
         import pyiqa

@@ -38,7 +38,7 @@ class IQA(Task):
         unpaired = dataset is not None and not getattr(dataset, "paired", False)
         infos = []
         for name, metric in self._metrics.items():
-            reason = metric.unavailable_reason()
+            reason = metric.unavailable()
             if reason is None and metric.full_reference and unpaired:
                 reason = NO_REFERENCE
             infos.append(MetricInfo(name, metric.lower_better, reason, metric.full_reference))
@@ -59,7 +59,7 @@ class IQA(Task):
         return None
 
     def setup(self, device: str) -> None:
-        active = [n for n, m in self._metrics.items() if m.unavailable_reason() is None]
+        active = [n for n, m in self._metrics.items() if m.unavailable() is None]
         for name in active:
             self._metrics[name].setup(device)
         self._active = active

@@ -19,16 +19,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
+
+from gefu.core.strict import StrictModel
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 VGG_LAYERS = {"relu1_2": 4, "relu2_2": 9, "relu3_3": 16, "relu4_3": 23, "relu5_3": 30}
 
 
-class SegmenterSpec(BaseModel):
+class SegmenterSpec(StrictModel):
     """19 Cityscapes classes by default (logits ``[B,num_classes,H,W]`` at the input size)."""
 
-    model_config = ConfigDict(extra="forbid")
     # vainf: VainF/DeepLabV3Plus-Pytorch's DeepLabV3+ MobileNetV2 (the prior SAGC and SCL-LLE
     # were trained with; gefu.train.deeplab_vainf), weights = its released checkpoint
     source: Literal["vainf", "torchvision", "mmseg"] = "vainf"
@@ -39,17 +40,15 @@ class SegmenterSpec(BaseModel):
     num_classes: int = 19
 
 
-class VGGSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class VGGSpec(StrictModel):
     weights: str | None = None  # torchvision's vgg16 state dict, e.g. vgg16-397923af.pth
     layer: Literal["relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3"] = "relu4_3"
 
 
-class RAMArch(BaseModel):
+class RAMArch(StrictModel):
     """Overrides of RAM's architecture (default: Swin-L 384 and its tagging head, see
     ``gefu.train.ram_encoder``): smaller networks of the same layout, for tests."""
 
-    model_config = ConfigDict(extra="forbid")
     image_size: int | None = None
     embed_dim: int | None = None
     depths: list[int] | None = None
@@ -63,8 +62,7 @@ class RAMArch(BaseModel):
     tag_intermediate: int | None = None
 
 
-class RAMSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RAMSpec(StrictModel):
     weights: str | None = None  # ram_swin_large_14m.pth ({"model": state dict})
     imagenet_norm: bool = False  # Semi-LLIE's release feeds raw [0,1] RGB
     tag_logits: bool = True  # released: image embedding and tag logits; false: embedding only
@@ -85,11 +83,11 @@ HOW_TO_GET = {
 
 def validate_aux(name: str, spec: dict | None) -> BaseModel:
     from gefu.core.errors import ConfigError
-    from gefu.train.config import _validate
+    from gefu.core.strict import validate
 
     if name not in SPECS:
         raise ConfigError(f"aux.{name}: unknown auxiliary network; valid: {', '.join(SPECS)}")
-    spec_model = _validate(SPECS[name], spec or {}, prefix=f"aux.{name}")
+    spec_model = validate(SPECS[name], spec or {}, prefix=f"aux.{name}")
     if (
         isinstance(spec_model, SegmenterSpec)
         and spec_model.source == "mmseg"

@@ -7,38 +7,24 @@ every problem is one line ``key.path: message``.
 
 from __future__ import annotations
 
-import types
-import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from gefu.core.errors import ConfigError
-from gefu.core.strict import read_yaml_mapping
+from gefu.core.specs import DatasetSpec
+from gefu.core.strict import StrictModel, format_errors, read_yaml_mapping, validate
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DatasetEntry(_Strict):
-    """A registered paired dataset, as in a benchmark config's ``datasets:`` entry."""
-
-    name: str
-    root: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-    limit: int | None = Field(None, ge=1)
-
-
-class ValidationConfig(_Strict):
+class ValidationConfig(StrictModel):
     every: int = Field(100, ge=1, description="validate every N steps (and after the last)")
-    dataset: DatasetEntry
+    dataset: DatasetSpec  # a registered paired dataset, as in a benchmark's ``datasets:``
     metrics: list[str] = Field(default_factory=lambda: ["psnr", "ssim"])
     limit: int | None = Field(8, ge=1, description="images used (None: all)")
 
 
-class TrainConfig(_Strict):
+class TrainConfig(StrictModel):
     method: str
     seed: int = 0
     output: str | None = Field(None, description="default runs/<method>")
@@ -83,7 +69,7 @@ def load_train_config(path: str | Path, method: str | None = None) -> TrainConfi
 def validate_train_config(data: dict) -> TrainConfig:
     from gefu.train import METHODS
 
-    config = _validate(TrainConfig, data)
+    config = validate(TrainConfig, data)
     try:
         METHODS.check(config.method)
     except KeyError as exc:
@@ -102,25 +88,25 @@ def method_config(config: TrainConfig):
     """The method's hyperparameters: ``params:`` validated against its ``Config``."""
     from gefu.train import METHODS
 
-    return _validate(METHODS.get(config.method).Config, config.params, prefix="params")
+    return validate(METHODS.get(config.method).Config, config.params, prefix="params")
 
 
 def build_method(config: TrainConfig):
     """The method object and its training datasets; ``data:`` errors become ConfigErrors."""
     from gefu.train import METHODS
 
-    method = METHODS.get(config.method)(method_config(config), config.data)
+    cls = METHODS.get(config.method)
+    method = cls(method_config(config), config.data)
     try:
         datasets = method.datasets()
     except ValidationError as exc:
-        raise ConfigError(_format(exc, None, "data")) from None
+        raise ConfigError(format_errors(exc, cls.Data, "data")) from None
     except FileNotFoundError as exc:
         raise ConfigError(f"data: {exc}") from None
     return method, datasets
 
 
 def _check_validation(v: ValidationConfig) -> None:
-    import gefu.train.data  # noqa: F401  (registers bundled_photos)
     from gefu.datasets import DATASETS
     from gefu.metrics import METRICS
 
@@ -138,50 +124,3 @@ def _check_validation(v: ValidationConfig) -> None:
             METRICS.check(name)
         except KeyError as exc:
             raise ConfigError(f"validation.metrics[{i}]: {exc}") from None
-
-
-# -- errors ------------------------------------------------------------------------------
-def _validate(model: type[BaseModel], data: Any, prefix: str = ""):
-    try:
-        return model.model_validate(data if data is not None else {})
-    except ValidationError as exc:
-        raise ConfigError(_format(exc, model, prefix)) from None
-
-
-def _format(exc: ValidationError, model: type[BaseModel] | None, prefix: str) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        path = _path((prefix,) + loc if prefix else loc)
-        if err["type"] == "extra_forbidden":
-            valid = _fields_at(model, loc[:-1]) if model is not None else []
-            hint = f"; valid keys here: {', '.join(valid)}" if valid else ""
-            lines.append(f"{path}: unknown key{hint}")
-        elif err["type"] == "missing":
-            lines.append(f"{path}: required key is missing")
-        else:
-            lines.append(f"{path}: {err['msg']} (got {err.get('input')!r})")
-    return lines[0] if len(lines) == 1 else "\n  ".join(["invalid config:", *lines])
-
-
-def _path(loc) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _fields_at(model: Any, loc) -> list[str]:
-    for part in loc:
-        if isinstance(part, int) or not (isinstance(model, type) and issubclass(model, BaseModel)):
-            continue
-        if part not in model.model_fields:
-            return []
-        ann = model.model_fields[part].annotation
-        while typing.get_origin(ann) in (list, dict, typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(ann) if a is not type(None)]
-            ann = args[-1] if args else None
-        model = ann
-    return (
-        list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
-    )

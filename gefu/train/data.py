@@ -1,4 +1,4 @@
-"""Training data: a seeded stream that resumes exactly, offline photos, darkened patches.
+"""Training data: a seeded stream that resumes exactly, and patches of dataset images.
 
 Every random draw is a pure function of (seed, stream name, position): ``StepBatches`` yields,
 for each step, a batch of ``(index, rng_seed)`` pairs; a dataset's ``__getitem__`` receives one
@@ -9,20 +9,16 @@ Resuming at step N therefore needs no sampler state: it restarts the stream at N
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import math
 from pathlib import Path
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 
-from gefu.datasets import register_dataset
-from gefu.datasets.base import Dataset, Sample, files_fingerprint
-
-# The demo's photos are reserved for evaluation: never train on them.
-RESERVED = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "grace_hopper")
+from gefu.core.strict import validate
+from gefu.datasets.base import Dataset
+from gefu.io import resize as _resize
+from gefu.train.sources import Darkening, PatchConfig, open_source
 
 
 def stream_seed(*parts) -> int:
@@ -64,94 +60,11 @@ class StepBatches(torch.utils.data.Sampler):
         return max(0, self.total - self.start)
 
 
-# -- offline photos ------------------------------------------------------------------------
-def _package_dir(module: str) -> Path | None:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def bundled_photos() -> list[Path]:
-    """Natural photos shipped inside installed packages, none of them a demo photo: pyiqa's
-    ``ResultsCalibra/ref_dir/*.bmp`` (5), matplotlib's ``Minduka_Present_Blue_Pack.png`` and,
-    when scikit-learn is installed, its ``china.jpg`` and ``flower.jpg``."""
-    found: list[Path] = []
-    pyiqa = _package_dir("pyiqa")
-    if pyiqa is not None:
-        found += sorted((pyiqa.parent / "ResultsCalibra" / "ref_dir").glob("*.bmp"))
-    mpl = _package_dir("matplotlib")
-    if mpl is not None:
-        found.append(mpl / "mpl-data" / "sample_data" / "Minduka_Present_Blue_Pack.png")
-    sklearn = _package_dir("sklearn")
-    if sklearn is not None:
-        found += [sklearn / "datasets" / "images" / f for f in ("china.jpg", "flower.jpg")]
-    found = [p for p in found if p.is_file()]
-    assert not any(p.stem.startswith(RESERVED) for p in found), "a demo photo in training data"
-    if not found:
-        raise FileNotFoundError("no bundled photos found (pyiqa and matplotlib ship them)")
-    return found
-
-
-def expand_images(sources: list[str] | str) -> list[Path]:
-    """``"bundled"``, or a list of image files and folders (their images, sorted by name)."""
-    from gefu.io import is_image, list_images
-
-    if sources == "bundled":
-        return bundled_photos()
-    paths: list[Path] = []
-    for src in [sources] if isinstance(sources, str) else sources:
-        p = Path(src).expanduser()
-        if p.is_dir():
-            paths += list_images(p)
-        elif p.is_file() and is_image(p):
-            paths.append(p)
-        else:
-            raise FileNotFoundError(f"{p}: neither an image nor a folder")
-    if not paths:
-        raise FileNotFoundError(f"no images in {sources}")
-    return paths
-
-
-@register_dataset("bundled_photos")
-class BundledPhotos(Dataset):
-    """The ``bundled_photos()`` as an unpaired dataset (longer side resized to ``max_side``),
-    e.g. under ``darkened`` for a training run's validation. Not the demo photos."""
-
-    def __init__(self, root=None, limit: int | None = None, max_side: int = 256):
-        super().__init__(root, limit)
-        self.files, self.max_side = self._limited(bundled_photos()), max_side
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def name_of(self, index: int) -> str:
-        return self.files[index].name
-
-    def load(self, index: int) -> Sample:
-        image = _resize(_read(self.files[index]), longer=self.max_side)
-        image = torch.round(image * 255) / 255  # 8-bit values, like a stored image
-        return Sample(self.files[index].name, image, meta={"path": str(self.files[index])})
-
-    def fingerprint(self) -> str:
-        return files_fingerprint(self.files) + f":{self.max_side}"
-
-
 # -- patches ---------------------------------------------------------------------------------
 def _read(path: Path) -> torch.Tensor:
     from gefu.io import read_image
 
     return read_image(path)
-
-
-def _resize(image: torch.Tensor, shorter: int | None = None, longer: int | None = None):
-    h, w = image.shape[-2:]
-    scale = shorter / min(h, w) if shorter else (longer / max(h, w) if longer else 1.0)
-    if scale == 1.0:
-        return image
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    return F.interpolate(image[None], size, mode="bilinear", antialias=scale < 1,
-                         align_corners=False)[0].clamp(0, 1)  # fmt: skip
 
 
 def random_patch(image: torch.Tensor, crop: int, gen: torch.Generator, flip: bool):
@@ -167,40 +80,29 @@ def random_patch(image: torch.Tensor, crop: int, gen: torch.Generator, flip: boo
     return patch.contiguous()
 
 
-class PatchConfig(BaseModel):
-    """The ``data:`` section of methods trained on (darkened) photo patches."""
-
-    model_config = ConfigDict(extra="forbid")
-    images: list[str] | Literal["bundled"] = "bundled"  # image files / folders
-    resize: int | None = Field(None, ge=1, description="shorter side before cropping")
-    crop: int = Field(256, ge=8)
-    # crop: a random crop x crop patch; square: the whole image resized to crop x crop
-    # (Zero-DCE's and Zero-DCE++'s released loaders: 256² and 512², no crop)
-    fit: Literal["crop", "square"] = "crop"
-    flip: bool = True
-    # false: the images are used as they are, not darkened: real low-light or multi-exposure
-    # captures (SICE, as Zero-DCE and Zero-DCE++ train); the sample then has only "low"
-    darken: bool = True
-    model: Literal["physical", "gamma_curve"] = "physical"  # see gefu.simulate
-    severity: Literal["mild", "moderate", "severe", "random"] = "random"
-    cache: bool = True  # keep decoded (resized) photos in memory
-
-
 class _Photos(torch.utils.data.Dataset):
-    def __init__(self, paths: list[Path], resize: int | None, cache: bool,
+    """Decoded images of a registered dataset (each item's ``image``) or of image files."""
+
+    def __init__(self, source: Dataset | list[Path], resize: int | None, cache: bool,
                  square: int | None = None):  # fmt: skip
-        self.paths, self.resize, self.cache, self.square = list(paths), resize, cache, square
+        self.source = source if isinstance(source, Dataset) else list(source)
+        self.resize, self.cache, self.square = resize, cache, square
         self._cached: dict[int, torch.Tensor] = {}
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.source)
+
+    def read(self, index: int) -> torch.Tensor:
+        if isinstance(self.source, Dataset):
+            return self.source.load(index).image
+        return _read(self.source[index])
 
     def image(self, index: int) -> torch.Tensor:
         """The decoded photo: its shorter side resized to ``resize``, or the whole photo
         resized to ``square`` x ``square``."""
         if index in self._cached:
             return self._cached[index]
-        image = _read(self.paths[index])
+        image = self.read(index)
         if self.square is not None:
             image = F.interpolate(image[None], (self.square,) * 2, mode="bilinear",
                                   antialias=True, align_corners=False)[0].clamp(0, 1)  # fmt: skip
@@ -219,20 +121,22 @@ class DarkenedPatches(_Photos):
     patch: gamma_curve from the HVR-SSLE distribution, physical with an exposure log-uniform
     between the severe and mild presets (about -5.5 to -1.8 EV)."""
 
-    def __init__(self, paths, crop=256, resize=None, flip=True, model="physical",
+    def __init__(self, source, crop=256, resize=None, flip=True, model="physical",
                  severity="random", cache=True, fit="crop", darken=True):  # fmt: skip
         from gefu.simulate import resolve_params
 
-        super().__init__(paths, resize, cache, square=crop if fit == "square" else None)
+        super().__init__(source, resize, cache, square=crop if fit == "square" else None)
         self.crop, self.flip, self.model, self.severity = crop, flip, model, severity
         self.fit, self.darken_input = fit, darken
         self.params = None if severity == "random" else resolve_params(model, severity)
 
     @classmethod
     def from_config(cls, data: dict | PatchConfig) -> DarkenedPatches:
-        cfg = PatchConfig.model_validate(data) if isinstance(data, dict) else data
-        return cls(expand_images(cfg.images), cfg.crop, cfg.resize, cfg.flip, cfg.model,
-                   cfg.severity, cfg.cache, cfg.fit, cfg.darken)  # fmt: skip
+        cfg = validate(PatchConfig, data, "data") if isinstance(data, dict) else data
+        images, darkening = open_source(cfg.dataset, "data.dataset")
+        d = darkening or Darkening()
+        return cls(images, cfg.crop, cfg.resize, cfg.flip, d.model, d.severity, cfg.cache,
+                   cfg.fit, darken=darkening is not None)  # fmt: skip
 
     def darken(self, image: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         from gefu import simulate as S
@@ -260,17 +164,3 @@ class DarkenedPatches(_Photos):
         if not self.darken_input:  # real low-light / multi-exposure images: no target
             return {"low": normal.contiguous()}
         return {"low": self.darken(normal, gen), "normal": normal}
-
-
-class UnpairedImages(_Photos):
-    """Real images (e.g. a low-light folder, or a normal-light one) -> random patch and flip,
-    as a ``[3,crop,crop]`` tensor."""
-
-    def __init__(self, paths, crop=256, resize=None, flip=True, cache=True):
-        super().__init__(paths, resize, cache)
-        self.crop, self.flip = crop, flip
-
-    def __getitem__(self, item: tuple[int, int]) -> torch.Tensor:
-        index, rng_seed = item
-        gen = torch.Generator().manual_seed(int(rng_seed))
-        return random_patch(self.image(index), self.crop, gen, self.flip)

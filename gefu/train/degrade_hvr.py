@@ -15,15 +15,19 @@ Every draw comes from the given ``torch.Generator``: a pure function of the samp
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, model_validator
+
+from gefu.core.errors import ConfigError
+from gefu.core.specs import DatasetSpec
+from gefu.core.strict import StrictModel
+from gefu.train.sources import BUNDLED, old_images_spelling
 
 
-class HVRDegradation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class HVRDegradation(StrictModel):
     blur_p: float = Field(0.1, ge=0, le=1)
     mask_p: float = Field(0.1, ge=0, le=1)
     mask_percentage: float = Field(10.0, ge=0, le=100)
@@ -35,15 +39,24 @@ class HVRDegradation(BaseModel):
     fill_noise_rate: float = Field(0.1, ge=0, le=1)
 
 
-class HVRData(BaseModel):
+class HVRData(StrictModel):
     """The ``data:`` section of ``hvr_ssle`` training."""
 
-    model_config = ConfigDict(extra="forbid")
-    images: list[str] | Literal["bundled"] = "bundled"
+    # the normal-light images, a dataset entry as in a benchmark (not ``darkened``: the
+    # degradation below is HVR-SSLE's own)
+    dataset: DatasetSpec = Field(default_factory=lambda: DatasetSpec(**BUNDLED))
     resize: int | None = Field(None, ge=1, description="shorter side before cropping")
     crop: int = Field(224, ge=8)
     cache: bool = True
     degradation: HVRDegradation = HVRDegradation()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_spelling(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "images" in data:
+            data = dict(data)
+            data["dataset"] = old_images_spelling(data.pop("images"), "data.images", None)
+        return data
 
 
 def floor_8bit(x: torch.Tensor) -> torch.Tensor:
@@ -151,10 +164,17 @@ class HVRDegradedPhotos(torch.utils.data.Dataset):
     """Normal-light photos -> ``{"low", "normal"}`` crops; ``__getitem__((index, seed))``."""
 
     def __init__(self, data: HVRData):
-        from gefu.train.data import _Photos, expand_images
+        from gefu.train.data import _Photos
+        from gefu.train.sources import open_source
 
         self.data = data
-        self.photos = _Photos(expand_images(data.images), data.resize, data.cache)
+        images, darkening = open_source(data.dataset, "data.dataset")
+        if darkening is not None:
+            raise ConfigError(
+                "data.dataset: name the normal-light images, not `darkened` (HVR-SSLE degrades "
+                "them itself: data.degradation)"
+            )
+        self.photos = _Photos(images, data.resize, data.cache)
 
     def __len__(self) -> int:
         return len(self.photos)

@@ -197,7 +197,6 @@ class _Validator:
     un-enhanced input's scores are logged beside them as ``<metric>_input``."""
 
     def __init__(self, config: TrainConfig, device):
-        import gefu.train.data  # noqa: F401  (registers bundled_photos)
         from gefu.datasets import create_dataset
         from gefu.metrics import create_metric
 
@@ -209,7 +208,7 @@ class _Validator:
         self.metrics = {}
         for name in config.validation.metrics:
             metric = create_metric(name)
-            reason = metric.unavailable_reason()
+            reason = metric.unavailable()
             if reason:
                 print(f"validation: skipping {name}: {reason}")
                 continue

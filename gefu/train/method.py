@@ -22,13 +22,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
+
+from gefu.core.strict import StrictModel, validate
 
 
-class MethodConfig(BaseModel):
+class MethodConfig(StrictModel):
     """Base of every method's hyperparameters: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid")
     # paper-versus-release switches: field name -> the value the authors' released code uses
     release_switches: ClassVar[dict[str, Any]] = {}
 
@@ -56,6 +57,8 @@ class TrainMethod:
     registry_name: ClassVar[str] = ""
     enhancer: ClassVar[str]  # the registered enhancer its checkpoints load as
     Config: ClassVar[type[MethodConfig]] = MethodConfig
+    # the ``data:`` section's model (its sources are dataset entries, as in a benchmark)
+    Data: ClassVar[type[BaseModel] | None] = None
     # names of the frozen auxiliary networks it needs (e.g. "segmenter", "vgg"); see aux.py
     aux_networks: ClassVar[tuple[str, ...]] = ()
 
@@ -87,6 +90,8 @@ class TrainMethod:
         paper-versus-release switch with the released value beside it."""
         c = self.config
         data = getattr(self, "data_config", None)
+        if data is None and self.Data is not None:
+            data = validate(self.Data, self.data, "data")
         switches = {
             name: {"value": getattr(c, name), "release": released,
                    "as_released": getattr(c, name) == released}

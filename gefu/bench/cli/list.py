@@ -24,7 +24,7 @@ def registries():
 def availability(kind: str, obj) -> str:
     if kind == "metrics":
         metric = obj()
-        why = metric.unavailable_reason()
+        why = metric.unavailable()
         mode = "FR" if metric.full_reference else "NR"
         direction = "lower better" if metric.lower_better else "higher better"
         return f"{mode}, {direction}, " + (f"unavailable: {why}" if why else "available")

@@ -75,6 +75,20 @@ class Table:
         return next((r for r in self.rows if r.enhancer == enhancer), None)
 
 
+def compared_scores(row: Row, metric: str) -> dict[str, float] | None:
+    """The row's per-image scores of ``metric`` when it takes part in comparisons, else None."""
+    m = row.metrics.get(metric)
+    if row.status != OK or row.enhancer == REFERENCE_ROW or m is None or m.value is None:
+        return None
+    return m.images or None
+
+
+def resampled_values(table: Table, enhancer: str) -> dict:
+    """Metric -> the row's values under the table's image resamples (dataset-level metrics)."""
+    rep = table.resampled.get(enhancer)
+    return rep.values if rep is not None else {}
+
+
 @dataclass
 class SampleGrid:
     columns: list[str]  # "input", enhancer names..., "reference"

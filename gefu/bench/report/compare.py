@@ -15,7 +15,7 @@ from itertools import combinations
 
 import numpy as np
 
-from gefu.bench.report.collect import OK, Report, Row, Table
+from gefu.bench.report.collect import OK, Report, Table, compared_scores, resampled_values
 from gefu.bench.report.paired import (
     ALPHA,
     Paired,
@@ -139,14 +139,6 @@ class TableStats:
         return BETTER if gain > 0 else WORSE
 
 
-def compared_scores(row: Row, metric: str) -> dict[str, float] | None:
-    """The row's per-image scores of ``metric`` when it takes part in comparisons, else None."""
-    m = row.metrics.get(metric)
-    if row.status != OK or row.enhancer == REFERENCE_ROW or m is None or m.value is None:
-        return None
-    return m.images or None
-
-
 def table_stats(table: Table, cache: dict | None = None) -> TableStats | None:
     """Every pair of rows compared on their common images: per-image primary scores through a
     paired permutation test, dataset-level ones (mAP, mIoU) through resampled re-aggregation."""
@@ -174,12 +166,6 @@ def table_stats(table: Table, cache: dict | None = None) -> TableStats | None:
     adjusted = holm([stats.pairs[k].p for k in keys])
     stats.p_adj = {k: p for k, p in zip(keys, adjusted, strict=True) if p is not None}
     return stats
-
-
-def resampled_values(table: Table, enhancer: str) -> dict[str, np.ndarray]:
-    """Metric -> the row's values under the table's image resamples (dataset-level metrics)."""
-    rep = table.resampled.get(enhancer)
-    return rep.values if rep is not None else {}
 
 
 def mark_ties(table: Table) -> None:

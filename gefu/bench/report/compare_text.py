@@ -5,7 +5,7 @@ from __future__ import annotations
 from gefu.bench.report import stat_tables as st
 from gefu.bench.report.collect import OK, Report
 from gefu.bench.report.compare import BETTER, TIED, WORSE
-from gefu.bench.report.tables import DASH, decimals, shorten
+from gefu.bench.report.text import DASH, decimals, shorten
 
 WORDS = {BETTER: "better", WORSE: "worse", TIED: "not significantly different", None: "untested"}
 

@@ -9,7 +9,7 @@ import math
 
 from gefu.bench.report.agreement import Agreement
 from gefu.bench.report.collect import OK, SampleGrid, Table
-from gefu.bench.report.tables import shorten
+from gefu.bench.report.text import shorten
 
 MAX_SAMPLE_ROWS = 8
 

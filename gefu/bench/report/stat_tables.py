@@ -10,7 +10,7 @@ from gefu.bench.report.compare import BETTER, TIED, WORSE, TableStats
 from gefu.bench.report.paired import ALPHA, N_PERMUTATIONS
 from gefu.bench.report.stats import LEVEL, N_RESAMPLES
 from gefu.bench.report.summary import Summary
-from gefu.bench.report.tables import DASH, TIE, decimals, shorten
+from gefu.bench.report.text import DASH, TIE, decimals, shorten
 
 MARK = {BETTER: " ▲", WORSE: " ▼", TIED: "", None: ""}
 MATRIX = {BETTER: "▲", WORSE: "▼", TIED: "·", None: ""}

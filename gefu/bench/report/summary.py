@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gefu.bench.report.collect import OK, Report, Row, Table
-from gefu.bench.report.compare import compared_scores, resampled_values
+from gefu.bench.report.collect import OK, Report, Row, Table, compared_scores, resampled_values
 from gefu.bench.report.paired import percentile_interval, ranks, resample_indices
 from gefu.core.specs import REFERENCE_ROW
 

@@ -8,26 +8,13 @@ from pathlib import Path
 
 from gefu.bench.report.collect import FAILED, NOT_RUN, OK, Column, MetricResult, Report, Row
 from gefu.bench.report.stats import LEVEL, N_RESAMPLES, SEED
+from gefu.bench.report.text import DASH, TIE, decimals, shorten
 
-DASH = "–"
-TIE = "≈"  # after a rank: not significantly different from the row ranked just above
 MAX_PROBLEMS = 20
 CSV_FIELDS = [
     "dataset", "evaluation", "enhancer", "metric", "value", "ci_low", "ci_high", "n_images",
     "lower_better", "rank", "status", "reason", "params", "images_per_s", "ms_per_mp",
 ]  # fmt: skip
-
-
-def shorten(text, limit: int = 80) -> str:
-    """One line, whitespace collapsed, at most ``limit`` characters."""
-    flat = " ".join(str(text).split()) if text is not None else ""
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
-
-
-def decimals(value: float) -> int:
-    """Decimals that give about four significant digits for typical metric magnitudes."""
-    size = abs(value)
-    return 1 if size >= 100 else 2 if size >= 10 else 3 if size >= 1 else 4
 
 
 def arrow(col: Column) -> str:

@@ -14,20 +14,24 @@ synthetic pairs; the shipped config uses ``our485`` only. The phases switch afte
 ``steps = (100 + 100) x epoch_steps`` reproduces the release. One Adam per network
 (``decom``, ``relight``), each with its own lr schedule counted from its phase's start.
 
-Data (``data:``): ``dataset``, a registered paired dataset (e.g. ``lol_v1`` split ``our485``),
-or ``synthetic`` photos (``"bundled"`` or paths) darkened with ``gefu.simulate``.
+Data (``data:``): ``dataset``, a dataset entry as in a benchmark: a paired dataset (e.g.
+``lol_v1`` split ``our485``), or ``darkened`` normal-light images (each patch darkened on the
+fly with ``gefu.simulate``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from gefu.core.errors import ConfigError
+from gefu.core.specs import DatasetSpec
+from gefu.core.strict import StrictModel
 from gefu.train import register_method
-from gefu.train.config import DatasetEntry
 from gefu.train.method import MethodConfig, TrainMethod
+from gefu.train.sources import old_images_spelling
 
 
 class RetinexNetConfig(MethodConfig):
@@ -46,21 +50,28 @@ class RetinexNetConfig(MethodConfig):
     lambda_g: float = 10.0  # edge sensitivity of the smoothness weight
 
 
-class RetinexNetData(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    dataset: DatasetEntry | None = None  # a registered paired dataset
-    synthetic: list[str] | Literal["bundled"] | None = None
-    model: Literal["physical", "gamma_curve"] = "physical"  # synthetic darkening
-    severity: Literal["mild", "moderate", "severe", "random"] = "random"
+class RetinexNetData(StrictModel):
+    # a paired dataset entry (e.g. lol_v1, split our485), or `darkened` normal-light images
+    # (each patch darkened on the fly into a pair)
+    dataset: DatasetSpec
     crop: int = Field(48, ge=8)
     augment: bool = True  # the 8 flips/rotations of the release
     cache: bool = True  # keep decoded images in memory
 
-    @model_validator(mode="after")
-    def _one_source(self):
-        if (self.dataset is None) == (self.synthetic is None):
-            raise ValueError("give exactly one of data.dataset (paired) or data.synthetic")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _old_spelling(cls, data: Any) -> Any:
+        """``synthetic`` / ``model`` / ``severity`` (before the dataset entries)."""
+        if not isinstance(data, dict) or not {"synthetic", "model", "severity"} & set(data):
+            return data
+        data = dict(data)
+        darken = {
+            "model": data.pop("model", "physical"),
+            "severity": data.pop("severity", "random"),
+        }
+        if "synthetic" in data:
+            data["dataset"] = old_images_spelling(data.pop("synthetic"), "data.synthetic", darken)
+        return data
 
 
 def dihedral(x: torch.Tensor, mode: int) -> torch.Tensor:
@@ -141,15 +152,18 @@ class RetinexNetTraining(TrainMethod):
 
     def datasets(self) -> dict[str, Any]:
         if self._sets is None:
-            d = self.data_config
-            if d.dataset is not None:
-                source = _paired_dataset(d.dataset)
-            else:
-                from gefu.train.data import DarkenedPatches, expand_images
+            from gefu.train.data import DarkenedPatches
+            from gefu.train.sources import open_source
 
-                photos = expand_images(d.synthetic)
-                source = DarkenedPatches(
-                    photos, d.crop, flip=False, model=d.model, severity=d.severity, cache=d.cache
+            d = self.data_config
+            source, darkening = open_source(d.dataset, "data.dataset")
+            if darkening is not None:
+                source = DarkenedPatches(source, d.crop, flip=False, model=darkening.model,
+                                         severity=darkening.severity, cache=d.cache)  # fmt: skip
+            elif not source.paired:
+                raise ConfigError(
+                    f"data.dataset: {d.dataset.name!r} is not a paired dataset (wrap it in "
+                    "`darkened` to darken its images on the fly)"
                 )
             self._sets = {"pairs": PairedPatches(source, d.crop, d.augment, d.cache)}
         return self._sets
@@ -196,19 +210,3 @@ class RetinexNetTraining(TrainMethod):
         ctx.step_optimizer(group)
         values = {name: float(v.detach()) for name, v in terms.items()}
         return {**values, "loss": float(loss.detach()), "phase": phase}
-
-
-def _paired_dataset(entry: DatasetEntry):
-    from gefu.core.errors import ConfigError
-    from gefu.datasets import DATASETS, create_dataset
-
-    try:
-        DATASETS.check(entry.name)
-        if not DATASETS.get(entry.name).paired:
-            raise ValueError(f"{entry.name!r} is not a paired dataset")
-        dataset = create_dataset(entry.name, root=entry.root, limit=entry.limit, **entry.params)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ConfigError(f"data.dataset: {exc}") from None
-    if len(dataset) == 0:
-        raise FileNotFoundError(f"data.dataset: {entry.name} at {entry.root} has no pairs")
-    return dataset

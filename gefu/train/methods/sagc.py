@@ -22,14 +22,15 @@ enhancer, as the paper describes; ``adversarial_grad: false`` reproduces the rel
 
 from __future__ import annotations
 
-from functools import cached_property, lru_cache
-from pathlib import Path
-from typing import Any, ClassVar, Literal
+from functools import cached_property
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from gefu.core.specs import DatasetSpec
+from gefu.core.strict import StrictModel
 from gefu.train import register_method
 from gefu.train.method import MethodConfig, TrainMethod
 
@@ -55,97 +56,74 @@ class SAGCConfig(MethodConfig):
     release_switches: ClassVar[dict[str, Any]] = {"adversarial_grad": False}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DatasetSpec(_Strict):
-    name: str  # a registered gefu dataset
-    params: dict[str, Any] = {}
-    field: Literal["image", "reference"] = "image"
-
-
-class DarkenSpec(_Strict):
-    model: Literal["physical", "gamma_curve"] = "physical"
-    severity: str = "moderate"
-
-    @model_validator(mode="after")
-    def _known_severity(self):
-        from gefu.simulate import resolve_params
-
-        resolve_params(self.model, self.severity)  # ValueError names the valid ones
-        return self
-
-
-class ImageSource(_Strict):
-    """Images from files/folders (``"bundled"``: photos shipped with installed packages) or a
-    registered dataset, optionally darkened on the fly (synthetic low light)."""
-
-    photos: list[str] | Literal["bundled"] | None = None
-    dataset: DatasetSpec | None = None
-    darken: DarkenSpec | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _folder_shorthand(cls, value):
-        return {"photos": [value]} if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _one_source(self):
-        if (self.photos is None) == (self.dataset is None):
-            raise ValueError("give exactly one of photos or dataset")
-        return self
-
-
-class SAGCData(_Strict):
-    low: ImageSource
-    normal: ImageSource
+class SAGCData(StrictModel):
+    # dataset entries as in a benchmark: the low-light side reads each item's image, the
+    # normal-light side its reference where the set is paired (else its image); `darkened`
+    # darkens each crop on the fly with gefu.simulate's presets
+    low: DatasetSpec
+    normal: DatasetSpec
     size: int = Field(256, ge=16, multiple_of=16)  # the critic needs a multiple of 16
     resize: bool = True  # True: whole image resized to size x size (as released); False: crop
     shorter: int | None = Field(None, ge=16, description="crop mode: shorter side first")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _old_spelling(cls, data: Any) -> Any:
+        """A folder, or ``{photos | dataset (+ field), darken}`` (before the dataset entries)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for side in ("low", "normal"):
+            value = data.get(side)
+            if isinstance(value, str):
+                value = {"photos": [value]}
+            if isinstance(value, dict) and {"photos", "darken", "dataset"} & set(value):
+                data[side] = _old_source(value, side)
+        return data
 
-@lru_cache(maxsize=16)
-def _read(path: Path) -> torch.Tensor:
-    from gefu.io import read_image
 
-    return read_image(path)
+def _old_source(value: dict, side: str) -> dict:
+    from gefu.core.errors import ConfigError
+    from gefu.train.sources import old_images_spelling
+
+    value, where = dict(value), f"data.{side}"
+    darkening = value.pop("darken", None)
+    if darkening is not None:
+        darkening = {"model": "physical", "severity": "moderate", **darkening}
+    if "dataset" in value:
+        entry = dict(value.pop("dataset"))
+        field = entry.pop("field", "image")
+        if (side, field) != ("normal", "reference") and field != "image":
+            raise ConfigError(f"{where}.dataset.field: {field!r} is no longer read here")
+        entry = {"name": entry["name"], "params": entry.get("params", {})}
+        if darkening is not None:
+            entry = {"name": "darkened", "params": {"dataset": entry, **darkening}}
+        return entry
+    return old_images_spelling(value.pop("photos", None), where, darkening)
 
 
 class UnpairedImages(torch.utils.data.Dataset):
     """``size`` x ``size`` images of one source; ``__getitem__((index, seed))`` is a pure
     function of its argument (crop position and darkening noise come from ``seed``)."""
 
-    def __init__(self, source: ImageSource, size: int, resize: bool, shorter: int | None = None):
-        self.source, self.size, self.resize, self.shorter = source, size, resize, shorter
-        if source.dataset is not None:
-            from gefu.datasets import create_dataset
+    def __init__(self, source: DatasetSpec, where: str, size: int, resize: bool,
+                 shorter: int | None = None, reference: bool = False):  # fmt: skip
+        from gefu.train.sources import open_source
 
-            self.reader = create_dataset(source.dataset.name, **source.dataset.params)
-            if len(self.reader) == 0:
-                raise FileNotFoundError(f"sagc data: dataset {source.dataset.name} is empty")
-        else:
-            from gefu.train.data import expand_images
-
-            self.reader, self.paths = None, expand_images(source.photos)
+        self.size, self.resize, self.shorter = size, resize, shorter
+        self.reader, self.darken = open_source(source, where)
+        if self.darken is not None:
+            self.darken.check_presets(where)
+        # the normal-light side of a paired set is its reference
+        self.field = "reference" if reference and self.reader.paired else "image"
 
     def __len__(self) -> int:
-        return len(self.reader) if self.reader is not None else len(self.paths)
-
-    def _image(self, index: int) -> torch.Tensor:
-        if self.reader is None:
-            return _read(self.paths[index])
-        image = getattr(self.reader.load(index), self.source.dataset.field)
-        if image is None:
-            raise ValueError(
-                f"sagc data: {self.source.dataset.name} has no {self.source.dataset.field}"
-            )
-        return image
+        return len(self.reader)
 
     def __getitem__(self, pair: tuple[int, int]) -> torch.Tensor:
         index, seed = pair
         gen = torch.Generator().manual_seed(int(seed))
-        image, s = self._image(index), self.size
+        image, s = getattr(self.reader.load(index), self.field), self.size
         if self.resize:
             image = F.interpolate(image[None], (s, s), mode="bilinear", antialias=True)[0]
         else:
@@ -157,10 +135,10 @@ class UnpairedImages(torch.utils.data.Dataset):
                 image = F.interpolate(image[None], hw, mode="bilinear", antialias=scale < 1)[0]
             image = random_patch(image, s, gen, flip=False)
         image = image.clamp(0, 1)
-        if self.source.darken is not None:
+        if self.darken is not None:
             from gefu.simulate import LowLightSimulator
 
-            spec = self.source.darken
+            spec = self.darken
             sim_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
             image = LowLightSimulator(spec.model, spec.severity, seed=sim_seed)(image)
         return image.contiguous()
@@ -171,6 +149,7 @@ class SAGCTraining(TrainMethod):
     __doc__ = __doc__
     enhancer = "sagc"
     Config = SAGCConfig
+    Data = SAGCData
     aux_networks = ("segmenter",)
 
     def __init__(self, config: SAGCConfig, data: dict[str, Any]):
@@ -207,8 +186,10 @@ class SAGCTraining(TrainMethod):
     def datasets(self) -> dict[str, Any]:
         d = self.data_config
         return {
-            "low": UnpairedImages(d.low, d.size, d.resize, d.shorter),
-            "normal": UnpairedImages(d.normal, d.size, d.resize, d.shorter),
+            "low": UnpairedImages(d.low, "data.low", d.size, d.resize, d.shorter),
+            "normal": UnpairedImages(
+                d.normal, "data.normal", d.size, d.resize, d.shorter, reference=True
+            ),  # fmt: skip
         }
 
     @staticmethod

@@ -25,7 +25,7 @@ enhancer; ``seg_grad: false`` reproduces the released code (the term is only log
 Data: ``scenes`` are low-light training images with Cityscapes train-id labels. The authors
 train on Cityscapes ``leftImg8bit/train`` images replaced by a pre-darkened copy they
 distribute (the darkening recipe is not in the code); here normal-light scenes are darkened on
-the fly with ``gefu.simulate`` (``darken:``; ``null`` if the images are already dark). With
+the fly with ``gefu.simulate`` (a ``darkened`` entry; name the set itself if already dark). With
 ``pseudo_labels: true`` the labels are the frozen segmenter's prediction on the normal-light
 image (for sets without masks). ``contrast`` is the unpaired set: normal-light positives and
 badly exposed negatives (the paper: over/under-exposed; the released code: low-light), resized
@@ -45,17 +45,18 @@ With random VGG weights see ``configs/train/scl_lle_cpu.yaml`` on ``w_feature``.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import model_validator
 
+from gefu.core.errors import ConfigError
+from gefu.core.specs import DatasetSpec
+from gefu.core.strict import StrictModel
 from gefu.train import register_method
-from gefu.train.data import expand_images
 from gefu.train.method import MethodConfig, TrainMethod
+from gefu.train.sources import Darkening
 
 VGG_LAYERS = ("relu1_2", "relu2_2", "relu4_3")  # style: the first two; features: the last
 
@@ -103,46 +104,45 @@ def vgg_taps(vgg, x: torch.Tensor, layers=VGG_LAYERS, imagenet_norm: bool = Fals
     return out
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DatasetSpec(_Strict):
-    name: str  # a registered segmentation reader, e.g. mask_folder
-    params: dict[str, Any] = {}
-
-
-class DarkenSpec(_Strict):
-    model: Literal["physical", "gamma_curve"] = "gamma_curve"
-    severity: str = "random"
-
-
-class SCLLLEData(_Strict):
-    dataset: DatasetSpec | None = None  # images + masks (Cityscapes train ids)
-    photos: list[str] | Literal["bundled"] | None = None  # or plain images/folders, no labels
-    darken: DarkenSpec | None = DarkenSpec()
-    positives: list[str] | Literal["bundled"]
-    negatives: list[str] | None = None  # None: synthesised from the positives, see below
+class SCLLLEData(StrictModel):
+    # dataset entries as in a benchmark's `datasets:`: the training scenes (their Cityscapes
+    # train-id labels where the set has them; `darkened`: normal-light scenes darkened on the
+    # fly, labels passed through), normal-light positives and badly exposed negatives
+    scenes: DatasetSpec
+    positives: DatasetSpec
+    negatives: DatasetSpec | None = None  # None: synthesised from the positives, see below
     synthetic_negatives: Literal["low_light", "over_under"] = "low_light"
-    negative_darken: DarkenSpec = DarkenSpec(severity="severe")  # for low_light negatives
+    # for low_light negatives
+    negative_darken: Darkening = Darkening(model="gamma_curve", severity="severe")
     crop: int = 384
     flip: bool = True
 
-    @model_validator(mode="after")
-    def _one_source(self):
-        if (self.dataset is None) == (self.photos is None):
-            raise ValueError("give exactly one of data.dataset (with labels) or data.photos")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _old_spelling(cls, data: Any) -> Any:
+        """``dataset`` | ``photos`` + ``darken``, image lists (before the dataset entries)."""
+        if not isinstance(data, dict) or not {"dataset", "photos", "darken"} & set(data):
+            return data
+        from gefu.train.sources import old_images_spelling
+
+        data = dict(data)
+        darken = data.pop("darken", {})
+        darken = None if darken is None else {"model": "gamma_curve", "severity": "random",
+                                              **darken}  # fmt: skip
+        if "dataset" in data:
+            scenes = {k: v for k, v in data.pop("dataset").items() if k in ("name", "params")}
+            if darken is not None:
+                scenes = {"name": "darkened", "params": {"dataset": scenes, **darken}}
+            data["scenes"] = scenes
+        elif "photos" in data:
+            data["scenes"] = old_images_spelling(data.pop("photos"), "data.photos", darken)
+        for key in ("positives", "negatives"):
+            if isinstance(data.get(key), list | str):
+                data[key] = old_images_spelling(data[key], f"data.{key}", None)
+        return data
 
 
-@lru_cache(maxsize=32)
-def _read(path: Path) -> torch.Tensor:
-    from gefu.io import read_image
-
-    return read_image(path)
-
-
-def _darken(image: torch.Tensor, spec: DarkenSpec, gen: torch.Generator) -> torch.Tensor:
+def _darken(image: torch.Tensor, spec: Darkening, gen: torch.Generator) -> torch.Tensor:
     """``image`` through the simulator ``spec``, its seed drawn from ``gen``."""
     from gefu.simulate import LowLightSimulator
 
@@ -183,34 +183,28 @@ def _random_crop(tensors: list[torch.Tensor], size: int, gen: torch.Generator, f
 
 class SceneSet(torch.utils.data.Dataset):
     """Crops of training scenes: ``image`` (dark), ``clean`` (before darkening) and ``labels``
-    (255 where unlabelled; all 255 for plain photos)."""
+    (255 where unlabelled; all 255 for sets without labels)."""
 
     def __init__(self, data: SCLLLEData):
-        self.data = data
-        if data.dataset is not None:
-            from gefu.datasets import create_dataset
+        from gefu.train.sources import open_source
 
-            self.reader = create_dataset(data.dataset.name, **data.dataset.params)
-            if len(self.reader) == 0:
-                raise FileNotFoundError(f"scl_lle: dataset {data.dataset.name} is empty")
-        else:
-            self.reader, self.paths = None, expand_images(data.photos)
+        self.data = data
+        self.reader, self.darken = open_source(data.scenes, "data.scenes")
+        if self.darken is not None:
+            self.darken.check_presets("data.scenes")
 
     def __len__(self) -> int:
-        return len(self.reader) if self.reader is not None else len(self.paths)
+        return len(self.reader)
 
     def __getitem__(self, pair: tuple[int, int]) -> dict[str, torch.Tensor]:
         index, seed = pair
         gen = torch.Generator().manual_seed(int(seed))
-        if self.reader is not None:
-            sample = self.reader.load(index)
-            image, labels = sample.image, sample.target
-        else:
-            image, labels = _read(self.paths[index]), None
+        sample = self.reader.load(index)
+        image, labels = sample.image, sample.target
         if labels is None:
             labels = torch.full(image.shape[-2:], 255, dtype=torch.long)
         clean, labels = _random_crop([image, labels], self.data.crop, gen, self.data.flip)
-        dark = clean if self.data.darken is None else _darken(clean, self.data.darken, gen)
+        dark = clean if self.darken is None else _darken(clean, self.darken, gen)
         return {"image": dark.contiguous(), "clean": clean.contiguous(), "labels": labels}
 
 
@@ -219,27 +213,39 @@ class ContrastSet(torch.utils.data.Dataset):
     ``crop`` x ``crop``; the negative is drawn at random (or synthesised)."""
 
     def __init__(self, data: SCLLLEData):
+        from gefu.train.sources import open_source
+
         self.data, self.size = data, data.crop
-        self.positives = expand_images(data.positives)
-        self.negatives = expand_images(data.negatives) if data.negatives is not None else None
+        self.positives = self._plain(open_source(data.positives, "data.positives"), "positives")
+        self.negatives = None
+        if data.negatives is not None:
+            found = open_source(data.negatives, "data.negatives")
+            self.negatives = self._plain(found, "negatives")
+
+    @staticmethod
+    def _plain(found, key: str):
+        reader, darkening = found
+        if darkening is not None:
+            raise ConfigError(f"data.{key}: name real images here, not `darkened`")
+        return reader
 
     def __len__(self) -> int:
         return len(self.positives)
 
-    def _load(self, path: Path) -> torch.Tensor:
-        img = _read(path)[None]
+    def _load(self, reader, index: int) -> torch.Tensor:
+        img = reader.load(index).image[None]
         return F.interpolate(img, (self.size,) * 2, mode="bilinear", antialias=True)[0]
 
     def __getitem__(self, pair: tuple[int, int]) -> dict[str, torch.Tensor]:
         index, seed = pair
         gen = torch.Generator().manual_seed(int(seed))
-        positive = self._load(self.positives[index])
+        positive = self._load(self.positives, index)
         if self.negatives is None:
-            other = self._load(self.positives[int(torch.randint(len(self), (1,), generator=gen))])
-            negative = self._synthesise(other, gen)
+            other = int(torch.randint(len(self), (1,), generator=gen))
+            negative = self._synthesise(self._load(self.positives, other), gen)
         else:
             pick = int(torch.randint(len(self.negatives), (1,), generator=gen))
-            negative = self._load(self.negatives[pick])
+            negative = self._load(self.negatives, pick)
         return {"positive": positive.clamp(0, 1), "negative": negative.clamp(0, 1)}
 
     def _synthesise(self, image: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -254,18 +260,31 @@ class SCLLLETraining(TrainMethod):
 
     enhancer = "scl_lle"
     Config = SCLLLEConfig
+    Data = SCLLLEData
     aux_networks = ("segmenter", "vgg")
 
     def __init__(self, config: SCLLLEConfig, data: dict[str, Any]):
         super().__init__(config, data)
+        from gefu.datasets import DATASETS
+
         self.data_config = SCLLLEData.model_validate(data)
-        if self.data_config.dataset is None and not config.pseudo_labels:
+        scenes = self.data_config.scenes
+        name = scenes.params.get("dataset", {}).get("name") if scenes.name == "darkened" else None
+        name = name or scenes.name
+        if (
+            not config.pseudo_labels
+            and name in DATASETS
+            and DATASETS.get(name).task != ("segmentation")
+        ):
             raise ValueError(
-                "scl_lle: data.photos carry no labels; set params.pseudo_labels: true (labels "
-                "from the frozen segmenter on the normal-light image) or give data.dataset"
+                f"scl_lle: data.scenes ({name}) carry no labels; set params.pseudo_labels: true "
+                "(labels from the frozen segmenter on the normal-light image) or name a "
+                "segmentation set (e.g. mask_folder)"
             )
-        if self.data_config.darken is None and config.pseudo_labels:
-            raise ValueError("scl_lle: pseudo_labels need normal-light scenes (data.darken set)")
+        if scenes.name != "darkened" and config.pseudo_labels:
+            raise ValueError(
+                "scl_lle: pseudo_labels need normal-light scenes (data.scenes: darkened)"
+            )
         self._modules: dict[str, Any] | None = None
 
     def modules(self) -> dict[str, Any]:

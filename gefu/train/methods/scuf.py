@@ -20,7 +20,7 @@ Reflectance teacher (``retinexnet``): the released ``retinexnet/decomp.pth`` of 
 (MIT; read with ``weights_only=True`` through ``gefu.enhancers.retinexnet.load_decomnet``), or a
 RetinexNet trained with ``gefu train retinexnet``. Prompts: the bright a2b prompt and the dark
 b2a prompt are the release's ``fixed_prompt_b.txt`` / ``fixed_prompt_a.txt`` texts
-(``gefu.enhancers.scuf.model``), or those files in ``data.root`` when present. The trained
+(``gefu.enhancers.scuf.model``), or those files in ``data.captions`` when present. The trained
 enhancer samples its latents at inference, as released (``sample_latents``).
 """
 
@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from torch import nn
 
+from gefu.core.specs import DatasetSpec
+from gefu.core.strict import StrictModel
 from gefu.train import register_method
 from gefu.train.method import MethodConfig, TrainMethod
 
@@ -70,24 +72,46 @@ class SCUFConfig(MethodConfig):
     release_switches: ClassVar[dict[str, Any]] = {"warmup": 0, "sample_latents": True}
 
 
-class SCUFData(BaseModel):
-    """``root`` in the release's layout (trainA, trainB, enlight_low.csv, enlight_high.csv:
-    tab-separated ``filepath``/``title``, fixed_prompt_a/b.txt), or ``synthetic`` photos
-    (darkened with ``gefu.simulate`` as domain A, the photos as domain B)."""
+class SCUFData(StrictModel):
+    """Domain A (low light) and domain B (normal light): dataset entries as in a benchmark
+    (``darkened``: photos darkened on the fly with ``gefu.simulate``); ``captions``: a folder
+    with the release's caption and prompt files (enlight_low.csv, enlight_high.csv:
+    tab-separated ``filepath``/``title``; fixed_prompt_a/b.txt), where it has them."""
 
-    model_config = ConfigDict(extra="forbid")
-    root: str | None = None
-    synthetic: list[str] | Literal["bundled"] | None = None
+    low: DatasetSpec
+    normal: DatasetSpec
+    captions: str | None = None
     resize: int = 384  # square, as released
     crop: int = 256
     flip: bool = True
     default_caption: str = "a photo."
 
-    @model_validator(mode="after")
-    def _one_source(self):
-        if (self.root is None) == (self.synthetic is None):
-            raise ValueError("give exactly one of data.root or data.synthetic")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _old_spelling(cls, data: Any) -> Any:
+        """``root`` (the release's layout) | ``synthetic`` (before the dataset entries)."""
+        if not isinstance(data, dict) or not {"root", "synthetic"} & set(data):
+            return data
+        from gefu.train.sources import old_images_spelling
+
+        data = dict(data)
+        if "root" in data:
+            root = str(data.pop("root"))
+            data["low"] = {"name": "unpaired_folder", "root": str(Path(root) / "trainA")}
+            data["normal"] = {"name": "unpaired_folder", "root": str(Path(root) / "trainB")}
+            data["captions"] = root
+            warnings.warn(
+                f"data.root: deprecated spelling; write the dataset entries instead: low: "
+                f"{data['low']}, normal: {data['normal']}, captions: {root}",
+                FutureWarning,
+                stacklevel=2,
+            )
+        elif "synthetic" in data:
+            photos = data.pop("synthetic")
+            darken = {"model": "physical", "severity": "random"}
+            data["low"] = old_images_spelling(photos, "data.synthetic", darken)
+            data["normal"] = data["low"]["params"]["dataset"]
+        return data
 
 
 def warmup_factor(step: int, warmup: int) -> float:
@@ -106,34 +130,39 @@ def read_captions(csv: Path) -> dict[str, str]:
 
 
 class Domain(torch.utils.data.Dataset):
-    """Images (or darkened photos) -> {"image": [0,1] crop, "caption": str}."""
+    """A dataset's images (or darkened photos) -> {"image": [0,1] crop, "caption": str}."""
 
-    def __init__(self, paths, captions: dict[str, str], d: SCUFData, darken: bool = False):
+    def __init__(self, spec: DatasetSpec, where: str, captions: dict[str, str], d: SCUFData):
         from gefu.train.data import DarkenedPatches
+        from gefu.train.sources import open_source
 
-        self.paths, self.captions, self.d = list(paths), captions, d
-        self.darkener = DarkenedPatches(self.paths, d.crop) if darken else None
+        self.reader, darkening = open_source(spec, where)
+        self.captions, self.d = captions, d
+        self.darkener = None
+        if darkening is not None:
+            self.darkener = DarkenedPatches(self.reader, d.crop, model=darkening.model,
+                                            severity=darkening.severity)  # fmt: skip
         self._cache: dict[int, torch.Tensor] = {}
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.reader)
 
     def __getitem__(self, item):
         import torch.nn.functional as F
 
-        from gefu.train.data import _read, random_patch
+        from gefu.train.data import random_patch
 
         index, seed = item
         gen = torch.Generator().manual_seed(int(seed))
         if index not in self._cache:
-            img = _read(self.paths[index])[None]
+            img = self.reader.load(index).image[None]
             size = (self.d.resize, self.d.resize)
             self._cache[index] = F.interpolate(img, size, mode="bicubic", antialias=True,
                                                align_corners=False)[0].clamp(0, 1)  # fmt: skip
         image = random_patch(self._cache[index], self.d.crop, gen, self.d.flip)
         if self.darkener is not None:
             image = self.darkener.darken(image, gen)
-        caption = self.captions.get(self.paths[index].name, self.d.default_caption)
+        caption = self.captions.get(self.reader.name_of(index), self.d.default_caption)
         return {"image": image, "caption": caption}
 
 
@@ -187,6 +216,7 @@ class RandomFeatureDistance(nn.Module):
 class SCUFTraining(TrainMethod):
     enhancer = "scuf"
     Config = SCUFConfig
+    Data = SCUFData
 
     def __init__(self, config: SCUFConfig, data: dict[str, Any]):
         super().__init__(config, data)
@@ -229,12 +259,10 @@ class SCUFTraining(TrainMethod):
 
     def datasets(self):
         if self._sets is None:
-            from gefu.io import list_images
-            from gefu.train.data import expand_images
-
             d = self.data_config
-            if d.root is not None:
-                root = Path(d.root).expanduser()
+            caps: dict[str, dict[str, str]] = {"a": {}, "b": {}}
+            if d.captions is not None:
+                root = Path(d.captions).expanduser()
                 caps = {
                     n: read_captions(root / f) if (root / f).is_file() else {}
                     for n, f in (("a", "enlight_low.csv"), ("b", "enlight_high.csv"))
@@ -242,11 +270,8 @@ class SCUFTraining(TrainMethod):
                 for key, f in (("b2a", "fixed_prompt_a.txt"), ("a2b", "fixed_prompt_b.txt")):
                     if self.prompts[key] is None and (root / f).is_file():
                         self.prompts[key] = (root / f).read_text().strip()
-                low = Domain(list_images(root / "trainA"), caps["a"], d)
-                normal = Domain(list_images(root / "trainB"), caps["b"], d)
-            else:
-                photos = expand_images(d.synthetic)
-                low, normal = Domain(photos, {}, d, darken=True), Domain(photos, {}, d)
+            low = Domain(d.low, "data.low", caps["a"], d)
+            normal = Domain(d.normal, "data.normal", caps["b"], d)
             self._sets = {"low": low, "normal": normal}
         return self._sets
 

@@ -37,10 +37,11 @@ L1 on the model's auxiliary gradient output, which this enhancer does not have; 
 trainer's loss and is not implemented. An epoch = ceil(#unlabelled / batch) steps (the released
 loop walks the unlabelled loader); the ramp-up uses the fractional epoch ``step / epoch_steps``.
 
-Data (``data:``): ``root`` in the paper's layout, ``labeled/{input,GT}`` (same file names) and
-``unlabeled/input``; or ``synthetic`` photos (``"bundled"`` or paths), split in a paired half
-(darkened + original) and an unpaired half (darkened only), darkened with ``gefu.simulate``,
-through the same geometry.
+Data (``data:``): dataset entries as in a benchmark: ``labeled``, a paired set (the paper's
+``labeled/{input,GT}`` as a ``paired_folder``), and ``unlabeled``, low-light images
+(``unlabeled/input``); or one ``darkened`` entry for both, split in a paired half (darkened +
+original) and an unpaired half (darkened only), darkened with ``gefu.simulate``, through the
+same geometry.
 """
 
 from __future__ import annotations
@@ -52,8 +53,11 @@ from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from gefu.core.errors import ConfigError
+from gefu.core.specs import DatasetSpec
+from gefu.core.strict import StrictModel
 from gefu.train import register_method
 from gefu.train.method import MethodConfig, TrainMethod
 
@@ -85,21 +89,45 @@ class SemiLLIEConfig(MethodConfig):
                                                   "vgg_imagenet_norm": False}  # fmt: skip
 
 
-class SemiLLIEData(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    root: str | None = None  # labeled/{input,GT}, unlabeled/input
-    synthetic: list[str] | Literal["bundled"] | None = None
-    model: Literal["physical", "gamma_curve"] = "physical"  # synthetic darkening
+class SemiLLIEData(StrictModel):
+    # dataset entries as in a benchmark: labelled pairs (a paired set, or `darkened`
+    # normal-light photos) and unlabelled low-light images (or `darkened` photos); the same
+    # entry for both splits its items: the first half labelled, the rest unlabelled
+    labeled: DatasetSpec
+    unlabeled: DatasetSpec
     resize: int | None = Field(280, ge=1)  # labelled pairs: square resize; None: native size
     crop: int = Field(256, ge=8)
     augment: Literal["rot8", "hflip", "none"] = "rot8"  # labelled pairs
     unlabeled_fit: Literal["resize", "crop"] = "resize"  # whole image to crop x crop, or a crop
 
-    @model_validator(mode="after")
-    def _one_source(self):
-        if (self.root is None) == (self.synthetic is None):
-            raise ValueError("give exactly one of data.root (paper layout) or data.synthetic")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _old_spelling(cls, data: Any) -> Any:
+        """``root`` (paper layout) | ``synthetic`` + ``model`` (before the dataset entries)."""
+        if not isinstance(data, dict) or not {"root", "synthetic", "model"} & set(data):
+            return data
+        import warnings
+
+        from gefu.train.sources import old_images_spelling
+
+        data = dict(data)
+        model = data.pop("model", "physical")
+        if "root" in data:
+            root = Path(str(data.pop("root")))
+            data["labeled"] = {"name": "paired_folder", "root": str(root / "labeled"),
+                               "params": {"low_dir": "input", "high_dir": "GT"}}  # fmt: skip
+            data["unlabeled"] = {"name": "unpaired_folder", "root": str(root / "unlabeled/input")}
+            warnings.warn(
+                f"data.root: deprecated spelling; write the dataset entries instead: labeled: "
+                f"{data['labeled']}, unlabeled: {data['unlabeled']}",
+                FutureWarning,
+                stacklevel=2,
+            )
+        elif "synthetic" in data:
+            darken = {"model": model, "severity": "random"}
+            entry = old_images_spelling(data.pop("synthetic"), "data.synthetic", darken)
+            data["labeled"] = data["unlabeled"] = entry
+        return data
 
 
 def blur_kernel_size(u: float) -> int:
@@ -169,58 +197,55 @@ def paired_geometry(images: list[torch.Tensor], d: SemiLLIEData, gen: torch.Gene
     return [im.contiguous() for im in images]
 
 
-class LabeledPairs(torch.utils.data.Dataset):
-    """``labeled/input`` + ``labeled/GT`` (same names), or normal-light photos darkened by
-    ``darkener`` (a ``DarkenedPatches``) -> ``{"low", "normal"}`` through ``paired_geometry``."""
-
-    def __init__(self, inputs: list[Path], targets: list[Path] | None, d: SemiLLIEData,
-                 darkener=None):  # fmt: skip
-        self.inputs, self.targets, self.d, self.darkener = inputs, targets, d, darkener
-
-    @classmethod
-    def from_root(cls, root: Path, d: SemiLLIEData) -> LabeledPairs:
-        from gefu.io import list_images
-
-        inputs = list_images(root / "labeled" / "input")
-        gt = {p.stem: p for p in list_images(root / "labeled" / "GT")}
-        missing = [p.name for p in inputs if p.stem not in gt]
-        if missing or not inputs:
-            raise FileNotFoundError(f"{root}/labeled: no GT for {missing[:3]} (or no inputs)")
-        return cls(inputs, [gt[p.stem] for p in inputs], d)
-
-    def __len__(self) -> int:
-        return len(self.inputs)
-
-    def __getitem__(self, item):
+def _image(source, index: int, field: str = "image") -> torch.Tensor:
+    """Item ``index`` of a dataset (its ``field``), or of a list of image files."""
+    if isinstance(source, list):
         from gefu.train.data import _read
 
+        return _read(source[index])
+    return getattr(source.load(index), field)
+
+
+class LabeledPairs(torch.utils.data.Dataset):
+    """A paired dataset's items (``indices`` of it), or normal-light photos darkened by
+    ``darkener`` (a ``DarkenedPatches``) -> ``{"low", "normal"}`` through ``paired_geometry``."""
+
+    def __init__(self, source, indices: list[int], d: SemiLLIEData, darkener=None):
+        self.source, self.indices, self.d, self.darkener = source, indices, d, darkener
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, item):
         index, seed = item
+        index = self.indices[index]
         gen = torch.Generator().manual_seed(int(seed))
-        if self.targets is None:
-            (normal,) = paired_geometry([_read(self.inputs[index])], self.d, gen)
+        if self.darkener is not None:
+            (normal,) = paired_geometry([_image(self.source, index)], self.d, gen)
             return {"low": self.darkener.darken(normal, gen), "normal": normal}
-        low, normal = paired_geometry(
-            [_read(self.inputs[index]), _read(self.targets[index])], self.d, gen
-        )
+        sample = self.source.load(index)
+        low, normal = paired_geometry([sample.image, sample.reference], self.d, gen)
         return {"low": low, "normal": normal}
 
 
 class Unlabeled(torch.utils.data.Dataset):
-    """Low-light images (or normal-light photos darkened by ``darkener``) -> ``{"weak": the
-    whole image resized to crop x crop (or a random crop), "strong": strong_augment(weak)}``."""
+    """Low-light images (a dataset's ``indices``, or image files; or normal-light photos
+    darkened by ``darkener``) -> ``{"weak": the whole image resized to crop x crop (or a
+    random crop), "strong": strong_augment(weak)}``."""
 
-    def __init__(self, paths: list[Path], d: SemiLLIEData, darkener=None):
-        self.paths, self.d, self.darkener = paths, d, darkener
+    def __init__(self, source, d: SemiLLIEData, darkener=None, indices: list[int] | None = None):
+        self.source, self.d, self.darkener = source, d, darkener
+        self.indices = list(range(len(source))) if indices is None else indices
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.indices)
 
     def __getitem__(self, item):
-        from gefu.train.data import _read, random_patch
+        from gefu.train.data import random_patch
 
         index, seed = item
         gen = torch.Generator().manual_seed(int(seed))
-        image = _read(self.paths[index])
+        image = _image(self.source, self.indices[index])
         if self.d.unlabeled_fit == "resize":
             weak = _square(image, self.d.crop)
         else:
@@ -234,6 +259,7 @@ class Unlabeled(torch.utils.data.Dataset):
 class SemiLLIETraining(TrainMethod):
     enhancer = "semi_llie"
     Config = SemiLLIEConfig
+    Data = SemiLLIEData
     aux_networks = ("vgg",)
 
     def __init__(self, config: SemiLLIEConfig, data: dict[str, Any]):
@@ -267,25 +293,40 @@ class SemiLLIETraining(TrainMethod):
 
     def datasets(self) -> dict[str, Any]:
         if self._sets is None:
-            from gefu.train.data import DarkenedPatches, expand_images
-
             d = self.data_config
-            if d.root is not None:
-                from gefu.io import list_images
-
-                root = Path(d.root).expanduser()
-                labeled = LabeledPairs.from_root(root, d)
-                unlabeled = Unlabeled(list_images(root / "unlabeled" / "input"), d)
+            split = d.labeled == d.unlabeled  # one entry: first half labelled, rest unlabelled
+            reader, darkener = self._open(d.labeled, "data.labeled")
+            if darkener is None and not reader.paired:
+                raise ConfigError(
+                    f"data.labeled: {d.labeled.name!r} is not a paired dataset (or wrap "
+                    "normal-light images in `darkened`)"
+                )
+            if darkener is None and reader.problems:
+                raise FileNotFoundError(f"data.labeled: {'; '.join(reader.problems)}")
+            if split:
+                if len(reader) < 2:
+                    raise FileNotFoundError("semi_llie: data.labeled needs at least 2 images")
+                half = (len(reader) + 1) // 2
+                labeled = LabeledPairs(reader, list(range(half)), d, darkener)
+                unlabeled = Unlabeled(reader, d, darkener, list(range(half, len(reader))))
             else:
-                photos = expand_images(d.synthetic)
-                if len(photos) < 2:
-                    raise FileNotFoundError("semi_llie: data.synthetic needs at least 2 photos")
-                half = (len(photos) + 1) // 2
-                darkener = DarkenedPatches(photos, d.crop, model=d.model)
-                labeled = LabeledPairs(photos[:half], None, d, darkener)
-                unlabeled = Unlabeled(photos[half:], d, darkener)
+                labeled = LabeledPairs(reader, list(range(len(reader))), d, darkener)
+                source, darkener = self._open(d.unlabeled, "data.unlabeled")
+                unlabeled = Unlabeled(source, d, darkener)
             self._sets = {"labeled": labeled, "unlabeled": unlabeled}
         return self._sets
+
+    def _open(self, spec: DatasetSpec, where: str):
+        """The dataset and, for a ``darkened`` entry, a ``DarkenedPatches`` that darkens."""
+        from gefu.train.data import DarkenedPatches
+        from gefu.train.sources import open_source
+
+        reader, darkening = open_source(spec, where)
+        if darkening is None:
+            return reader, None
+        darkener = DarkenedPatches(reader, self.data_config.crop, model=darkening.model,
+                                   severity=darkening.severity)  # fmt: skip
+        return reader, darkener
 
     def losses(self, batch: dict[str, Any], ctx) -> dict[str, torch.Tensor]:
         from gefu.train import losses_semi as L

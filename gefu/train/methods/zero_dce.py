@@ -13,10 +13,10 @@ out (PyTorch's default init). Zero-DCE++ trains at ``scale_factor`` 1, as its sc
 saves the test-time ``scale_factor`` 12 of the release's test script with the model.
 
 Data (``gefu.train.data.PatchConfig``): the released recipe trains on SICE's real
-multi-exposure images as they are (``darken: false``), each whole image resized to a square
-(``fit: square``; Zero-DCE 256², Zero-DCE++ 512²) without flips: ``configs/train/zero_dce.yaml``
-and ``zero_dce_pp.yaml``. The CPU smoke configs (``*_cpu.yaml``) darken bundled photos with
-``gefu.simulate`` instead (``darken: true``, random crops).
+multi-exposure images as they are (an ``unpaired_folder`` entry), each whole image resized to a
+square (``fit: square``; Zero-DCE 256², Zero-DCE++ 512²) without flips:
+``configs/train/zero_dce.yaml`` and ``zero_dce_pp.yaml``. The CPU smoke configs (``*_cpu.yaml``)
+darken bundled photos with ``gefu.simulate`` instead (a ``darkened`` entry, random crops).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pydantic import Field
 
 from gefu.train import register_method
 from gefu.train.method import MethodConfig, TrainMethod
+from gefu.train.sources import PatchConfig
 
 
 class ZeroDCEConfig(MethodConfig):
@@ -52,6 +53,7 @@ class ZeroDCEPPConfig(ZeroDCEConfig):
 class ZeroDCETraining(TrainMethod):
     enhancer = "zero_dce"
     Config = ZeroDCEConfig
+    Data = PatchConfig
 
     def build_model(self):
         from gefu.enhancers.curves import ZeroDCE

@@ -1,0 +1,172 @@
+"""The training data vocabulary: sources are the dataset entries benchmarks use; old spellings
+still load, with a warning naming the new form; typos are ``key.path: message`` errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import write_photo
+from gefu.core.errors import ConfigError
+from gefu.train.config import build_method, validate_train_config
+
+
+@pytest.fixture
+def photos(tmp_path):
+    for i in range(3):
+        write_photo(tmp_path / "photos" / f"p{i}.png", (40, 60), seed=i)
+    return tmp_path / "photos"
+
+
+def _config(method: str, data: dict) -> dict:
+    params = {"pseudo_labels": True} if method == "scl_lle" else {}
+    return {"method": method, "steps": 1, "batch_size": 1, "device": "cpu", "data": data,
+            "params": params}  # fmt: skip
+
+
+def _items(datasets) -> list[torch.Tensor]:
+    out = []
+    for ds in datasets.values():
+        for i in range(len(ds)):
+            item = ds[(i, 7 + i)]
+            out += list(item.values()) if isinstance(item, dict) else [item]
+    return out
+
+
+def _darkened(root, **params) -> dict:
+    inner = {"name": "unpaired_folder", "root": str(root)}
+    return {"name": "darkened", "params": {"dataset": inner, **params}}
+
+
+@pytest.mark.parametrize(
+    "method, old, new",
+    [
+        ("zero_dce", {"images": "{photos}", "crop": 16, "model": "gamma_curve"},
+         {"dataset": _darkened("{photos}", model="gamma_curve", severity="random"),
+          "crop": 16}),
+        ("zero_dce", {"images": ["{photos}"], "darken": False, "crop": 16},
+         {"dataset": {"name": "unpaired_folder", "root": "{photos}"}, "crop": 16}),
+        ("hvr_ssle", {"images": ["{photos}"], "crop": 16},
+         {"dataset": {"name": "unpaired_folder", "root": "{photos}"}, "crop": 16}),
+        ("retinexnet", {"synthetic": ["{photos}"], "severity": "mild", "crop": 16},
+         {"dataset": _darkened("{photos}", model="physical", severity="mild"), "crop": 16}),
+        ("scl_lle", {"photos": ["{photos}"], "positives": ["{photos}"], "crop": 16},
+         {"scenes": _darkened("{photos}", model="gamma_curve", severity="random"),
+          "positives": {"name": "unpaired_folder", "root": "{photos}"}, "crop": 16}),
+        ("sagc", {"low": {"photos": ["{photos}"], "darken": {"severity": "severe"}},
+                  "normal": "{photos}", "size": 16},
+         {"low": _darkened("{photos}", model="physical", severity="severe"),
+          "normal": {"name": "unpaired_folder", "root": "{photos}"}, "size": 16}),
+    ],
+)  # fmt: skip
+def test_an_old_spelling_loads_the_same_data_and_names_the_new_form(photos, method, old, new):
+    def fill(obj):
+        if isinstance(obj, dict):
+            return {k: fill(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [fill(v) for v in obj]
+        return obj.format(photos=photos) if isinstance(obj, str) else obj
+
+    with pytest.warns(FutureWarning, match=r"deprecated spelling; write the dataset entry") as w:
+        _, old_sets = build_method(validate_train_config(_config(method, fill(old))))
+    assert "name: " in str(w[0].message)  # the new form, spelled out
+    _, new_sets = build_method(validate_train_config(_config(method, fill(new))))
+    old_items, new_items = _items(old_sets), _items(new_sets)
+    assert len(old_items) == len(new_items) > 0
+    assert all(torch.equal(a, b) for a, b in zip(old_items, new_items, strict=True))
+
+
+def test_bundled_is_the_bundled_photos_as_stored():
+    from gefu.datasets import create_dataset
+    from gefu.datasets.bundled import bundled_photos
+    from gefu.io import read_image
+
+    ds = create_dataset("bundled_photos", max_side=None)
+    assert torch.equal(ds.load(0).image, read_image(bundled_photos()[0]))
+    assert max(create_dataset("bundled_photos").load(0).image.shape[1:]) == 256  # the default
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"dataset": {"name": "unpaired_foldr", "root": "{photos}"}},
+         r"data\.dataset\.name: unknown dataset 'unpaired_foldr'\. Did you mean "
+         r"'unpaired_folder'.*Valid choices: .*bundled_photos"),
+        ({"dataset": {"name": "unpaired_folder", "roots": "{photos}"}},
+         r"data\.dataset\.roots: unknown key; valid keys here: name, id, params, root, limit"),
+        ({"dataset": {"name": "unpaired_folder", "root": "{photos}", "params": {"x": 1}}},
+         r"data\.dataset\.params\.x: unknown parameter of 'unpaired_folder'; valid: \(none\)"),
+        ({"dataset": {"name": "darkened", "params": {"dataset": {"name": "bundled_photos"},
+                                                     "severty": "mild"}}},
+         r"data\.dataset\.params\.severty: not a parameter of `darkened` in training.*"
+         r"valid: dataset, model, severity"),
+        ({"dataset": {"name": "darkened", "params": {"dataset": {"name": "bundled_photos"},
+                                                     "model": "gamma"}}},
+         r"data\.dataset\.params\.model: Input should be 'physical' or 'gamma_curve'"),
+        ({"dataset": {"name": "darkened", "params": {"dataset": {"nam": "bundled_photos"}}}},
+         r"data\.dataset\.params\.dataset\.nam: unknown key; valid keys here: name"),
+        ({"crp": 16}, r"data\.crp: unknown key; valid keys here: dataset, resize, crop"),
+        ({"images": ["a", "b"]}, r"^data\.images: a list of several image sources is no longer"),
+    ],
+)  # fmt: skip
+def test_a_typo_in_a_data_entry_names_its_key_path_and_the_valid_choices(photos, data, message):
+    data = {k: v for k, v in data.items()}
+    if "dataset" in data and "root" in data["dataset"]:
+        data["dataset"]["root"] = str(photos)
+    config = validate_train_config(_config("zero_dce", data))
+    with pytest.raises(ConfigError, match=message):
+        build_method(config)
+
+
+def test_a_method_that_degrades_by_itself_refuses_darkened():
+    config = validate_train_config(
+        _config("hvr_ssle", {"dataset": {"name": "darkened",
+                                         "params": {"dataset": {"name": "bundled_photos"}}}})
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="data.dataset: name the normal-light images"):
+        build_method(config)
+
+
+def test_semi_llie_paper_layout_and_synthetic_split_old_spellings(tmp_path, photos):
+    root = tmp_path / "semi"
+    for i in range(2):
+        write_photo(root / "labeled" / "input" / f"{i}.png", (40, 60), seed=i, scale=0.2)
+        write_photo(root / "labeled" / "GT" / f"{i}.png", (40, 60), seed=i)
+        write_photo(root / "unlabeled" / "input" / f"u{i}.png", (40, 60), seed=5 + i, scale=0.2)
+    labeled = {"name": "paired_folder", "root": str(root / "labeled"),
+               "params": {"low_dir": "input", "high_dir": "GT"}}  # fmt: skip
+    unlabeled = {"name": "unpaired_folder", "root": str(root / "unlabeled" / "input")}
+    darkened = _darkened(photos, model="gamma_curve", severity="random")
+    cases = [
+        ({"root": str(root), "crop": 16, "resize": 20},
+         {"labeled": labeled, "unlabeled": unlabeled, "crop": 16, "resize": 20}),
+        ({"synthetic": [str(photos)], "model": "gamma_curve", "crop": 16},
+         {"labeled": darkened, "unlabeled": darkened, "crop": 16}),
+    ]  # fmt: skip
+    for old, new in cases:
+        with pytest.warns(FutureWarning, match="deprecated spelling"):
+            _, old_sets = build_method(validate_train_config(_config("semi_llie", old)))
+        _, new_sets = build_method(validate_train_config(_config("semi_llie", new)))
+        assert [len(s) for s in old_sets.values()] == [len(s) for s in new_sets.values()]
+        old_items, new_items = _items(old_sets), _items(new_sets)
+        assert all(torch.equal(a, b) for a, b in zip(old_items, new_items, strict=True))
+    assert [len(s) for s in new_sets.values()] == [2, 1]  # one entry for both: split in halves
+
+
+def test_scuf_release_layout_old_spelling_keeps_its_captions(tmp_path):
+    root = tmp_path / "unpaired"
+    for domain in ("trainA", "trainB"):
+        for i in range(2):
+            write_photo(root / domain / f"{domain}{i}.png", (40, 60), seed=i)
+    (root / "enlight_low.csv").write_text("filepath\ttitle\ntrainA/trainA1.png\ta dark street\n")
+    old = {"root": str(root), "resize": 24, "crop": 16}
+    new = {"low": {"name": "unpaired_folder", "root": str(root / "trainA")},
+           "normal": {"name": "unpaired_folder", "root": str(root / "trainB")},
+           "captions": str(root), "resize": 24, "crop": 16}  # fmt: skip
+    with pytest.warns(FutureWarning, match="data.root: deprecated spelling"):
+        _, old_sets = build_method(validate_train_config(_config("scuf", old)))
+    _, new_sets = build_method(validate_train_config(_config("scuf", new)))
+    for sets in (old_sets, new_sets):
+        assert sets["low"][(1, 3)]["caption"] == "a dark street"
+        assert sets["low"][(0, 3)]["caption"] == sets["normal"][(0, 3)]["caption"] == "a photo."
+    assert torch.equal(old_sets["low"][(1, 3)]["image"], new_sets["low"][(1, 3)]["image"])
