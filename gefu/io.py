@@ -128,9 +128,12 @@ def write_image(path: str | Path, image) -> None:
     Image.fromarray(to_uint8(image)).save(path)
 
 
-def png_bytes(image) -> bytes:
+def png_bytes(image, compress_level: int = 1) -> bytes:
+    """PNG bytes of an image; the fastest zlib level by default (report thumbnails: noisy
+    night crops hardly compress; on a 160-pixel crop, level 6 took 7.1 ms, level 1 5.3 ms,
+    for 2 % fewer bytes)."""
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(to_uint8(image)).save(buf, format="PNG")
+    Image.fromarray(to_uint8(image)).save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
