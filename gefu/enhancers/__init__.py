@@ -18,14 +18,14 @@ for _name, _target in {
     "msrcr": "gefu.enhancers.retinex:MSRCR",
     "lime": "gefu.enhancers.lime:LIME",
     # learned (need weights: `weights:` in a config, `--weights` on the command line)
-    "zero_dce": "gefu.enhancers.curves:ZeroDCE",
-    "zero_dce_pp": "gefu.enhancers.curves:ZeroDCEPP",
-    "scl_lle": "gefu.enhancers.curves:SCLLLE",
-    "sagc": "gefu.enhancers.curves:SemanticGammaCorrection",
-    "semi_llie": "gefu.enhancers.semi_llie:SemiLLIE",
-    "hvr_ssle": "gefu.enhancers.hvr_ssle:HVRSSLE",
-    "scuf": "gefu.enhancers.scuf:SCUF",
-    "retinexnet": "gefu.enhancers.retinexnet:RetinexNet",
+    "zero_dce": "gefu.methods.zero_dce.network:ZeroDCE",
+    "zero_dce_pp": "gefu.methods.zero_dce.network:ZeroDCEPP",
+    "scl_lle": "gefu.methods.zero_dce.network:SCLLLE",
+    "sagc": "gefu.methods.zero_dce.network:SemanticGammaCorrection",
+    "semi_llie": "gefu.methods.semi_llie.network:SemiLLIE",
+    "hvr_ssle": "gefu.methods.hvr_ssle.network:HVRSSLE",
+    "scuf": "gefu.methods.scuf.network:SCUF",
+    "retinexnet": "gefu.methods.retinexnet.network:RetinexNet",
 }.items():
     ENHANCERS.add_lazy(_name, _target)
 

@@ -9,13 +9,13 @@ METHODS: Registry = Registry("method")
 register_method = METHODS.register
 
 for _name, _target in {
-    "zero_dce": "gefu.train.methods.zero_dce:ZeroDCETraining",
-    "zero_dce_pp": "gefu.train.methods.zero_dce:ZeroDCEPPTraining",
-    "scl_lle": "gefu.train.methods.scl_lle:SCLLLETraining",
-    "sagc": "gefu.train.methods.sagc:SAGCTraining",
-    "hvr_ssle": "gefu.train.methods.hvr_ssle:HVRSSLETraining",
-    "semi_llie": "gefu.train.methods.semi_llie:SemiLLIETraining",
-    "scuf": "gefu.train.methods.scuf:SCUFTraining",
-    "retinexnet": "gefu.train.methods.retinexnet:RetinexNetTraining",
+    "zero_dce": "gefu.methods.zero_dce.recipe:ZeroDCETraining",
+    "zero_dce_pp": "gefu.methods.zero_dce.recipe:ZeroDCEPPTraining",
+    "scl_lle": "gefu.methods.scl_lle.recipe:SCLLLETraining",
+    "sagc": "gefu.methods.sagc.recipe:SAGCTraining",
+    "hvr_ssle": "gefu.methods.hvr_ssle.recipe:HVRSSLETraining",
+    "semi_llie": "gefu.methods.semi_llie.recipe:SemiLLIETraining",
+    "scuf": "gefu.methods.scuf.recipe:SCUFTraining",
+    "retinexnet": "gefu.methods.retinexnet.recipe:RetinexNetTraining",
 }.items():
     METHODS.add_lazy(_name, _target)

@@ -18,9 +18,9 @@ import torch.nn.functional as F
 
 from gefu.enhancers import register_enhancer
 from gefu.enhancers.base import Enhancer
-from gefu.enhancers.scuf import components as C
-from gefu.enhancers.scuf.attention import install_cycle_attention, set_cycle_attention
-from gefu.enhancers.scuf.prompt import PromptProjection, clip_image_embedding, value_map
+from gefu.methods.scuf import components as C
+from gefu.methods.scuf.attention import install_cycle_attention, set_cycle_attention
+from gefu.methods.scuf.prompt import PromptProjection, clip_image_embedding, value_map
 
 BRIGHT_PROMPT = ("natural light, bright lighting, soft illumination, high light, evenly lit, "
                  "clear visibility, daylight, bright atmosphere, well-lit photo.")  # fmt: skip
@@ -45,7 +45,7 @@ class SCUF(Enhancer):
     @classmethod
     def parameter_report(cls) -> dict[str, dict[str, dict[str, int]]]:
         """Trainable/frozen counts per component, tiny (tests) and full size (SD-Turbo)."""
-        from gefu.enhancers.scuf.counts import parameter_counts
+        from gefu.methods.scuf.counts import parameter_counts
 
         return {"tiny": parameter_counts("tiny"), "full size": parameter_counts("full")}
 
@@ -207,7 +207,7 @@ class SCUF(Enhancer):
 
         if Path(path).suffix == ".pkl":
             from gefu.enhancers.released import check_release
-            from gefu.enhancers.scuf.importer import import_released
+            from gefu.methods.scuf.release import import_released
 
             check_release(cls.registry_name, path)
             return import_released(path, **overrides)

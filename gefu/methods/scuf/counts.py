@@ -25,7 +25,7 @@ def parameter_counts(size: str = "full") -> dict[str, dict[str, int]]:
     """Counts for ``size="tiny"`` (the test configuration) or ``"full"`` (the published
     SD-Turbo / CLIP ViT-B/32 architectures, built on the meta device: no memory, no weights).
     ``gefu list --details scuf`` can print ``parameter_counts("tiny")`` and ``("full")``."""
-    from gefu.enhancers.scuf.model import SCUF
+    from gefu.methods.scuf.network import SCUF
 
     if size not in ("tiny", "full"):
         raise ValueError(f"size must be 'tiny' or 'full', got {size!r}")

@@ -95,8 +95,8 @@ def released_to_state_dict(sd: dict, model) -> dict[str, torch.Tensor]:
 def import_released(path, **overrides):
     """A ``SCUF`` (base from ``overrides["base"]``, default SD-Turbo) with the released
     checkpoint's trained weights."""
-    from gefu.enhancers.scuf.components import VAE_LORA_TARGETS
-    from gefu.enhancers.scuf.model import SCUF
+    from gefu.methods.scuf.components import VAE_LORA_TARGETS
+    from gefu.methods.scuf.network import SCUF
 
     sd = read_released(path)
     targets = list(sd["vae_lora_target_modules"])
@@ -117,7 +117,7 @@ def import_released(path, **overrides):
 def to_released_layout(model) -> dict:
     """``model`` in the release's layout (what its ``src/train.py`` saves); for the release's
     own scripts, and to test the importer."""
-    from gefu.enhancers.scuf.components import VAE_LORA_TARGETS
+    from gefu.methods.scuf.components import VAE_LORA_TARGETS
 
     def prefixed(module, prefix):
         return {prefix + k: v.detach().clone() for k, v in module.state_dict().items()}

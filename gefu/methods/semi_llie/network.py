@@ -9,7 +9,8 @@ directions whose input passes a 3x3 and a 5x5 depthwise conv (the multi-scale pa
 channel-attention conv block; a residual image is added to the (mean-shifted) input.
 Defaults: embed 64, depths (2, 2), d_state 16, expand 2: 802,530 parameters here (the released
 model counts 18 more: its two fixed 3x3 gradient kernels are parameters there).
-The scan runs through ``gefu.enhancers.mamba_scan`` (mamba_ssm's kernel on CUDA, else PyTorch).
+The scan runs through ``gefu.methods.semi_llie.mamba_scan`` (mamba_ssm's kernel on CUDA, else
+PyTorch).
 
 No weights are released. The official trainer's checkpoints (``model_e<N>.pth``: a dict whose
 ``state_dict`` is ``MambaLowlightguided``'s under ``DataParallel``) load as they are: keys are
@@ -28,7 +29,7 @@ from torch import nn
 
 from gefu.enhancers import register_enhancer
 from gefu.enhancers.base import Enhancer, crop_to, pad_to_multiple
-from gefu.enhancers.mamba_scan import selective_scan
+from gefu.methods.semi_llie.mamba_scan import selective_scan
 
 RGB_MEAN = (0.4488, 0.4371, 0.4040)
 

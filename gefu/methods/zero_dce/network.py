@@ -152,7 +152,7 @@ class ZeroDCE(_CurveEnhancer):
 @register_enhancer("scl_lle")
 class SCLLLE(ZeroDCE):
     """SCL-LLE (Liang et al., AAAI 2022): Zero-DCE's DCE-Net, trained with semantic contrastive
-    learning (see ``gefu.train.methods.scl_lle``)."""
+    learning (see ``gefu.methods.scl_lle.recipe``)."""
 
 
 @register_enhancer("zero_dce_pp")
@@ -162,7 +162,7 @@ class ZeroDCEPP(_CurveEnhancer):
     (the release's ``UpsamplingBilinear2d``) and applied ``iterations`` times.
 
     ``scale_factor`` 12 is the release's test setting (its training script uses 1: see
-    ``gefu.train.methods.zero_dce``). As the release's test script does, the network sees the
+    ``gefu.methods.zero_dce.recipe``). As the release's test script does, the network sees the
     image cropped at the top left to a multiple of ``scale_factor``; unlike it, the output
     keeps the input's size: the curve map is extended over the cut-off right and bottom strips
     (fewer than ``scale_factor`` pixels) by repeating its edge, and the whole image is enhanced.

@@ -1,0 +1,1 @@
+"""Learned enhancers, one folder each (network, released checkpoints, training recipe)."""

@@ -1,0 +1,1 @@
+"""hvr_ssle: network, released checkpoints and training recipe."""

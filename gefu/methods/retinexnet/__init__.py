@@ -1,0 +1,1 @@
+"""retinexnet: network, released checkpoints and training recipe."""

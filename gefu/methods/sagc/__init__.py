@@ -1,0 +1,1 @@
+"""sagc: network, released checkpoints and training recipe."""

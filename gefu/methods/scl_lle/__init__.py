@@ -1,0 +1,1 @@
+"""scl_lle: network, released checkpoints and training recipe."""

@@ -1,0 +1,1 @@
+"""scuf: network, released checkpoints and training recipe."""

@@ -1,0 +1,1 @@
+"""semi_llie: network, released checkpoints and training recipe."""

@@ -1,0 +1,1 @@
+"""zero_dce: network, released checkpoints and training recipe."""
