@@ -245,7 +245,7 @@ def test_cli_training_lowers_the_generator_loss_and_loads_as_the_enhancer(tmp_pa
     tiny = torch.nn.Conv2d(3, K, 3, padding=1)
     monkeypatch.setattr(aux, "_build_segmenter", lambda cfg, weights, device: tiny)
     from gefu.enhancers import create_enhancer
-    from gefu.methods.zero_dce.network import SemanticGammaCorrection
+    from gefu.methods.sagc.network import SemanticGammaCorrection
     from gefu.train.logging import read_log
 
     out = tmp_path / "run"

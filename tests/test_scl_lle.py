@@ -236,7 +236,7 @@ def test_total_uses_the_paper_weights_and_seg_grad_switch(tmp_path):
 
 
 def test_training_lowers_the_loss_and_round_trips(tmp_path):
-    from gefu.methods.zero_dce.network import SCLLLE
+    from gefu.methods.scl_lle.network import SCLLLE
 
     torch.manual_seed(0)
     method = make_method(tmp_path)

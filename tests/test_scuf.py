@@ -93,7 +93,7 @@ def test_losses_hand_values():
 
 
 def test_parameter_counts_tiny():
-    from gefu.methods.scuf.counts import parameter_counts
+    from gefu.methods.scuf.network import parameter_counts
 
     c = parameter_counts("tiny")
     assert c["text_encoder"]["trainable"] == 0 and c["total"]["trainable"] > 0

@@ -1,1 +1,7 @@
-"""hvr_ssle: network, released checkpoints and training recipe."""
+"""HVR-SSLE: hierarchical visual reasoning for self-supervised low-light enhancement.
+
+Manifest (plain strings; see ``gefu.methods``)."""
+
+ENHANCERS = {"hvr_ssle": ".network:HVRSSLE"}
+TRAINING = {"hvr_ssle": ".recipe:HVRSSLETraining"}
+RELEASES = ".release:RELEASES"

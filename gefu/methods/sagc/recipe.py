@@ -185,7 +185,7 @@ class SAGCTraining(TrainMethod):
     def modules(self) -> dict[str, Any]:
         if self._modules is None:
             from gefu.methods.sagc.critic import SegLogitCritic
-            from gefu.methods.zero_dce.network import SemanticGammaCorrection
+            from gefu.methods.sagc.network import SemanticGammaCorrection
 
             c = self.config
             self._modules = {

@@ -270,7 +270,7 @@ class SCLLLETraining(TrainMethod):
 
     def modules(self) -> dict[str, Any]:
         if self._modules is None:
-            from gefu.methods.zero_dce.network import SCLLLE
+            from gefu.methods.scl_lle.network import SCLLLE
 
             model = SCLLLE(iterations=self.config.iterations)
             for m in model.modules():  # the released weights_init: conv weights ~ N(0, 0.02)

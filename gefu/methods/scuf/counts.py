@@ -1,8 +1,7 @@
-"""Parameter counts of SCUF (trainable and frozen, per component) without loading weights."""
+"""Parameter counts of a SCUF model, trainable and frozen, per component (``parameter_counts``
+in ``gefu.methods.scuf.network`` builds the model without weights and counts it here)."""
 
 from __future__ import annotations
-
-import torch
 
 COMPONENTS = ("unet", "text_encoder", "clip_vision", "vae_a2b", "vae_b2a", "vae_ref",
               "prompt_proj")  # fmt: skip
@@ -19,18 +18,3 @@ def count_model(model) -> dict[str, dict[str, int]]:
                      "frozen": sum(p.numel() for p in params if not p.requires_grad)}  # fmt: skip
     out["total"] = {k: sum(v[k] for v in out.values()) for k in ("trainable", "frozen")}
     return out
-
-
-def parameter_counts(size: str = "full") -> dict[str, dict[str, int]]:
-    """Counts for ``size="tiny"`` (the test configuration) or ``"full"`` (the published
-    SD-Turbo / CLIP ViT-B/32 architectures, built on the meta device: no memory, no weights).
-    ``gefu list --details scuf`` can print ``parameter_counts("tiny")`` and ``("full")``."""
-    from gefu.methods.scuf.network import SCUF
-
-    if size not in ("tiny", "full"):
-        raise ValueError(f"size must be 'tiny' or 'full', got {size!r}")
-    source = "tiny" if size == "tiny" else "full-config"
-    if size == "tiny":
-        return count_model(SCUF(base=source, clip=source))
-    with torch.device("meta"):
-        return count_model(SCUF(base=source, clip=source))
