@@ -7,8 +7,8 @@ import csv
 import pytest
 import torch
 
-from gefu.methods.hvr_ssle import degrade as D
 from gefu.methods.hvr_ssle import recipe as M
+from gefu.methods.hvr_ssle import train_data as D
 from gefu.methods.hvr_ssle.network import HVRSSLE
 
 TINY = dict(dim=8, features=8, groups=2, depths=[2], heads=[2], window=4)

@@ -96,10 +96,19 @@ def _module_file(module: str) -> Path | None:
 
 
 def test_networks_and_releases_never_reach_train_or_bench():
-    """network.py / release.py (and what they import, transitively) sit with the enhancers."""
+    """A folder's component modules (all but ``recipe*``, ``loss*``, ``train*``: its network,
+    release layout and their helpers) and what they import, transitively, sit with the
+    enhancers: they never import gefu.train or gefu.bench."""
     for folder in sorted(p for p in METHODS_DIR.iterdir() if (p / "__init__.py").is_file()):
-        todo = [f"gefu.methods.{folder.name}.{m}" for m in ("network", "release")]
-        seen: set[str] = set()
+        components = [
+            f"gefu.methods.{folder.name}.{f.stem}"
+            for f in folder.glob("*.py")
+            if not f.stem.startswith(("recipe", "loss", "train", "__init__"))
+        ]
+        assert {f"gefu.methods.{folder.name}.{m}" for m in ("network", "release")} <= set(
+            components
+        )
+        todo, seen = list(components), set()
         while todo:
             module = todo.pop()
             if module in seen or (path := _module_file(module)) is None:
@@ -108,7 +117,6 @@ def test_networks_and_releases_never_reach_train_or_bench():
             for imported in _gefu_imports(path):
                 assert not imported.startswith(("gefu.train", "gefu.bench")), (module, imported)
                 todo.append(imported)
-        assert f"gefu.methods.{folder.name}.network" in seen
 
 
 def test_manifests_import_nothing():

@@ -18,10 +18,11 @@
 The registries find the folders by themselves (``manifests()``, ``pkgutil`` over this package):
 ``gefu.enhancers.ENHANCERS``, ``gefu.train.METHODS`` and ``gefu.enhancers.released.RELEASES``.
 
-Layers: ``network.py``, ``release.py`` and the modules they import sit with ``gefu.enhancers``
-(they may import ``gefu.core``, ``gefu.enhancers`` and each other's networks, never
-``gefu.train`` or ``gefu.bench``); ``recipe.py``, ``losses.py`` and the modules only a recipe
-uses (``hvr_ssle/degrade.py``, ``sagc/critic.py``) sit with ``gefu.train``.
+Layers (``tests/test_layers.py``): ``recipe*``, ``loss*`` and ``train*`` modules (e.g.
+``hvr_ssle/train_data.py``, HVR-SSLE's degraded training photos) sit with ``gefu.train`` and may
+import it; every other module of a folder (``network.py``, ``release.py``, their helpers; also
+``sagc/critic.py``, plain torch) sits with ``gefu.enhancers``: it may import ``gefu.core``,
+``gefu.enhancers`` and other folders' networks, never ``gefu.train`` or ``gefu.bench``.
 
 Where shared code lives:
 - A method built on another's network imports it from that folder: SCL-LLE is Zero-DCE's
