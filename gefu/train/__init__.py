@@ -1,5 +1,6 @@
 """Training: one shared loop (``gefu.train.loop``); each method supplies its model, losses and
-data needs as a ``TrainMethod`` (``gefu.train.method``), registered here by name."""
+data needs as a ``TrainMethod`` (``gefu.train.method``), registered here by name from the
+manifest of its folder in ``gefu/methods/``."""
 
 from __future__ import annotations
 
