@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from gefu.enhancers.mamba_scan import _cuda_kernel, naive_scan, selective_scan, torch_scan
+from gefu.methods.semi_llie.mamba_scan import _cuda_kernel, naive_scan, selective_scan, torch_scan
 
 
 def inputs(length: int, device: str, channels: int = 512, state: int = 16, groups: int = 4):

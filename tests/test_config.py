@@ -81,7 +81,7 @@ def test_learned_enhancer_without_weights_is_refused():
 
 
 def test_optional_enhancers_join_once_their_weights_exist(tmp_path, monkeypatch):
-    from gefu.enhancers.curves import ZeroDCE
+    from gefu.methods.zero_dce.network import ZeroDCE
 
     monkeypatch.chdir(tmp_path)
     config = load_config(None)  # the demo: no runs/ here, so no learned enhancer

@@ -7,9 +7,9 @@ import csv
 import pytest
 import torch
 
-from gefu.enhancers.hvr_ssle import HVRSSLE
-from gefu.train import degrade_hvr as D
-from gefu.train.methods import hvr_ssle as M
+from gefu.methods.hvr_ssle import recipe as M
+from gefu.methods.hvr_ssle import train_data as D
+from gefu.methods.hvr_ssle.network import HVRSSLE
 
 TINY = dict(dim=8, features=8, groups=2, depths=[2], heads=[2], window=4)
 

@@ -77,11 +77,6 @@ ALLOWED = {
 # Arrows and cycles in code other sessions are changing now (issue 13), tolerated until they
 # land. An entry that no longer exists fails the test: delete it then.
 KNOWN_ARROWS: set[tuple[str, str]] = set()
-KNOWN_CYCLES: list[set[str]] = [
-    # gefu/enhancers/scuf is being moved into one folder per learned method
-    {"gefu.enhancers.scuf.model", "gefu.enhancers.scuf.counts", "gefu.enhancers.scuf.importer"},
-]
-
 LAZY = re.compile(r"^(gefu(?:\.\w+)+):\w+$")
 
 
@@ -191,9 +186,8 @@ def test_every_module_imports_only_the_layers_below_or_beside_it():
 
 def test_no_import_cycles():
     found = cycles(import_graph(GEFU)[0])
-    new = [sorted(c) for c in found if c not in KNOWN_CYCLES]
-    assert new == [], "import cycles:\n" + "\n".join(" <-> ".join(c) for c in new)
-    assert [c for c in KNOWN_CYCLES if c not in found] == [], "KNOWN_CYCLES lists gone cycles"
+    loops = [sorted(c) for c in found]
+    assert loops == [], "import cycles:\n" + "\n".join(" <-> ".join(c) for c in loops)
 
 
 def test_the_layer_table_maps_every_module_and_every_layer_has_a_row():

@@ -154,7 +154,7 @@ def test_full_size_is_rams_swin_l_384():
 
 
 def test_semi_llie_contrastive_loss_on_ram_features(tmp_path):
-    from gefu.train.methods.semi_llie import SemiLLIEConfig, SemiLLIETraining
+    from gefu.methods.semi_llie.recipe import SemiLLIEConfig, SemiLLIETraining
 
     path = save_ram_checkpoint(tiny_encoder(), tmp_path / "ram_tiny.pth")
     aux = {"ram": build_aux("ram", {"weights": str(path), "arch": TINY}),

@@ -80,7 +80,7 @@ def test_gefu_enhance_reproduces_the_official_output(method, file, tol, tmp_path
 
 @needs_released
 def test_released_decomnet_loads_exactly():
-    from gefu.enhancers.retinexnet import load_decomnet
+    from gefu.methods.retinexnet.network import load_decomnet
 
     file = RELEASED / "retinexnet" / "decomp.pth"
     official = torch.load(file, map_location="cpu", weights_only=True)
@@ -149,7 +149,7 @@ def test_plain_and_separable_layouts_are_not_confused(tmp_path):
 
 
 def test_curve_is_the_official_form():
-    from gefu.enhancers.curves import apply_curves
+    from gefu.methods.zero_dce.network import apply_curves
 
     x, r = torch.tensor([[[[0.5]]]]).expand(1, 3, 1, 1), torch.full((1, 3, 1, 1), -1.0)
     # x + r (x^2 - x) = 0.5 - (0.25 - 0.5) = 0.75: a negative r brightens, as released

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gefu.enhancers.retinexnet import DecomNet, EnhanceNet, RetinexNet, load_decomnet
-from gefu.train import losses_retinex as L
+from gefu.methods.retinexnet import losses as L
+from gefu.methods.retinexnet.network import DecomNet, EnhanceNet, RetinexNet, load_decomnet
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,7 +70,7 @@ def test_illumination_smoothness_by_hand():
 
 
 def test_dihedral_gives_eight_distinct_views():
-    from gefu.train.methods.retinexnet import dihedral
+    from gefu.methods.retinexnet.recipe import dihedral
 
     x = torch.arange(4.0).view(1, 2, 2)
     views = {tuple(dihedral(x, m).flatten().tolist()) for m in range(8)}
@@ -78,8 +78,8 @@ def test_dihedral_gives_eight_distinct_views():
 
 
 def test_shipped_configs_validate():
+    from gefu.methods.retinexnet.recipe import RetinexNetData
     from gefu.train.config import build_method, load_train_config
-    from gefu.train.methods.retinexnet import RetinexNetData
 
     paper = load_train_config(REPO / "configs/train/retinexnet.yaml", method="retinexnet")
     assert paper.batch_size == 16 and paper.steps == 200 * (485 // 16)

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from gefu.train import losses_sagc as L
-from gefu.train.discriminators import SegLogitCritic
+from gefu.methods.sagc import losses as L
+from gefu.methods.sagc.critic import SegLogitCritic
 
 K = 19
 
@@ -130,7 +130,7 @@ def test_critic_parameter_count_and_shape():
 
 # -- data -------------------------------------------------------------------------------------
 def make_method(tmp_path=None, **params):
-    from gefu.train.methods.sagc import SAGCConfig, SAGCTraining
+    from gefu.methods.sagc.recipe import SAGCConfig, SAGCTraining
 
     bundled = {"name": "bundled_photos", "params": {"max_side": None}}
     data = {
@@ -156,7 +156,7 @@ def test_unpaired_data_is_seeded_darkened_and_not_pixel_paired():
 
 
 def make_method_with(**data_overrides):
-    from gefu.train.methods.sagc import SAGCConfig, SAGCTraining
+    from gefu.methods.sagc.recipe import SAGCConfig, SAGCTraining
 
     nowhere = {"name": "unpaired_folder", "root": "nowhere"}
     data = {"low": nowhere, "normal": nowhere, **data_overrides}
@@ -247,7 +247,7 @@ def test_cli_training_lowers_the_generator_loss_and_loads_as_the_enhancer(tmp_pa
     tiny = torch.nn.Conv2d(3, K, 3, padding=1)
     monkeypatch.setattr(aux, "_build_segmenter", lambda cfg, weights, device: tiny)
     from gefu.enhancers import create_enhancer
-    from gefu.enhancers.curves import SemanticGammaCorrection
+    from gefu.methods.sagc.network import SemanticGammaCorrection
     from gefu.train.logging import read_log
 
     out = tmp_path / "run"

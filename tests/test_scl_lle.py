@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from gefu.train import losses_scl as L
+from gefu.methods.scl_lle import losses as L
 
 
 def const(value, h=4, w=4, b=1):
@@ -95,7 +95,7 @@ def fake_vgg():
 
 
 def test_vgg_taps_skip_the_normalisation_by_default():
-    from gefu.train.methods.scl_lle import vgg_taps
+    from gefu.methods.scl_lle.recipe import vgg_taps
 
     vgg, x = fake_vgg(), torch.rand(1, 3, 8, 8)
     taps = vgg_taps(vgg, x)
@@ -141,7 +141,7 @@ def make_photos(tmp_path, n=3):
 
 
 def make_method(tmp_path, **params):
-    from gefu.train.methods.scl_lle import SCLLLETraining
+    from gefu.methods.scl_lle.recipe import SCLLLETraining
 
     photos = make_photos(tmp_path)
     folder = {"name": "unpaired_folder", "root": photos}
@@ -161,7 +161,7 @@ def batch_of(method, step):
 
 
 def test_config_defaults_are_the_paper_weights(tmp_path):
-    from gefu.train.methods.scl_lle import SCLLLETraining
+    from gefu.methods.scl_lle.recipe import SCLLLETraining
 
     c = SCLLLETraining.Config()
     weights = (c.w_tv, c.w_color, c.w_brightness, c.w_feature, c.w_contrast, c.w_style, c.w_seg)
@@ -191,7 +191,7 @@ def test_data_is_a_pure_function_of_the_seed(tmp_path):
 
 
 def test_exposure_negatives_are_badly_exposed():
-    from gefu.train.methods.scl_lle import exposure_negative
+    from gefu.methods.scl_lle.recipe import exposure_negative
 
     img = torch.full((3, 8, 8), 0.4)
     means = [exposure_negative(img, torch.Generator().manual_seed(s)).mean() for s in range(20)]
@@ -213,7 +213,7 @@ def test_synthetic_negatives_are_low_light_by_default(tmp_path):
 def test_an_over_exposed_negative_gives_a_dark_output_no_gradient():
     """Why the synthetic negatives are low-light (see the module docstring): per pixel,
     d(E,P) - d(E,N) has zero slope unless E lies between N and P."""
-    from gefu.train import losses_scl as L
+    from gefu.methods.scl_lle import losses as L
 
     p, over, under = (torch.full((1, 3, 4, 4), v) for v in (0.5, 0.95, 0.02))
     for negative, slope in ((over, 0.0), (under, -2.0)):
@@ -240,7 +240,7 @@ def test_total_uses_the_paper_weights_and_seg_grad_switch(tmp_path):
 
 
 def test_training_lowers_the_loss_and_round_trips(tmp_path):
-    from gefu.enhancers.curves import SCLLLE
+    from gefu.methods.scl_lle.network import SCLLLE
 
     torch.manual_seed(0)
     method = make_method(tmp_path)
@@ -281,7 +281,7 @@ def test_released_segexp_by_hand():
 
 
 def test_brightness_switch_defaults_to_the_release(tmp_path):
-    from gefu.train.methods.scl_lle import SCLLLEConfig
+    from gefu.methods.scl_lle.recipe import SCLLLEConfig
 
     assert SCLLLEConfig().brightness_loss == "released"
     assert SCLLLEConfig.release_switches["seg_grad"] is False

@@ -27,14 +27,14 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def model():
-    from gefu.enhancers.scuf import SCUF
+    from gefu.methods.scuf.network import SCUF
 
     return SCUF(base="tiny", clip="tiny").eval()
 
 
 def test_zeroed_image_branch_is_the_stock_unet():
-    from gefu.enhancers.scuf import components as C
-    from gefu.enhancers.scuf.attention import install_cycle_attention
+    from gefu.methods.scuf import components as C
+    from gefu.methods.scuf.attention import install_cycle_attention
 
     unet, *_ = C.load_base("tiny")
     z, t = torch.randn(1, 4, 8, 8), torch.tensor([999])
@@ -62,7 +62,7 @@ def test_only_intended_parameters_train(model):
 
 
 def test_inference_shape_range_and_round_trip(model, tmp_path):
-    from gefu.enhancers.scuf import SCUF
+    from gefu.methods.scuf.network import SCUF
 
     x = torch.rand(1, 3, 21, 30)
     with torch.no_grad():
@@ -81,7 +81,7 @@ def test_inference_shape_range_and_round_trip(model, tmp_path):
 
 
 def test_losses_hand_values():
-    from gefu.train import losses_scuf as L
+    from gefu.methods.scuf import losses as L
 
     x = torch.rand(1, 3, 16, 16)
     assert float(L.ssim(x, x)) == pytest.approx(1.0, abs=1e-5)
@@ -93,7 +93,7 @@ def test_losses_hand_values():
 
 
 def test_parameter_counts_tiny():
-    from gefu.enhancers.scuf import parameter_counts
+    from gefu.methods.scuf.network import parameter_counts
 
     c = parameter_counts("tiny")
     assert c["text_encoder"]["trainable"] == 0 and c["total"]["trainable"] > 0
@@ -135,7 +135,7 @@ def test_train_cli_checkpoint_round_trip_and_runner(tmp_path):
     from gefu.bench.cli.main import main
     from gefu.bench.config import validate_config
     from gefu.bench.runner import Runner
-    from gefu.enhancers.scuf import SCUF
+    from gefu.methods.scuf.network import SCUF
     from gefu.train.logging import read_log
 
     out = tmp_path / "run"
@@ -167,8 +167,8 @@ def test_train_cli_checkpoint_round_trip_and_runner(tmp_path):
 
 
 def test_import_released_round_trip_and_refusal(model, tmp_path):
-    from gefu.enhancers.scuf import SCUF
-    from gefu.enhancers.scuf.importer import ReleasedCheckpointError, to_released_layout
+    from gefu.methods.scuf.network import SCUF
+    from gefu.methods.scuf.release import ReleasedCheckpointError, to_released_layout
 
     with torch.no_grad():
         for p in model.trainable_parameters():
@@ -199,7 +199,7 @@ def test_import_released_round_trip_and_refusal(model, tmp_path):
 def test_weights_import_converts_the_released_pkl(model, tmp_path):
     from gefu.bench.cli.main import main
     from gefu.enhancers import create_enhancer
-    from gefu.enhancers.scuf.importer import to_released_layout
+    from gefu.methods.scuf.release import to_released_layout
 
     torch.save(to_released_layout(model), tmp_path / "test_model.pkl")
     args = ["weights", "import", "scuf", str(tmp_path / "test_model.pkl"), str(tmp_path / "ck")]
@@ -226,7 +226,7 @@ def test_captions_command_writes_what_scuf_training_reads(tmp_path, monkeypatch)
 
     from gefu.bench.cli import captions
     from gefu.bench.cli.main import main
-    from gefu.train.methods.scuf import read_captions
+    from gefu.methods.scuf.recipe import read_captions
 
     for name in ("a.png", "b.jpg"):
         Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(tmp_path / name)
@@ -245,8 +245,7 @@ def test_captions_command_writes_what_scuf_training_reads(tmp_path, monkeypatch)
 
 
 def test_inference_samples_latents_by_default_as_released(model):
-    from gefu.enhancers.scuf import SCUF
-    from gefu.enhancers.scuf.model import DARK_PROMPT
+    from gefu.methods.scuf.network import DARK_PROMPT, SCUF
 
     released = ("low light, dim lighting, low illumination, underexposed, ambient shadows, "
                 "subdued light, silhouetted, dark atmosphere photo.")  # fmt: skip
@@ -264,7 +263,7 @@ def test_training_defaults_follow_the_release(tmp_path):
     import os
     from pathlib import Path
 
-    from gefu.train.methods.scuf import SCUFConfig, SCUFTraining, warmup_factor
+    from gefu.methods.scuf.recipe import SCUFConfig, SCUFTraining, warmup_factor
 
     c = SCUFConfig()
     assert c.warmup == 0 and c.sample_latents and c.retinexnet.endswith("decomp.pth")

@@ -8,14 +8,14 @@ import pytest
 import torch
 from torch import nn
 
-from gefu.enhancers.mamba_scan import (
+from gefu.methods.semi_llie import losses as L
+from gefu.methods.semi_llie.mamba_scan import (
     LinearRecurrence,
     _cuda_kernel,
     naive_scan,
     selective_scan,
     torch_scan,
 )
-from gefu.train import losses_semi as L
 
 
 def scan_inputs(b=2, d=6, n=4, length=37, groups=2, device="cpu"):
@@ -89,7 +89,7 @@ def test_cuda_kernel_matches_torch_scan():
 
 def test_enhancer_parameter_count_and_io():
     from gefu.enhancers import create_enhancer
-    from gefu.enhancers.semi_llie import SemiLLIE
+    from gefu.methods.semi_llie.network import SemiLLIE
 
     model = SemiLLIE()
     assert model.num_parameters == 802_530  # released model: 802,548 (+18 fixed kernel values)
@@ -143,7 +143,7 @@ def test_loss_terms_by_hand():
 
 
 def test_strong_augment_deterministic_and_in_range():
-    from gefu.train.methods.semi_llie import strong_augment
+    from gefu.methods.semi_llie.recipe import strong_augment
 
     x = torch.rand(3, 16, 16)
     one = strong_augment(x, torch.Generator().manual_seed(3))
@@ -154,7 +154,7 @@ def test_strong_augment_deterministic_and_in_range():
 def test_cpu_training_smoke(tmp_path):
     pytest.importorskip("accelerate")
     from gefu.bench.runner import Runner  # noqa: F401  (the suite's evaluator imports)
-    from gefu.enhancers.semi_llie import SemiLLIE
+    from gefu.methods.semi_llie.network import SemiLLIE
     from gefu.train.config import TrainConfig
     from gefu.train.loop import train
 
@@ -194,7 +194,7 @@ def test_cpu_training_smoke(tmp_path):
 
 # -- the released recipe -------------------------------------------------------------------
 def test_blur_kernel_sizes_are_the_released_draw():
-    from gefu.train.methods.semi_llie import blur_kernel_size
+    from gefu.methods.semi_llie.recipe import blur_kernel_size
 
     # int(u * 4.95) = 0, 1 -> 1; 2, 3 -> 3; 4 -> 5
     assert [blur_kernel_size(u) for u in (0.0, 0.2, 0.41, 0.5, 0.7, 0.81, 0.99)] == [
@@ -202,7 +202,7 @@ def test_blur_kernel_sizes_are_the_released_draw():
 
 
 def test_rot8_variants_by_hand():
-    from gefu.train.methods.semi_llie import rot8
+    from gefu.methods.semi_llie.recipe import rot8
 
     x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])[None]
     # PIL's rotate(90) turns anticlockwise: the top-right pixel goes to the top-left
@@ -216,7 +216,7 @@ def test_rot8_variants_by_hand():
 def test_strong_augment_gate_hue_and_greyscale():
     import torchvision.transforms.v2.functional as TF
 
-    from gefu.train.methods.semi_llie import strong_augment
+    from gefu.methods.semi_llie.recipe import strong_augment
 
     x = torch.rand(3, 16, 16)
     outs = [strong_augment(x, torch.Generator().manual_seed(s)) for s in range(200)]
@@ -229,7 +229,7 @@ def test_strong_augment_gate_hue_and_greyscale():
 
 
 def test_labelled_geometry_resizes_crops_and_rotates_both_images_alike():
-    from gefu.train.methods.semi_llie import SemiLLIEData, paired_geometry
+    from gefu.methods.semi_llie.recipe import SemiLLIEData, paired_geometry
 
     d = SemiLLIEData(synthetic="bundled", resize=12, crop=8)
     ramp = torch.linspace(0, 1, 30 * 40).view(1, 30, 40).expand(3, 30, 40).contiguous()
@@ -241,7 +241,7 @@ def test_labelled_geometry_resizes_crops_and_rotates_both_images_alike():
 def test_unlabelled_images_are_resized_whole(tmp_path):
     from conftest import write_photo
     from gefu.io import read_image
-    from gefu.train.methods.semi_llie import SemiLLIEData, Unlabeled
+    from gefu.methods.semi_llie.recipe import SemiLLIEData, Unlabeled
 
     write_photo(tmp_path / "u.png", (30, 50), seed=1)
     d = SemiLLIEData(synthetic="bundled", crop=16)
@@ -253,8 +253,8 @@ def test_unlabelled_images_are_resized_whole(tmp_path):
 
 
 def test_perceptual_features_take_raw_input_and_contrastive_trains_nothing_by_default():
+    from gefu.methods.semi_llie.recipe import SemiLLIEConfig, SemiLLIEData, SemiLLIETraining
     from gefu.train.aux import build_aux
-    from gefu.train.methods.semi_llie import SemiLLIEConfig, SemiLLIEData, SemiLLIETraining
 
     torch.manual_seed(0)
     vgg = build_aux("vgg", {"layer": "relu3_3"}, allow_random=True)
@@ -285,7 +285,7 @@ def test_perceptual_features_take_raw_input_and_contrastive_trains_nothing_by_de
 
 
 def test_inference_resizes_to_a_multiple_of_16_as_released():
-    from gefu.enhancers.semi_llie import SemiLLIE
+    from gefu.methods.semi_llie.network import SemiLLIE
 
     torch.manual_seed(0)
     model = SemiLLIE(embed_dim=32, depths=[1]).eval()

@@ -47,7 +47,7 @@ def losses(output: Path) -> list[tuple[int, float]]:
 def test_smoke_loss_goes_down_and_checkpoint_runs_in_the_runner(photos, tmp_path):
     from gefu.bench.config import validate_config
     from gefu.bench.runner import Runner
-    from gefu.enhancers.curves import ZeroDCE
+    from gefu.methods.zero_dce.network import ZeroDCE
 
     val = {"every": 10, "limit": 2, "metrics": ["psnr"],
            "dataset": {"name": "darkened", "params": {

@@ -52,7 +52,7 @@ def test_trained_model_records_its_recipe_and_switches(photos, tmp_path):
     ckpt = json.loads((tmp_path / "run" / "checkpoints" / "step_2" / "config.json").read_text())
     assert ckpt["training"] == recipe
     assert json.loads((tmp_path / "run" / "recipe.json").read_text()) == recipe
-    from gefu.enhancers.curves import ZeroDCE
+    from gefu.methods.zero_dce.network import ZeroDCE
 
     ZeroDCE.from_pretrained(result.model_dir)  # the extra key does not disturb loading
 
@@ -81,7 +81,7 @@ def test_zero_dce_paper_configs_follow_the_release(method, size, steps):
 
 
 def test_recipe_names_each_switch_with_the_released_value():
-    from gefu.train.methods.scl_lle import SCLLLEConfig, SCLLLETraining
+    from gefu.methods.scl_lle.recipe import SCLLLEConfig, SCLLLETraining
 
     method = SCLLLETraining(SCLLLEConfig(pseudo_labels=True, brightness_loss="variance"),
                             {"photos": ["x"], "positives": ["x"]})  # fmt: skip

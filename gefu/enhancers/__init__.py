@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from gefu.core.registry import Registry
+from gefu.methods import manifests
 
 ENHANCERS: Registry = Registry("enhancer")
 register_enhancer = ENHANCERS.register
 
-# Built-ins, imported only when used (``gefu list`` and ``--help`` stay instant).
+# Classic built-ins, imported only when used (``gefu list`` and ``--help`` stay instant).
 for _name, _target in {
     "identity": "gefu.enhancers.classic:Identity",
     "gamma": "gefu.enhancers.classic:Gamma",
@@ -17,17 +18,14 @@ for _name, _target in {
     "clahe": "gefu.enhancers.histogram:CLAHE",
     "msrcr": "gefu.enhancers.retinex:MSRCR",
     "lime": "gefu.enhancers.lime:LIME",
-    # learned (need weights: `weights:` in a config, `--weights` on the command line)
-    "zero_dce": "gefu.enhancers.curves:ZeroDCE",
-    "zero_dce_pp": "gefu.enhancers.curves:ZeroDCEPP",
-    "scl_lle": "gefu.enhancers.curves:SCLLLE",
-    "sagc": "gefu.enhancers.curves:SemanticGammaCorrection",
-    "semi_llie": "gefu.enhancers.semi_llie:SemiLLIE",
-    "hvr_ssle": "gefu.enhancers.hvr_ssle:HVRSSLE",
-    "scuf": "gefu.enhancers.scuf:SCUF",
-    "retinexnet": "gefu.enhancers.retinexnet:RetinexNet",
 }.items():
     ENHANCERS.add_lazy(_name, _target)
+
+# Learned ones (need weights: `weights:` in a config, `--weights` on the command line): one
+# folder each in gefu/methods/, found through its manifest.
+for _manifest in manifests():
+    for _name, _target in _manifest.enhancers.items():
+        ENHANCERS.add_lazy(_name, _target)
 
 
 def create_enhancer(name: str, weights: str | None = None, **params: Any):

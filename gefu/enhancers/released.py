@@ -1,10 +1,12 @@
 """The authors' released weights: one table of facts, a hash check, and the import to a folder.
 
-Each ``Release`` says where a file comes from (repository, path, commit), its SHA-256 where
-known, its licence, and the input contract the authors' test script uses (value range, input
-gain, size multiple), which the suite's enhancer applies by default. Loading itself goes
-through ``Enhancer.from_pretrained``, whose ``convert_state_dict`` recognises each layout from
-its keys (files are never unpickled: ``torch.load(weights_only=True)`` or safetensors).
+Each method folder declares its releases (``gefu/methods/<name>/release.py``, listed by its
+manifest); ``RELEASES`` gathers them by name. Each ``Release`` says where a file comes from
+(repository, path, commit), its SHA-256 where known, its licence, and the input contract the
+authors' test script uses (value range, input gain, size multiple), which the suite's enhancer
+applies by default. Loading itself goes through ``Enhancer.from_pretrained``, whose
+``convert_state_dict`` recognises each layout from its keys (files are never unpickled:
+``torch.load(weights_only=True)`` or safetensors).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,60 +44,36 @@ class Release:
         return self.urls[0] if self.urls else f"https://github.com/{self.repo}"
 
 
-RELEASES: dict[str, Release] = {
-    r.name: r
-    for r in (
-        Release(
-            "zero_dce.official", "zero_dce", "Epoch99.pth", "Li-Chongyi/Zero-DCE",
-            "Zero-DCE_code/snapshots/Epoch99.pth", "e0f4adc54d0f",
-            "a4395acb874f320375d9704997cef874eaaaaa26a1777ceb29a92b70f74c3612",
-            "CC BY-NC 4.0 (academic research only)",
-        ),
-        Release(
-            "zero_dce_pp.official", "zero_dce_pp", "Epoch99.pth", "Li-Chongyi/Zero-DCE_extension",
-            "Zero-DCE++/snapshots_Zero_DCE++/Epoch99.pth", "09f202b690f8",
-            "ca8855b90df9a80fa4195a831f33d3476b1964f787eb70602797c773067f3b84",
-            "CC BY-NC 4.0", size_multiple=12, params={"scale_factor": 12},
-            note="cropped at the top left; the curve map is computed at 1/12 size",
-        ),
-        Release(
-            "scl_lle.official", "scl_lle", "SCL-LLE.pth", "LingLIx/SCL-LLE",
-            "checkpoints/SCL-LLE.pth", "408d89a500a8",
-            "fc5aa74a6674bb747b325e5a06efbfea2973c10cc93cf25cd2b8f33a038e821f", "none stated",
-        ),
-        Release(
-            "sagc.base", "sagc", "base.pth",
-            "georgepan900530/Semantics-Aware-Gamma-Correction-for-Unsupervised-Low-Light-Image-Enhancement",
-            "weight/base.pth", "b1448d0e67bd",
-            "44832bf2bae4e81b5fb9079d993a8f07db9f5455e66197c02fecb8fa90eeb58b", "none stated",
-            gain=1.5, params={"alpha": 1.5}, note="the input times 1.5 is not clipped",
-        ),
-        Release(
-            "retinexnet.decom", None, "decomp.pth", "wangsen99/GEFU", "retinexnet/decomp.pth",
-            "5d28e53c0e3e", "c6901c9424100bc24b682c278f8c8318c661c649c3aa36f828a5d6582ba166b9",
-            "MIT", note="RetinexNet's DecomNet only (SCUF's reflectance teacher): "
-            "gefu.enhancers.retinexnet.load_decomnet, or SCUF training's teacher",
-        ),
-        Release(
-            "scuf.official", "scuf", "test_model.pkl", "wangsen99/GEFU", None, None, None, "MIT",
-            urls=("https://pan.baidu.com/s/1NlgfCm2x1iDmrFXJl-7nlw?pwd=bpbe",),
-            note="the trained subset; the frozen base is SD-Turbo (params.base)",
-        ),
-        Release(
-            "hvr_ssle.official", "hvr_ssle", "HVR.safetensors", "dwchoo/HVR-SSLE",
-            "checkpoint/HVR.safetensors", "00dac33931b3", None, "none stated",
-            size_multiple=8, note="Git LFS; keys carry `_orig_mod.`; the network sees [-1, 1] "
-            "(the enhancer maps); padded to a multiple of 8 inside",
-        ),
-        Release(
-            "semi_llie.training", "semi_llie", "model_e<N>.pth", "guanguanboy/Semi-LLIE", None,
-            None, None, "none stated", size_multiple=16, params={"fit": "resize", "multiple": 16},
-            note="no released weights: the "
-            "official trainer's checkpoints (state_dict of MambaLowlightguided under "
-            "DataParallel) load; the test scripts resize to the next multiple of 16 and back",
-        ),
-    )
-}  # fmt: skip
+class _ReleaseTable(Mapping[str, Release]):
+    """Every method folder's ``RELEASES`` (``gefu.methods``), read on first use, by name."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, Release] | None = None
+
+    def _table(self) -> dict[str, Release]:
+        if self._rows is None:
+            from gefu.methods import manifests
+
+            rows: dict[str, Release] = {}
+            for manifest in manifests():
+                for release in manifest.load_releases():
+                    if release.name in rows:
+                        raise ValueError(f"release {release.name!r} is declared twice")
+                    rows[release.name] = release
+            self._rows = rows
+        return self._rows
+
+    def __getitem__(self, name: str) -> Release:
+        return self._table()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
+RELEASES: Mapping[str, Release] = _ReleaseTable()
 
 
 def releases_for(enhancer: str | None) -> list[Release]:

@@ -1,4 +1,5 @@
-"""Semi-LLIE (Li et al., 2024): mean teacher with a Mamba enhancer (``gefu.enhancers.semi_llie``).
+"""Semi-LLIE (Li et al., 2024): mean teacher with a Mamba enhancer
+(``gefu.methods.semi_llie.network``).
 
 Per step (released ``trainer_with_grad.py``): the teacher (EMA of the student, keep rate 0.996)
 enhances the weakly augmented unlabelled crop; the student enhances the labelled crop and the
@@ -273,7 +274,7 @@ class SemiLLIETraining(TrainMethod):
 
     def modules(self) -> dict[str, Any]:
         if self._modules is None:
-            from gefu.enhancers.semi_llie import SemiLLIE
+            from gefu.methods.semi_llie.network import SemiLLIE
 
             c = self.config
             model = SemiLLIE(embed_dim=c.embed_dim, depths=tuple(c.depths), d_state=c.d_state)
@@ -329,7 +330,7 @@ class SemiLLIETraining(TrainMethod):
         return reader, darkener
 
     def losses(self, batch: dict[str, Any], ctx) -> dict[str, torch.Tensor]:
-        from gefu.train import losses_semi as L
+        from gefu.methods.semi_llie import losses as L
 
         c = self.config
         nets = self.modules()
@@ -364,7 +365,7 @@ class SemiLLIETraining(TrainMethod):
     def vgg_features(self, vgg, x: torch.Tensor) -> list[torch.Tensor]:
         """VGG16 relu1_2, relu2_2, relu3_3 (``features[:16]``) on raw [0,1] input, as released,
         or ImageNet-normalised (``vgg_imagenet_norm``)."""
-        from gefu.train.methods.scl_lle import vgg_taps
+        from gefu.methods.scl_lle.recipe import vgg_taps
 
         return vgg_taps(vgg, x, PERCEPTUAL_LAYERS, self.config.vgg_imagenet_norm)
 
@@ -378,7 +379,7 @@ class SemiLLIETraining(TrainMethod):
         return lambda x: self.vgg_features(vgg, x)
 
     def train_step(self, batch: dict[str, Any], ctx) -> dict[str, float]:
-        from gefu.train.losses_semi import ema_update
+        from gefu.methods.semi_llie.losses import ema_update
 
         terms = self.losses(batch, ctx)
         ctx.backward(terms["total"], "model")

@@ -1,4 +1,4 @@
-"""SCUF unsupervised fine-tuning (released ``src/train.py``), on ``gefu.enhancers.scuf``.
+"""SCUF unsupervised fine-tuning (released ``src/train.py``), on ``gefu.methods.scuf.network``.
 
 Per step, as released: four generator updates (cycle A, cycle B, GAN, identity; one shared
 AdamW "gen") and two discriminator updates (fake, real; AdamW "disc"), each clipped and
@@ -17,10 +17,10 @@ LPIPS-VGG needs ``lpips_weights`` (pyiqa's LPIPS file, and torchvision's VGG16 i
 cache): without it the LPIPS terms are off, with a warning.
 
 Reflectance teacher (``retinexnet``): the released ``retinexnet/decomp.pth`` of wangsen99/GEFU
-(MIT; read with ``weights_only=True`` through ``gefu.enhancers.retinexnet.load_decomnet``), or a
-RetinexNet trained with ``gefu train retinexnet``. Prompts: the bright a2b prompt and the dark
-b2a prompt are the release's ``fixed_prompt_b.txt`` / ``fixed_prompt_a.txt`` texts
-(``gefu.enhancers.scuf.model``), or those files in ``data.captions`` when present. The trained
+(MIT; read with ``weights_only=True`` through ``gefu.methods.retinexnet.network.load_decomnet``),
+or a RetinexNet trained with ``gefu train retinexnet``. Prompts: the bright a2b prompt and the
+dark b2a prompt are the release's ``fixed_prompt_b.txt`` / ``fixed_prompt_a.txt`` texts
+(``gefu.methods.scuf.network``), or those files in ``data.captions`` when present. The trained
 enhancer samples its latents at inference, as released (``sample_latents``).
 """
 
@@ -227,7 +227,7 @@ class SCUFTraining(TrainMethod):
 
     def modules(self):
         if self._modules is None:
-            from gefu.enhancers.scuf.model import BRIGHT_PROMPT, DARK_PROMPT, SCUF
+            from gefu.methods.scuf.network import BRIGHT_PROMPT, DARK_PROMPT, SCUF
 
             self.datasets()
             c = self.config
@@ -279,7 +279,7 @@ class SCUFTraining(TrainMethod):
         """(frozen DecomNet, LPIPS-VGG or None)."""
         if self._teachers is None:
             c = self.config
-            from gefu.enhancers.retinexnet import DecomNet, load_decomnet
+            from gefu.methods.retinexnet.network import DecomNet, load_decomnet
 
             if c.random_teachers:
                 decom = DecomNet().to(device).eval().requires_grad_(False)
@@ -310,7 +310,7 @@ class SCUFTraining(TrainMethod):
         return self._teachers
 
     def train_step(self, batch, ctx):
-        from gefu.train import losses_scuf as L
+        from gefu.methods.scuf import losses as L
 
         c, m = self.config, self.modules()
         model, disc_a, disc_b = m["model"], m["disc_a"], m["disc_b"]

@@ -9,18 +9,18 @@ directions whose input passes a 3x3 and a 5x5 depthwise conv (the multi-scale pa
 channel-attention conv block; a residual image is added to the (mean-shifted) input.
 Defaults: embed 64, depths (2, 2), d_state 16, expand 2: 802,530 parameters here (the released
 model counts 18 more: its two fixed 3x3 gradient kernels are parameters there).
-The scan runs through ``gefu.enhancers.mamba_scan`` (mamba_ssm's kernel on CUDA, else PyTorch).
+The scan runs through ``gefu.methods.semi_llie.mamba_scan`` (mamba_ssm's kernel on CUDA, else
+PyTorch).
 
 No weights are released. The official trainer's checkpoints (``model_e<N>.pth``: a dict whose
 ``state_dict`` is ``MambaLowlightguided``'s under ``DataParallel``) load as they are: keys are
-renamed by ``official_to_suite`` (the mapping is in ``_OFFICIAL_RENAMES``) and the two fixed
+renamed by ``gefu.methods.semi_llie.release.official_to_suite`` and the two fixed
 gradient kernels (``get_gradient.weight_h/_v``) are dropped.
 """
 
 from __future__ import annotations
 
 import math
-import re
 
 import torch
 import torch.nn.functional as F
@@ -28,58 +28,10 @@ from torch import nn
 
 from gefu.enhancers import register_enhancer
 from gefu.enhancers.base import Enhancer, crop_to, pad_to_multiple
-from gefu.enhancers.mamba_scan import selective_scan
+from gefu.methods.semi_llie.mamba_scan import selective_scan
+from gefu.methods.semi_llie.release import official_to_suite
 
 RGB_MEAN = (0.4488, 0.4371, 0.4040)
-
-# official MambaLowlightguided key (after ``module.``) -> this module's key
-_BLOCK = r"^layers\.(\d+)\.residual_group\.blocks\.(\d+)\."
-_OFFICIAL_RENAMES = [
-    (r"^estimator\.conv1\.", "illu_in."),
-    (r"^estimator\.depth_conv\.", "illu_feat."),
-    (r"^estimator\.conv2\.", "illu_map."),
-    (r"^patch_embed\.norm\.", "embed_norm."),
-    (r"^(conv_first|norm|conv_after_body|conv_last)\.", r"\1."),
-    (r"^layers\.(\d+)\.conv\.", r"groups.\1.conv."),
-    (_BLOCK + r"ln_1\.", r"groups.\1.blocks.\2.norm1."),
-    (_BLOCK + r"ln_2\.", r"groups.\1.blocks.\2.norm2."),
-    (_BLOCK + r"skip_scale$", r"groups.\1.blocks.\2.skip1"),
-    (_BLOCK + r"skip_scale2$", r"groups.\1.blocks.\2.skip2"),
-    (_BLOCK + r"fuse\.pwconv\.", r"groups.\1.blocks.\2.fuse.pw."),
-    (_BLOCK + r"fuse\.dwconv\.", r"groups.\1.blocks.\2.fuse.dw."),
-    (_BLOCK + r"fuse\.project_out\.", r"groups.\1.blocks.\2.fuse.out."),
-    (_BLOCK + r"fuse\.mlp\.", r"groups.\1.blocks.\2.fuse.mix."),
-    (_BLOCK + r"conv_blk\.cab\.([02])\.", r"groups.\1.blocks.\2.cab.body.\3."),
-    (_BLOCK + r"conv_blk\.cab\.3\.attention\.([13])\.", r"groups.\1.blocks.\2.cab.gate.\3."),
-    (_BLOCK + r"self_attention\.(in_proj|out_proj|out_norm)\.", r"groups.\1.blocks.\2.ssm.\3."),
-    (_BLOCK + r"self_attention\.conv2d\.", r"groups.\1.blocks.\2.ssm.conv3."),
-    (_BLOCK + r"self_attention\.conv2d_55\.", r"groups.\1.blocks.\2.ssm.conv5."),
-    (_BLOCK + r"self_attention\.point_wise_conv\.", r"groups.\1.blocks.\2.ssm.merge."),
-    (_BLOCK + r"self_attention\.x_proj_weight$", r"groups.\1.blocks.\2.ssm.x_proj"),
-    (_BLOCK + r"self_attention\.dt_projs_weight$", r"groups.\1.blocks.\2.ssm.dt_proj"),
-    (_BLOCK + r"self_attention\.dt_projs_bias$", r"groups.\1.blocks.\2.ssm.dt_bias"),
-    (_BLOCK + r"self_attention\.A_logs$", r"groups.\1.blocks.\2.ssm.A_log"),
-    (_BLOCK + r"self_attention\.Ds$", r"groups.\1.blocks.\2.ssm.D"),
-]  # fmt: skip
-
-
-def official_to_suite(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """An official Semi-LLIE state dict -> ``SemiLLIE`` names; a suite one passes unchanged."""
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    if not any(k.startswith(("estimator.", "layers.")) for k in state):
-        return state
-    out: dict[str, torch.Tensor] = {}
-    for key, value in state.items():
-        if key.startswith("get_gradient."):
-            continue  # the fixed finite-difference kernels (parameters there, constants here)
-        for pattern, repl in _OFFICIAL_RENAMES:
-            new, n = re.subn(pattern, repl, key)
-            if n:
-                out[new] = value
-                break
-        else:
-            raise ValueError(f"semi_llie: unexpected key {key!r} in an official state dict")
-    return out
 
 
 class DropPath(nn.Module):

@@ -1,5 +1,6 @@
-"""Curve-estimation enhancers: Zero-DCE, Zero-DCE++, SCL-LLE (Zero-DCE's DCE-Net trained with
-semantic contrastive losses) and Semantic-aware Gamma Correction (a gamma map ``x ** A``).
+"""Curve-estimation enhancers Zero-DCE and Zero-DCE++, and the DCE-Net and curve that SCL-LLE
+(``gefu.methods.scl_lle``: Zero-DCE's network) and SAGC (``gefu.methods.sagc``: Zero-DCE++'s
+separable network, mapped to a gamma map ``x ** A``) build on.
 
 Networks (Guo et al., CVPR 2020; Li et al., TPAMI 2021):
 - ``DCENet``: 7 conv3x3 layers of 32 channels with symmetric skip concatenations
@@ -13,15 +14,14 @@ Light-enhancement curve, written as in the authors' code: LE(x) = x + r * (x^2 -
 same family, so training from scratch is unaffected, but released weights only reproduce the
 official output with the code's sign).
 
-Released checkpoints load as they are (``from_pretrained(<official .pth>)``): their keys
-(``e_convK.weight``, ``e_convK.depth_conv.*`` / ``point_conv.*``, a ``module.`` prefix from
-``DataParallel``) are renamed to this module's. Checkpoint folders written before format 2 used
-the paper's sign; their last layer is negated on load (same output), with a warning.
+Released checkpoints load as they are (``from_pretrained(<official .pth>)``): their keys are
+renamed to this module's by ``gefu.methods.zero_dce.release.official_to_suite``. Checkpoint
+folders written before format 2 used the paper's sign; their last layer is negated on load (same
+output), with a warning.
 """
 
 from __future__ import annotations
 
-import re
 import warnings
 
 import torch
@@ -30,6 +30,7 @@ from torch import nn
 
 from gefu.enhancers import register_enhancer
 from gefu.enhancers.base import Enhancer
+from gefu.methods.zero_dce.release import official_to_suite
 
 
 class _SeparableConv(nn.Module):
@@ -42,7 +43,7 @@ class _SeparableConv(nn.Module):
         return self.pointwise(self.depthwise(x))
 
 
-class _CurveNet(nn.Module):
+class CurveNet(nn.Module):
     """The 7-layer DCE-Net topology; ``conv`` makes each layer (full or separable)."""
 
     def __init__(self, out_channels: int, width: int = 32, separable: bool = False):
@@ -73,31 +74,6 @@ def apply_curves(x: torch.Tensor, r: torch.Tensor, iterations: int) -> torch.Ten
         ri = r if shared else r[:, 3 * i : 3 * i + 3]
         x = x + ri * (x * x - x)
     return x
-
-
-_OFFICIAL_KEY = re.compile(
-    r"^(?:module\.)?(e_conv\d)\.(?:(depth_conv|point_conv)\.)?(weight|bias)$"
-)
-_PARTS = {"depth_conv": "depthwise.", "point_conv": "pointwise.", None: ""}
-
-
-def official_to_suite(state: dict[str, torch.Tensor], separable: bool, name: str):
-    """Rename the authors' DCE-Net keys to ``net.*``; a suite state dict passes unchanged."""
-    if not any(_OFFICIAL_KEY.match(k) for k in state):
-        return state
-    out = {}
-    for key, value in state.items():
-        m = _OFFICIAL_KEY.match(key)
-        if m is None:
-            raise ValueError(f"{name}: unexpected key {key!r} in an official DCE-Net state dict")
-        layer, part, kind = m.groups()
-        if (part is not None) != separable:
-            want = "depthwise-separable (Zero-DCE++/SAGC)" if separable else "plain (Zero-DCE)"
-            raise ValueError(
-                f"{name} expects a {want} DCE-Net, but key {key!r} is from the other layout"
-            )
-        out[f"net.{layer}.{_PARTS[part]}{kind}"] = value
-    return out
 
 
 def negate_last_layer(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
@@ -140,19 +116,13 @@ class ZeroDCE(_CurveEnhancer):
         super().__init__()
         self.hparams = {"iterations": iterations, "width": width}
         self.iterations = iterations
-        self.net = _CurveNet(3 * iterations, width)
+        self.net = CurveNet(3 * iterations, width)
 
     def curves(self, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.net(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return apply_curves(x, self.curves(x), self.iterations).clamp(0, 1)
-
-
-@register_enhancer("scl_lle")
-class SCLLLE(ZeroDCE):
-    """SCL-LLE (Liang et al., AAAI 2022): Zero-DCE's DCE-Net, trained with semantic contrastive
-    learning (see ``gefu.train.methods.scl_lle``)."""
 
 
 @register_enhancer("zero_dce_pp")
@@ -162,7 +132,7 @@ class ZeroDCEPP(_CurveEnhancer):
     (the release's ``UpsamplingBilinear2d``) and applied ``iterations`` times.
 
     ``scale_factor`` 12 is the release's test setting (its training script uses 1: see
-    ``gefu.train.methods.zero_dce``). As the release's test script does, the network sees the
+    ``gefu.methods.zero_dce.recipe``). As the release's test script does, the network sees the
     image cropped at the top left to a multiple of ``scale_factor``; unlike it, the output
     keeps the input's size: the curve map is extended over the cut-off right and bottom strips
     (fewer than ``scale_factor`` pixels) by repeating its edge, and the whole image is enhanced.
@@ -177,7 +147,7 @@ class ZeroDCEPP(_CurveEnhancer):
             raise ValueError(f"scale_factor must be a positive integer, got {scale_factor}")
         self.hparams = {"iterations": iterations, "scale_factor": scale_factor, "width": width}
         self.iterations, self.scale_factor = iterations, scale_factor
-        self.net = _CurveNet(3, width, separable=True)
+        self.net = CurveNet(3, width, separable=True)
 
     def curves(self, x: torch.Tensor, scale_factor: int | None = None) -> torch.Tensor:
         """The curve map at full size; ``scale_factor`` overrides the model's (training: 1)."""
@@ -202,33 +172,3 @@ class ZeroDCEPP(_CurveEnhancer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return apply_curves(x, self.curves(x), self.iterations).clamp(0, 1)
-
-
-@register_enhancer("sagc")
-class SemanticGammaCorrection(Enhancer):
-    """Semantic-aware Gamma Correction (Pan et al., ICASSP 2023): a separable DCE-Net predicts a
-    gamma map A = sigmoid(net(x)); output = x ** A. At test time the input is first scaled by
-    ``alpha`` (1.5 in the authors' ``test.py``) and, as there, not clipped before the network:
-    only the output is clipped to [0, 1]. Loads the authors' ``weight/base.pth`` as it is."""
-
-    trainable = True
-    needs_weights = True
-
-    def __init__(self, alpha: float = 1.5, width: int = 32):
-        super().__init__()
-        if alpha <= 0:
-            raise ValueError(f"alpha must be positive, got {alpha}")
-        self.hparams = {"alpha": alpha, "width": width}
-        self.alpha = alpha
-        self.net = _CurveNet(3, width, separable=True)
-
-    def gamma_map(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.net(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x * self.alpha if self.alpha != 1 else x
-        # as released: 0 ** A = 0 (training clamps x away from 0 for a finite gradient)
-        return x.clamp_min(0).pow(self.gamma_map(x)).clamp(0, 1)
-
-    def convert_state_dict(self, state):
-        return official_to_suite(state, True, self.registry_name)

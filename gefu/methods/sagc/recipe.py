@@ -9,7 +9,7 @@ step, as in the authors' ``train.py``:
 1. critic (``disc`` group, ``SegLogitCritic`` on 19-channel logits): WGAN-GP,
    ``D(seg(enhanced)) - D(seg(normal)) + 10 GP``, every step (one update per step);
 2. enhancer (``model`` group): ``20 brightness + 10 colour + 3 smooth + 0.5 flip + 1 recon``
-   (``gefu.train.losses_sagc``), and ``+ 1 x (-D(seg(enhanced)))`` every 10th step.
+   (``gefu.methods.sagc.losses``), and ``+ 1 x (-D(seg(enhanced)))`` every 10th step.
 Adam lr 1e-4, weight decay 1e-4 for both; batch 32, 256 x 256 (whole images resized), 200 epochs.
 At test time the enhancer multiplies its input by alpha = 1.5 (``SemanticGammaCorrection``).
 
@@ -163,8 +163,8 @@ class SAGCTraining(TrainMethod):
 
     def modules(self) -> dict[str, Any]:
         if self._modules is None:
-            from gefu.enhancers.curves import SemanticGammaCorrection
-            from gefu.train.discriminators import SegLogitCritic
+            from gefu.methods.sagc.critic import SegLogitCritic
+            from gefu.methods.sagc.network import SemanticGammaCorrection
 
             c = self.config
             self._modules = {
@@ -202,7 +202,7 @@ class SAGCTraining(TrainMethod):
     def generator_terms(self, model, segmenter, low, normal) -> dict[str, torch.Tensor]:
         """The enhancer's non-adversarial terms, unweighted, plus ``_fake_logits`` and
         ``_real_logits`` (the segmenter's logits of the enhanced and normal images)."""
-        from gefu.train import losses_sagc as L
+        from gefu.methods.sagc import losses as L
 
         n = low.shape[0]
         # one pass of the network over low, normal and flipped low images
@@ -224,7 +224,7 @@ class SAGCTraining(TrainMethod):
         }
 
     def train_step(self, batch: dict[str, Any], ctx) -> dict[str, float]:
-        from gefu.train import losses_sagc as L
+        from gefu.methods.sagc import losses as L
 
         c = self.config
         model, critic = self.modules()["model"], self.modules()["disc"]

@@ -1,5 +1,5 @@
 """HVR-SSLE training: self-supervised on any normal-light photo collection (COCO in the paper),
-with low-light inputs synthesised on the fly (``gefu.train.degrade_hvr``).
+with low-light inputs synthesised on the fly (``gefu.methods.hvr_ssle.train_data``).
 
 Per batch, as in the released ``train.py``: the images are mapped to [-1, 1]; latents start
 from a truncated normal; for each of the ``n_supervision`` segments the model runs
@@ -138,7 +138,7 @@ class HVRSSLETraining(TrainMethod):
     Config = HVRSSLEConfig
 
     def __init__(self, config: HVRSSLEConfig, data: dict[str, Any]):
-        from gefu.train.degrade_hvr import HVRData
+        from gefu.methods.hvr_ssle.train_data import HVRData
 
         super().__init__(config, data)
         self.data_config = HVRData.model_validate(data)
@@ -147,7 +147,7 @@ class HVRSSLETraining(TrainMethod):
 
     def modules(self) -> dict[str, Any]:
         if self._modules is None:
-            from gefu.enhancers.hvr_ssle import HVRSSLE
+            from gefu.methods.hvr_ssle.network import HVRSSLE
 
             c = self.config
             model = HVRSSLE(T=c.T, C=c.C, n_supervision=c.n_supervision, dim=c.dim,
@@ -166,7 +166,7 @@ class HVRSSLETraining(TrainMethod):
         return {"model": (opt, sched)}
 
     def datasets(self) -> dict[str, Any]:
-        from gefu.train.degrade_hvr import HVRDegradedPhotos
+        from gefu.methods.hvr_ssle.train_data import HVRDegradedPhotos
 
         return {"train": HVRDegradedPhotos(self.data_config)}
 

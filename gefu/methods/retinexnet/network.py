@@ -27,13 +27,7 @@ from torch import nn
 
 from gefu.enhancers import register_enhancer
 from gefu.enhancers.base import Enhancer
-
-# The PyTorch DecomNet that SCUF loads (``RetinexNet().DecomNet``) names its layers so:
-FOREIGN_DECOM_PREFIXES = {
-    "DecomNet.net1_conv0.": "shallow.",
-    "DecomNet.net1_convs.": "body.",
-    "DecomNet.net1_recon.": "recon.",
-}
+from gefu.methods.retinexnet.release import RELEASES, rename_foreign
 
 
 def _conv(cin: int, cout: int, kernel: int, stride: int = 1) -> nn.Conv2d:
@@ -113,14 +107,7 @@ class RetinexNet(Enhancer):
         return (reflectance * relit).clamp(0, 1)
 
     def convert_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {_rename_foreign(k, prefix="decom."): v for k, v in state.items()}
-
-
-def _rename_foreign(key: str, prefix: str = "") -> str:
-    for old, new in FOREIGN_DECOM_PREFIXES.items():
-        if key.startswith(old):
-            return prefix + new + key[len(old) :]
-    return key
+        return {rename_foreign(k, prefix="decom."): v for k, v in state.items()}
 
 
 def load_decomnet(path: str | Path, device: str | torch.device = "cpu") -> DecomNet:
@@ -142,10 +129,10 @@ def load_decomnet(path: str | Path, device: str | torch.device = "cpu") -> Decom
         if not path.is_file():
             raise FileNotFoundError(f"RetinexNet DecomNet weights not found at {path}")
         if path.name == "decomp.pth":
-            from gefu.enhancers.released import RELEASES, check_file
+            from gefu.enhancers.released import check_file
 
-            check_file(RELEASES["retinexnet.decom"], path)
-        state = {_rename_foreign(k): v for k, v in _load_state(path).items()}
+            check_file(RELEASES[0], path)
+        state = {rename_foreign(k): v for k, v in _load_state(path).items()}
         state = {k.removeprefix("decom."): v for k, v in state.items()
                  if not k.startswith("enhance.")}  # fmt: skip
         decom = DecomNet()

@@ -23,8 +23,12 @@ from __future__ import annotations
 import pickle
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from gefu.enhancers.released import Release
+
+if TYPE_CHECKING:
+    import torch
 
 REQUIRED = ("rank_vae", "vae_lora_target_modules", "sd_vae_enc", "sd_vae_dec", "image_proj",
             "ca_adapter")  # fmt: skip
@@ -37,6 +41,8 @@ class ReleasedCheckpointError(ValueError):
 
 def read_released(path) -> dict:
     """The released dict, loaded with ``weights_only=True`` (tensors and containers only)."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"SCUF checkpoint not found: {path}")
@@ -61,6 +67,8 @@ def read_released(path) -> dict:
 
 def released_to_state_dict(sd: dict, model) -> dict[str, torch.Tensor]:
     """The released dict -> ``model.trained_state_dict()`` names (strict: every trained key)."""
+    import torch
+
     wanted = set(model.trained_state_dict())
     out: dict[str, torch.Tensor] = {}
     vae_sources = ["sd_vae_enc", "sd_vae_dec"] + (["sd_vae_ref"] if "sd_vae_ref" in sd else [])
@@ -92,11 +100,10 @@ def released_to_state_dict(sd: dict, model) -> dict[str, torch.Tensor]:
     return out
 
 
-def import_released(path, **overrides):
-    """A ``SCUF`` (base from ``overrides["base"]``, default SD-Turbo) with the released
+def import_released(cls, path, **overrides):
+    """A ``cls`` (``SCUF``; base from ``overrides["base"]``, default SD-Turbo) with the released
     checkpoint's trained weights."""
-    from gefu.enhancers.scuf.components import VAE_LORA_TARGETS
-    from gefu.enhancers.scuf.model import SCUF
+    from gefu.methods.scuf.components import VAE_LORA_TARGETS
 
     sd = read_released(path)
     targets = list(sd["vae_lora_target_modules"])
@@ -109,7 +116,7 @@ def import_released(path, **overrides):
         raise ReleasedCheckpointError(
             f"{path}: rank_vae is {rank}, not lora_rank={overrides['lora_rank']}"
         )
-    model = SCUF(**overrides)
+    model = cls(**overrides)
     model.load_state_dict(released_to_state_dict(sd, model), strict=True)
     return model.eval()
 
@@ -117,7 +124,9 @@ def import_released(path, **overrides):
 def to_released_layout(model) -> dict:
     """``model`` in the release's layout (what its ``src/train.py`` saves); for the release's
     own scripts, and to test the importer."""
-    from gefu.enhancers.scuf.components import VAE_LORA_TARGETS
+    import torch
+
+    from gefu.methods.scuf.components import VAE_LORA_TARGETS
 
     def prefixed(module, prefix):
         return {prefix + k: v.detach().clone() for k, v in module.state_dict().items()}
@@ -135,3 +144,12 @@ def to_released_layout(model) -> dict:
         "image_proj": {k: v.detach().clone() for k, v in model.prompt_proj.state_dict().items()},
         "ca_adapter": adapter,
     }
+
+
+RELEASES = (
+    Release(
+        "scuf.official", "scuf", "test_model.pkl", "wangsen99/GEFU", None, None, None, "MIT",
+        urls=("https://pan.baidu.com/s/1NlgfCm2x1iDmrFXJl-7nlw?pwd=bpbe",),
+        note="the trained subset; the frozen base is SD-Turbo (params.base)",
+    ),
+)  # fmt: skip

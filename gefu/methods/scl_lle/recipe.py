@@ -11,7 +11,7 @@ weights of the feature and style terms were tuned for that scale).
 
 Semantic brightness term (``brightness_loss``): ``released`` (default) is the released
 ``L_segexp`` (per class, (1/N) * sum over the class of (x - S_c/N)^2, area-weighted);
-``variance`` the per-segment grey-level variance (``gefu.train.losses_scl``).
+``variance`` the per-segment grey-level variance (``gefu.methods.scl_lle.losses``).
 
 Semantic prior: the authors' frozen segmenter is VainF's DeepLabV3+ MobileNetV2 OS16 trained on
 Cityscapes (``aux.segmenter.source: vainf``, ``gefu.train.deeplab_vainf``).
@@ -289,7 +289,7 @@ class SCLLLETraining(TrainMethod):
 
     def modules(self) -> dict[str, Any]:
         if self._modules is None:
-            from gefu.enhancers.curves import SCLLLE
+            from gefu.methods.scl_lle.network import SCLLLE
 
             model = SCLLLE(iterations=self.config.iterations)
             for m in model.modules():  # the released weights_init: conv weights ~ N(0, 0.02)
@@ -308,8 +308,8 @@ class SCLLLETraining(TrainMethod):
 
     def losses(self, batch: dict[str, Any], ctx) -> dict[str, torch.Tensor]:
         """Every term, unweighted, plus ``total`` (weighted)."""
-        from gefu.enhancers.curves import apply_curves
-        from gefu.train import losses_scl as L
+        from gefu.methods.scl_lle import losses as L
+        from gefu.methods.zero_dce.network import apply_curves
         from gefu.train.losses import colour_constancy, illumination_smoothness
 
         c = self.config

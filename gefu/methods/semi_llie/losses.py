@@ -24,8 +24,8 @@ def perceptual(output_features: list, target_features: list) -> torch.Tensor:
 
 
 def gradient_l1(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L1 between gradient-magnitude maps (``gefu.enhancers.semi_llie.image_gradient``)."""
-    from gefu.enhancers.semi_llie import image_gradient
+    """L1 between gradient-magnitude maps (``gefu.methods.semi_llie.network.image_gradient``)."""
+    from gefu.methods.semi_llie.network import image_gradient
 
     return l1(image_gradient(output), image_gradient(target))
 

@@ -18,9 +18,11 @@ import torch.nn.functional as F
 
 from gefu.enhancers import register_enhancer
 from gefu.enhancers.base import Enhancer
-from gefu.enhancers.scuf import components as C
-from gefu.enhancers.scuf.attention import install_cycle_attention, set_cycle_attention
-from gefu.enhancers.scuf.prompt import PromptProjection, clip_image_embedding, value_map
+from gefu.methods.scuf import components as C
+from gefu.methods.scuf.attention import install_cycle_attention, set_cycle_attention
+from gefu.methods.scuf.counts import count_model
+from gefu.methods.scuf.prompt import PromptProjection, clip_image_embedding, value_map
+from gefu.methods.scuf.release import import_released
 
 BRIGHT_PROMPT = ("natural light, bright lighting, soft illumination, high light, evenly lit, "
                  "clear visibility, daylight, bright atmosphere, well-lit photo.")  # fmt: skip
@@ -45,8 +47,6 @@ class SCUF(Enhancer):
     @classmethod
     def parameter_report(cls) -> dict[str, dict[str, dict[str, int]]]:
         """Trainable/frozen counts per component, tiny (tests) and full size (SD-Turbo)."""
-        from gefu.enhancers.scuf.counts import parameter_counts
-
         return {"tiny": parameter_counts("tiny"), "full size": parameter_counts("full")}
 
     def __init__(self, base: str = C.SD_TURBO, clip: str = C.CLIP_B32,
@@ -207,10 +207,9 @@ class SCUF(Enhancer):
 
         if Path(path).suffix == ".pkl":
             from gefu.enhancers.released import check_release
-            from gefu.enhancers.scuf.importer import import_released
 
             check_release(cls.registry_name, path)
-            return import_released(path, **overrides)
+            return import_released(cls, path, **overrides)
         return super().from_pretrained(path, **overrides)
 
 
@@ -221,3 +220,16 @@ def vae_encode_ckpt(model: SCUF, vae, x: torch.Tensor):
 
         return checkpoint(C.vae_encode, vae, x, sample, use_reentrant=False)
     return C.vae_encode(vae, x, sample)
+
+
+def parameter_counts(size: str = "full") -> dict[str, dict[str, int]]:
+    """Counts for ``size="tiny"`` (the test configuration) or ``"full"`` (the published
+    SD-Turbo / CLIP ViT-B/32 architectures, built on the meta device: no memory, no weights).
+    ``gefu list --details scuf`` can print ``parameter_counts("tiny")`` and ``("full")``."""
+    if size not in ("tiny", "full"):
+        raise ValueError(f"size must be 'tiny' or 'full', got {size!r}")
+    source = "tiny" if size == "tiny" else "full-config"
+    if size == "tiny":
+        return count_model(SCUF(base=source, clip=source))
+    with torch.device("meta"):
+        return count_model(SCUF(base=source, clip=source))

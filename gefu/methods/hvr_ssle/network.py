@@ -20,14 +20,13 @@ without gradient. Inputs are reflect-padded to a multiple of 8 and outputs cropp
 
 The released ``checkpoint/HVR.safetensors`` loads as it is (``from_pretrained``): its keys
 (``_orig_mod.`` prefix of ``torch.compile``; ``embed_layer``, ``L_net_model``, ``H_net_model``,
-``head_layer``) are renamed by ``official_to_suite``; its buffers (attention masks, position
-tables: recomputed here) are dropped.
+``head_layer``) are renamed by ``gefu.methods.hvr_ssle.release.official_to_suite``; its buffers
+(attention masks, position tables: recomputed here) are dropped.
 """
 
 from __future__ import annotations
 
 import math
-import re
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +34,7 @@ from torch import nn
 
 from gefu.enhancers import register_enhancer
 from gefu.enhancers.base import Enhancer, crop_to, pad_to_multiple
+from gefu.methods.hvr_ssle.release import official_to_suite
 
 
 # -- L-net: light UNet++ -----------------------------------------------------------------------
@@ -214,47 +214,6 @@ class SwinHNet(nn.Module):
         for group in self.groups:
             t = group(t)
         return self.conv_after_body(self.norm(t).permute(0, 3, 1, 2)) + x
-
-
-# -- the released layout ------------------------------------------------------------------------
-# (pattern on the official key, after the ``_orig_mod.`` prefix, -> this module's key)
-_OFFICIAL_RENAMES = [
-    (r"^(embed|head)_layer\.(?:embedding|layers\.0)\.", lambda m: f"{m[1]}."),
-    (r"^L_net_model\.(conv\d_\d)\.conv\.", r"l_net.\1."),
-    (r"^L_net_model\.final_conv\.", "l_net.out."),
-    (r"^H_net_model\.patch_embed\.proj\.", "h_net.embed."),
-    (r"^H_net_model\.patch_embed\.norm\.", "h_net.embed_norm."),
-    (r"^H_net_model\.layers\.(\d+)\.residual_group\.blocks\.(\d+)\.mlp\.fc1\.",
-     r"h_net.groups.\1.blocks.\2.mlp.0."),
-    (r"^H_net_model\.layers\.(\d+)\.residual_group\.blocks\.(\d+)\.mlp\.fc2\.",
-     r"h_net.groups.\1.blocks.\2.mlp.2."),
-    (r"^H_net_model\.layers\.(\d+)\.residual_group\.blocks\.", r"h_net.groups.\1.blocks."),
-    (r"^H_net_model\.layers\.(\d+)\.patch_embed\.proj\.", r"h_net.groups.\1.proj."),
-    (r"^H_net_model\.layers\.(\d+)\.conv\.", r"h_net.groups.\1.conv."),
-    (r"^H_net_model\.(norm|conv_after_body)\.", r"h_net.\1."),
-]  # fmt: skip
-_OFFICIAL_BUFFERS = re.compile(r"\.(attn_mask|relative_coords_table|relative_position_index)$")
-
-
-def official_to_suite(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The released HVR state dict -> ``HVRSSLE`` names; a suite state dict passes unchanged."""
-    state = {k.removeprefix("_orig_mod."): v for k, v in state.items()}
-    if not any(k.startswith(("L_net_model.", "H_net_model.")) for k in state):
-        return state
-    out: dict[str, torch.Tensor] = {}
-    for key, value in state.items():
-        if _OFFICIAL_BUFFERS.search(key):
-            continue
-        for pattern, repl in _OFFICIAL_RENAMES:
-            new, n = re.subn(pattern, repl, key)
-            if n:
-                break
-        else:
-            raise ValueError(f"hvr_ssle: unexpected key {key!r} in a released HVR state dict")
-        if new in out and not torch.equal(out[new], value):
-            raise ValueError(f"hvr_ssle: {key!r} disagrees with its alias ({new!r})")
-        out[new] = value
-    return out
 
 
 # -- the enhancer -------------------------------------------------------------------------------

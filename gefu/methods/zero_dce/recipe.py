@@ -56,7 +56,7 @@ class ZeroDCETraining(TrainMethod):
     Data = PatchConfig
 
     def build_model(self):
-        from gefu.enhancers.curves import ZeroDCE
+        from gefu.methods.zero_dce.network import ZeroDCE
 
         return ZeroDCE(iterations=self.config.iterations)
 
@@ -100,7 +100,7 @@ class ZeroDCETraining(TrainMethod):
         return terms
 
     def train_step(self, batch, ctx) -> dict[str, float]:
-        from gefu.enhancers.curves import apply_curves
+        from gefu.methods.zero_dce.network import apply_curves
 
         low = batch["train"]["low"]
         curves = self.curves(low)
@@ -120,7 +120,7 @@ class ZeroDCEPPTraining(ZeroDCETraining):
     Config = ZeroDCEPPConfig
 
     def build_model(self):
-        from gefu.enhancers.curves import ZeroDCEPP
+        from gefu.methods.zero_dce.network import ZeroDCEPP
 
         return ZeroDCEPP(iterations=self.config.iterations)  # test-time scale 12 is saved
 

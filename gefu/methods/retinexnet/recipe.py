@@ -4,7 +4,7 @@ Phase 1 (decomposition): DecomNet sees both images of a pair; loss = reconstruct
 terms + 0.001 x cross terms) + 0.01 x invariable reflectance + 0.1 x illumination smoothness
 of each image. Phase 2 (relight): DecomNet frozen; EnhanceNet relights the low image's
 illumination; loss = |R_low * Î - S_high| + 3 x smoothness(Î, R_low). See
-``gefu.train.losses_retinex``.
+``gefu.methods.retinexnet.losses``.
 
 Schedule of the release (``main.py``/``model.py``): Adam lr 1e-3, x0.1 from epoch 20 on,
 100 epochs per phase, batch 16, 48x48 patches, each patch one of the 8 flips/rotations; an
@@ -131,7 +131,7 @@ class RetinexNetTraining(TrainMethod):
 
     def modules(self) -> dict[str, Any]:
         if self._modules is None:
-            from gefu.enhancers.retinexnet import RetinexNet
+            from gefu.methods.retinexnet.network import RetinexNet
 
             c = self.config
             self._modules = {"model": RetinexNet(c.channels, c.kernel_size, c.decom_layers)}
@@ -172,7 +172,7 @@ class RetinexNetTraining(TrainMethod):
         return "decom" if step < self.config.decom_epochs * self.epoch_steps else "relight"
 
     def train_step(self, batch: dict[str, Any], ctx) -> dict[str, float]:
-        from gefu.train import losses_retinex as L
+        from gefu.methods.retinexnet import losses as L
 
         c, model = self.config, self.modules()["model"]
         low, high = batch["pairs"]["low"], batch["pairs"]["normal"]

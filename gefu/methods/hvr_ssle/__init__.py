@@ -1,0 +1,7 @@
+"""HVR-SSLE: hierarchical visual reasoning for self-supervised low-light enhancement.
+
+Manifest (plain strings; see ``gefu.methods``)."""
+
+ENHANCERS = {"hvr_ssle": ".network:HVRSSLE"}
+TRAINING = {"hvr_ssle": ".recipe:HVRSSLETraining"}
+RELEASES = ".release:RELEASES"

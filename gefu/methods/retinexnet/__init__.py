@@ -1,0 +1,7 @@
+"""RetinexNet (Wei et al., BMVC 2018); its DecomNet is SCUF's reflectance teacher.
+
+Manifest (plain strings; see ``gefu.methods``)."""
+
+ENHANCERS = {"retinexnet": ".network:RetinexNet"}
+TRAINING = {"retinexnet": ".recipe:RetinexNetTraining"}
+RELEASES = ".release:RELEASES"

@@ -1,0 +1,7 @@
+"""SCL-LLE (Liang et al., AAAI 2022): semantic contrastive learning for Zero-DCE's DCE-Net.
+
+Manifest (plain strings; see ``gefu.methods``)."""
+
+ENHANCERS = {"scl_lle": ".network:SCLLLE"}
+TRAINING = {"scl_lle": ".recipe:SCLLLETraining"}
+RELEASES = ".release:RELEASES"

@@ -1,0 +1,7 @@
+"""SCUF (Wang et al., ICCV 2025): a one-step SD-Turbo translator fine-tuned without pairs.
+
+Manifest (plain strings; see ``gefu.methods``)."""
+
+ENHANCERS = {"scuf": ".network:SCUF"}
+TRAINING = {"scuf": ".recipe:SCUFTraining"}
+RELEASES = ".release:RELEASES"
