@@ -97,6 +97,9 @@ def main() -> None:
         try:
             task = create_task(evaluation, **params)
             task.setup(dev)
+            why = task.unavailable()
+            if why:  # nothing would run: no figure rather than a meaningless one
+                raise RuntimeError(why)
             with torch.inference_mode():
                 task.process(x, samples)  # caches the references' predictions
                 ms = per_image(lambda t=task: t.process(x, samples), args.batch, dev,

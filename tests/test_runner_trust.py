@@ -131,7 +131,7 @@ def test_failures_anywhere_stay_in_their_cell_without_a_traceback(
 def test_a_failing_report_keeps_the_store(tmp_path, paired_dir, monkeypatch):
     import gefu.bench.report as report
 
-    def broken(results_dir):
+    def broken(results_dir, **options):
         raise OSError("disk full on purpose")
 
     monkeypatch.setattr(report, "write_report", broken)

@@ -66,6 +66,7 @@ class Worker:
         self.tasks = dict(tasks or {})
         self._rows: dict[str, Any] = {}
         self._ready: set[str] = set()
+        self._crops: dict[tuple[str, str, str], bytes] = {}  # input/reference thumbnails
 
     def run(self, unit: Unit, advance=None) -> UnitResult:
         """Enhance the shard batch by batch and feed every evaluation; ``advance(n)`` is told
@@ -112,7 +113,7 @@ class Worker:
         result.pixels += sum(s.image.shape[-1] * s.image.shape[-2] for s in batch)
         kept = len({name for name, _, _ in result.samples})
         for i, s in enumerate(batch[: max(0, self.config.samples - kept)]):
-            result.samples += _thumbnails(s, out[i])
+            result.samples += self._thumbnails(unit.dataset, s, out[i])
         result.n_images += len(batch)
         for label, part in result.parts.items():
             if part.error:
@@ -158,6 +159,20 @@ class Worker:
             self.tasks[label].setup(self.device)
             self._ready.add(label)
 
+    def _thumbnails(self, dataset: str, sample, out) -> list[tuple[str, str, bytes]]:
+        """Report crops of an image: its input and reference once per worker (every row
+        shows the same), its output each time."""
+        from gefu.io import png_bytes
+
+        rows = []
+        for kind, image in (("input", sample.image), ("reference", sample.reference)):
+            key = (dataset, sample.name, kind)
+            if image is not None and key not in self._crops:
+                self._crops[key] = png_bytes(thumbnail(image))
+            if image is not None:
+                rows.append((sample.name, kind, self._crops[key]))
+        return [*rows, (sample.name, "output", png_bytes(thumbnail(out)))]
+
     def _save(self, unit: Unit, batch, out) -> None:
         from gefu.io import write_image
 
@@ -174,16 +189,6 @@ class Worker:
 
 def batch_seed(seed_key: str, batch) -> int:
     return int(digest([seed_key, [s.name for s in batch]]), 16) % 2**63
-
-
-def _thumbnails(sample, out) -> list[tuple[str, str, bytes]]:
-    from gefu.io import png_bytes
-
-    rows = [(sample.name, "input", png_bytes(thumbnail(sample.image)))]
-    rows.append((sample.name, "output", png_bytes(thumbnail(out))))
-    if sample.reference is not None:
-        rows.append((sample.name, "reference", png_bytes(thumbnail(sample.reference))))
-    return rows
 
 
 def safe_name(name: str) -> str:
