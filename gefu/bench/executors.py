@@ -1,5 +1,6 @@
 """Where units of work run: in this process (``local``), in worker processes on this machine
 (``processes``, one per device when several are given) or on a Ray cluster (``ray``).
+Workers share the driver's torch threads among them (see ``_worker_threads``).
 
 Every executor takes units with ``submit`` and hands back finished ``(unit, result)`` pairs
 with ``next_result``; the driver alone writes the store. Workers build each model once and keep
@@ -42,9 +43,14 @@ _WORKER: Worker | None = None
 
 
 def _start_worker(config_data, devices, counter, threads, save_images, debug) -> None:
-    """Runs once in each worker process: its device (round robin) and its Worker."""
+    """Runs once in each worker process: its device (round robin) and its Worker; the
+    process ends with its driver, even one killed with SIGKILL."""
     global _WORKER
+    import threading
+
     import torch
+
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
 
     from gefu.bench.config import validate_config
 
@@ -55,6 +61,15 @@ def _start_worker(config_data, devices, counter, threads, save_images, debug) ->
     config = validate_config(config_data, check_params=False, check_paths=False)
     device = devices[index % len(devices)]
     _WORKER = Worker(config, device, save_images=save_images, debug=debug)
+
+
+def _exit_with_parent() -> None:
+    import multiprocessing.connection
+
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
 
 
 def _run_in_worker(unit) -> UnitResult:
@@ -68,7 +83,7 @@ class ProcessExecutor:
 
         self.capacity, self.reports_batches = workers, False
         self._ctx = multiprocessing.get_context("spawn")  # CUDA and torch threads need it
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        threads = _worker_threads(workers)
         self._init = (config.model_dump(mode="json"), devices, None, threads, save_images, debug)
         self._pool = None
         self._futures: dict = {}  # future -> unit
@@ -121,12 +136,26 @@ class ProcessExecutor:
 _RAY_WORKERS: dict = {}
 
 
+def _worker_threads(workers: int) -> int:
+    """Torch threads per worker: the driver's, shared among the workers (more would make
+    them fight over the cores: 12x slower measured with 2 workers x 2 threads on 2 cores).
+    CPU kernels may sum in another order with another thread count, so CPU scores can differ
+    from an in-process run's in the last bits; with equal threads they are identical."""
+    import torch
+
+    return max(1, torch.get_num_threads() // workers)
+
+
 def _run_on_ray(setup: tuple, unit) -> UnitResult:
     """A Ray task: the Worker for ``setup`` is built once per Ray worker process."""
-    config_data, device, save_images, debug = setup
+    config_data, device, threads, save_images, debug = setup
     key = repr(setup)
     if key not in _RAY_WORKERS:
+        import torch
+
         from gefu.bench.config import validate_config
+
+        torch.set_num_threads(threads)
 
         config = validate_config(config_data, check_params=False, check_paths=False)
         _RAY_WORKERS[key] = Worker(config, device, save_images=save_images, debug=debug)
@@ -151,7 +180,8 @@ class RayExecutor:
         gpus = 1 if device.startswith("cuda") else 0
         self.capacity, self.reports_batches = workers, False
         self._task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=RETRIES)(_run_on_ray)
-        setup = (config.model_dump(mode="json"), device, save_images, debug)
+        threads = _worker_threads(workers)
+        setup = (config.model_dump(mode="json"), device, threads, save_images, debug)
         self._setup = ray.put(setup)
         self._refs: dict = {}
 
