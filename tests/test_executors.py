@@ -147,7 +147,9 @@ def _cli(tmp_path, name, *extra):
     data = grid(tmp_path, name, enhancers=("identity", "gamma", "he", "clahe"), limit=6)
     path.write_text(yaml.safe_dump(data))
     cmd = [*GEFU, "run", str(path), "--quiet", *extra]
-    return subprocess.Popen(cmd, env=env_with(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    env = env_with() | {"OMP_NUM_THREADS": "1"}  # one torch thread in every process: see
+    # docs/scaling.md (CPU kernels may round differently with another thread count)
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
 
 
