@@ -42,7 +42,7 @@ class LocalExecutor:
 _WORKER: Worker | None = None
 
 
-def _start_worker(config_data, devices, counter, threads, save_images, debug) -> None:
+def _start_worker(config_data, devices, threads, save_images, debug, counter) -> None:
     """Runs once in each worker process: its device (round robin) and its Worker; the
     process ends with its driver, even one killed with SIGKILL."""
     global _WORKER
@@ -84,7 +84,7 @@ class ProcessExecutor:
         self.capacity, self.reports_batches = workers, False
         self._ctx = multiprocessing.get_context("spawn")  # CUDA and torch threads need it
         threads = _worker_threads(workers)
-        self._init = (config.model_dump(mode="json"), devices, None, threads, save_images, debug)
+        self._init = (config.model_dump(mode="json"), devices, threads, save_images, debug)
         self._pool = None
         self._futures: dict = {}  # future -> unit
         self._tries: dict = {}
@@ -93,7 +93,7 @@ class ProcessExecutor:
         from concurrent.futures import ProcessPoolExecutor
 
         if self._pool is None:
-            initargs = (*self._init[:2], self._ctx.Value("i", 0), *self._init[3:])
+            initargs = (*self._init, self._ctx.Value("i", 0))  # a fresh device counter
             self._pool = ProcessPoolExecutor(
                 self.capacity, mp_context=self._ctx, initializer=_start_worker, initargs=initargs
             )
