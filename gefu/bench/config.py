@@ -6,6 +6,7 @@ Relative paths are resolved against the current working directory.
 
 from __future__ import annotations
 
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -83,10 +84,11 @@ def validate_config(
 
 # -- checks -----------------------------------------------------------------------------
 def _leave_out_untrained(config: BenchmarkConfig) -> None:
-    """Drop ``optional`` enhancers whose weights do not exist (yet), noting each."""
+    """Drop ``optional`` enhancers whose weights do not exist (yet), noting each; a release
+    name counts as existing once it is in the weights cache (optional rows never download)."""
     kept = []
     for spec in config.enhancers:
-        if spec.optional and spec.weights and not Path(spec.weights).expanduser().exists():
+        if spec.optional and spec.weights and not _weights_exist(spec.weights):
             config._left_out[spec.label] = spec.weights
         else:
             kept.append(spec)
@@ -104,6 +106,8 @@ def _sections():
 
 
 def _check_names_and_paths(config: BenchmarkConfig, check_paths: bool = True) -> list[str]:
+    from gefu.enhancers.weights import is_release_name
+
     problems = []
     for section, registry in _sections():
         labels = set()
@@ -122,9 +126,47 @@ def _check_names_and_paths(config: BenchmarkConfig, check_paths: bool = True) ->
                 continue
             if getattr(spec, "root", None) and not Path(spec.root).expanduser().exists():
                 problems.append(f"{where}.root: folder {spec.root} does not exist")
-            if getattr(spec, "weights", None) and not Path(spec.weights).expanduser().exists():
-                problems.append(f"{where}.weights: {spec.weights} does not exist")
+            weights = getattr(spec, "weights", None)
+            if weights and is_release_name(weights):
+                problems += _fetch_release(spec, where)
+            elif weights and not Path(weights).expanduser().exists():
+                problems.append(f"{where}.weights: {weights} does not exist")
     return problems
+
+
+def _weights_exist(weights: str) -> bool:
+    from gefu.enhancers.weights import cached_path, is_release_name
+
+    if is_release_name(weights):
+        return cached_path(weights).is_file() or _in_mirror(weights)
+    return Path(weights).expanduser().exists()
+
+
+def _in_mirror(name: str) -> bool:
+    """The release is in a mirror folder (``GEFU_WEIGHTS_MIRROR``), so it needs no network."""
+    import os
+
+    from gefu.enhancers.weights import MIRROR_ENV, cached_path
+
+    mirror = os.environ.get(MIRROR_ENV, "")
+    if not mirror or mirror.startswith(("http://", "https://")):
+        return False
+    rel = cached_path(name).relative_to(cached_path(name).parents[1])
+    return (Path(mirror.removeprefix("file://")).expanduser() / rel).is_file()
+
+
+def _fetch_release(spec, where: str) -> list[str]:
+    """A release named as weights: fetched now, on the driver, so workers find it cached."""
+    from gefu.enhancers.weights import RELEASES, fetch
+
+    release = RELEASES[spec.weights]
+    if release.enhancer != spec.name:
+        return [f"{where}.weights: release {spec.weights!r} holds {release.enhancer!r} weights"]
+    try:
+        fetch(release, log=lambda m: print(m, file=sys.stderr))
+    except (OSError, ValueError) as exc:
+        return [f"{where}.weights: {exc}"]
+    return []
 
 
 def _check_params(config: BenchmarkConfig, check_paths: bool = True) -> list[str]:
