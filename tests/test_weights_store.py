@@ -358,3 +358,37 @@ def test_cell_keys_carry_the_weights_file_hash(origin, paired_dir, tmp_path):
     other = tmp_path / "Epoch99.pth"
     shutil.copy(RELEASED / "scl_lle" / "SCL-LLE.pth", other)  # same layout, other weights
     assert by_name != key(str(other))
+
+
+@needs_released
+def test_run_leaves_a_release_row_out_until_fetched_then_scores_it(
+    origin, monkeypatch, tmp_path, paired_dir, capsys
+):
+    serve_official(origin)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"name: t\noutput: {tmp_path / 'res'}\ndevice: cpu\nenhancers:\n"
+        "  - {name: identity}\n"
+        "  - {name: zero_dce, id: zero_dce.official, weights: zero_dce.official, optional: true}\n"
+        f"datasets: [{{name: paired_folder, root: {paired_dir}}}]\n"
+        "evaluations: [{name: iqa, params: {metrics: [psnr]}}]\n"
+    )
+    assert main(["run", str(cfg), "--no-download"]) == 0
+    err = capsys.readouterr().err
+    assert "left out until their released weights are fetched" in err
+    assert "`gefu weights fetch zero_dce.official`" in err and origin.requests == []
+    assert "zero_dce.official" not in (tmp_path / "res" / "leaderboard.md").read_text()
+    monkeypatch.delenv("GEFU_OFFLINE")  # --no-download set it for the run and its workers
+    assert main(["weights", "fetch", "zero_dce.official"]) == 0
+    assert main(["run", str(cfg), "--no-download"]) == 0
+    assert "zero_dce.official" in (tmp_path / "res" / "leaderboard.md").read_text()
+    from gefu.bench.cli.doctor import print_weights_cache  # `gefu doctor`'s section
+
+    capsys.readouterr()
+    print_weights_cache()
+    assert "ok      zero_dce.official: sha256 a4395acb" in capsys.readouterr().out
+    required = cfg.read_text().replace(", optional: true", "")
+    cfg.write_text(required.replace("zero_dce.official", "sagc.base").replace("zero_dce", "sagc"))
+    assert main(["run", str(cfg), "--no-download"]) == 2
+    err = capsys.readouterr().err
+    assert "sagc.base is not in the weights cache" in err and "gefu weights fetch sagc.base" in err

@@ -101,7 +101,8 @@ class Runner:
         if releases:
             self.console.print(
                 "[dim]left out until their released weights are fetched:[/] "
-                f"{', '.join(releases)} (`gefu weights fetch {' '.join(releases)}`)"
+                f"{', '.join(releases)} (`gefu weights fetch {' '.join(releases)}`)",
+                soft_wrap=True,  # one line: the command stays whole
             )
 
     @property
