@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 PACKAGES = ("gefu-bench", "torch", "torchvision", "pyiqa", "kornia", "numpy", "scikit-image",
             "matplotlib", "mmengine", "mmcv", "mmdet", "mmsegmentation", "accelerate",
@@ -44,6 +45,10 @@ def main(args) -> int:
         from gefu.tasks.frozen import checkpoint_unavailable
 
         why = checkpoint_unavailable(ref)
+        if why is None and Path(ref).expanduser().exists():
+            from gefu.core.hashing import weights_hash
+
+            ref = f"{ref} (sha256 {weights_hash(ref)})"
         print(
             f"  {'ok     ' if why is None else 'missing'} {config}: {ref if why is None else why}"
         )
