@@ -135,24 +135,11 @@ def _check_names_and_paths(config: BenchmarkConfig, check_paths: bool = True) ->
 
 
 def _weights_exist(weights: str) -> bool:
-    from gefu.enhancers.weights import cached_path, is_release_name
+    from gefu.enhancers.weights import available_offline, is_release_name
 
     if is_release_name(weights):
-        return cached_path(weights).is_file() or _in_mirror(weights)
+        return available_offline(weights)
     return Path(weights).expanduser().exists()
-
-
-def _in_mirror(name: str) -> bool:
-    """The release is in a mirror folder (``GEFU_WEIGHTS_MIRROR``), so it needs no network."""
-    import os
-
-    from gefu.enhancers.weights import MIRROR_ENV, cached_path
-
-    mirror = os.environ.get(MIRROR_ENV, "")
-    if not mirror or mirror.startswith(("http://", "https://")):
-        return False
-    rel = cached_path(name).relative_to(cached_path(name).parents[1])
-    return (Path(mirror.removeprefix("file://")).expanduser() / rel).is_file()
 
 
 def _fetch_release(spec, where: str) -> list[str]:

@@ -68,6 +68,14 @@ def is_cached(release: Release | str) -> bool:
     return cached_path(release).is_file()
 
 
+def available_offline(release: Release | str) -> bool:
+    """In the cache, or in a mirror folder (``GEFU_WEIGHTS_MIRROR``): no network needed."""
+    folder = _mirror_folder()
+    release = _release(release)
+    in_mirror = folder is not None and (folder / _relative(release)).is_file()
+    return is_cached(release) or in_mirror
+
+
 def resolve_weights(value: str | None, download: bool | None = None) -> str | None:
     """A release name -> its cached file (fetched first unless ``download`` is False or
     ``GEFU_OFFLINE`` is set); any other value (a path, None) is returned unchanged."""
@@ -145,17 +153,6 @@ def fetch(
         )
 
 
-def source_urls(release: Release) -> list[str]:
-    """Where the file downloads from, the mirror first (an empty list: by hand only)."""
-    urls = []
-    mirror = os.environ.get(MIRROR_ENV)
-    if mirror:
-        urls.append(f"{mirror.rstrip('/')}/{release.name}/{Path(release.file).name}")
-    if release.download_url:
-        urls.append(release.download_url)
-    return urls
-
-
 # -- internals -------------------------------------------------------------------------------
 def _release(name: Release | str) -> Release:
     if isinstance(name, Release):
@@ -170,17 +167,26 @@ def _record_file(release: Release) -> Path:
     return cached_path(release).with_name(Path(release.file).name + ".sha256")
 
 
+def _relative(release: Release) -> str:
+    return f"{release.name}/{Path(release.file).name}"  # the cache's and every mirror's layout
+
+
+def _mirror_folder() -> Path | None:
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
+    if not mirror or mirror.startswith(("http://", "https://")):
+        return None
+    return Path(mirror.removeprefix("file://")).expanduser()
+
+
 def _sources(release: Release, allowed: bool) -> list[tuple[str, Callable]]:
     out: list[tuple[str, Callable]] = []
     mirror = os.environ.get(MIRROR_ENV, "").strip()
-    rel = f"{release.name}/{Path(release.file).name}"
-    if mirror.startswith(("http://", "https://")):
-        if allowed:
-            url = f"{mirror.rstrip('/')}/{rel}"
-            out.append((url, lambda d, p, u=url: _pooch_get(u, d, p)))
-    elif mirror:
-        folder = Path(mirror.removeprefix("file://")).expanduser()
+    rel, folder = _relative(release), _mirror_folder()
+    if folder is not None:
         out.append((str(folder / rel), lambda d, p: _copy_get(folder / rel, d)))
+    elif mirror and allowed:
+        mirror_url = f"{mirror.rstrip('/')}/{rel}"
+        out.append((mirror_url, lambda d, p: _pooch_get(mirror_url, d, p)))
     if allowed and release.hub:
         repo_id, filename, revision = release.hub
         where = f"hf://{repo_id}/{filename}@{revision}"
