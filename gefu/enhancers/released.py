@@ -2,11 +2,12 @@
 
 Each method folder declares its releases (``gefu/methods/<name>/release.py``, listed by its
 manifest); ``RELEASES`` gathers them by name. Each ``Release`` says where a file comes from
-(repository, path, commit), its SHA-256 where known, its licence, and the input contract the
-authors' test script uses (value range, input gain, size multiple), which the suite's enhancer
-applies by default. Loading itself goes through ``Enhancer.from_pretrained``, whose
-``convert_state_dict`` recognises each layout from its keys (files are never unpickled:
-``torch.load(weights_only=True)`` or safetensors).
+(repository, path, full commit; or a Hugging Face Hub file: ``hub``), which
+``gefu.enhancers.weights`` downloads into its cache, its SHA-256 where known, its licence,
+and the input contract the authors' test script uses (value range, input gain, size
+multiple), which the suite's enhancer applies by default. Loading itself goes through
+``Enhancer.from_pretrained``, whose ``convert_state_dict`` recognises each layout from its keys
+(files are never unpickled: ``torch.load(weights_only=True)`` or safetensors).
 """
 
 from __future__ import annotations
