@@ -26,6 +26,17 @@ def pytest_configure(config):
 GEFU = [sys.executable, "-m", "gefu.bench.cli.main"]
 
 
+@pytest.fixture(autouse=True)
+def weights_home(tmp_path_factory, monkeypatch) -> Path:
+    """Every test (and the processes it starts) gets an empty weights cache of its own and no
+    mirror: tests never read or fill the user's cache, nor reach the network for weights."""
+    home = tmp_path_factory.mktemp("gefu_home")
+    monkeypatch.setenv("GEFU_HOME", str(home))
+    monkeypatch.delenv("GEFU_WEIGHTS_MIRROR", raising=False)
+    monkeypatch.delenv("GEFU_OFFLINE", raising=False)
+    return home / "weights"
+
+
 def write_photo(path: Path, size=(24, 32), seed=0, scale=1.0) -> np.ndarray:
     """A smooth random colour image (uint8) written to ``path``."""
     rng = np.random.default_rng(seed)

@@ -6,6 +6,7 @@ Relative paths are resolved against the current working directory.
 
 from __future__ import annotations
 
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -83,10 +84,11 @@ def validate_config(
 
 # -- checks -----------------------------------------------------------------------------
 def _leave_out_untrained(config: BenchmarkConfig) -> None:
-    """Drop ``optional`` enhancers whose weights do not exist (yet), noting each."""
+    """Drop ``optional`` enhancers whose weights do not exist (yet), noting each; a release
+    name counts as existing once it is in the weights cache (optional rows never download)."""
     kept = []
     for spec in config.enhancers:
-        if spec.optional and spec.weights and not Path(spec.weights).expanduser().exists():
+        if spec.optional and spec.weights and not _weights_exist(spec.weights):
             config._left_out[spec.label] = spec.weights
         else:
             kept.append(spec)
@@ -104,6 +106,8 @@ def _sections():
 
 
 def _check_names_and_paths(config: BenchmarkConfig, check_paths: bool = True) -> list[str]:
+    from gefu.enhancers.weights import is_release_name
+
     problems = []
     for section, registry in _sections():
         labels = set()
@@ -122,9 +126,34 @@ def _check_names_and_paths(config: BenchmarkConfig, check_paths: bool = True) ->
                 continue
             if getattr(spec, "root", None) and not Path(spec.root).expanduser().exists():
                 problems.append(f"{where}.root: folder {spec.root} does not exist")
-            if getattr(spec, "weights", None) and not Path(spec.weights).expanduser().exists():
-                problems.append(f"{where}.weights: {spec.weights} does not exist")
+            weights = getattr(spec, "weights", None)
+            if weights and is_release_name(weights):
+                problems += _fetch_release(spec, where)
+            elif weights and not Path(weights).expanduser().exists():
+                problems.append(f"{where}.weights: {weights} does not exist")
     return problems
+
+
+def _weights_exist(weights: str) -> bool:
+    from gefu.enhancers.weights import available_offline, is_release_name
+
+    if is_release_name(weights):
+        return available_offline(weights)
+    return Path(weights).expanduser().exists()
+
+
+def _fetch_release(spec, where: str) -> list[str]:
+    """A release named as weights: fetched now, on the driver, so workers find it cached."""
+    from gefu.enhancers.weights import RELEASES, fetch
+
+    release = RELEASES[spec.weights]
+    if release.enhancer != spec.name:
+        return [f"{where}.weights: release {spec.weights!r} holds {release.enhancer!r} weights"]
+    try:
+        fetch(release, log=lambda m: print(m, file=sys.stderr))
+    except (OSError, ValueError) as exc:
+        return [f"{where}.weights: {exc}"]
+    return []
 
 
 def _check_params(config: BenchmarkConfig, check_paths: bool = True) -> list[str]:

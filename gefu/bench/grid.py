@@ -37,6 +37,7 @@ def build_grid(config, why) -> Grid:
     from gefu.bench.work import Worker
     from gefu.datasets import DATASETS, create_dataset
     from gefu.enhancers import ENHANCERS
+    from gefu.enhancers.weights import resolve_weights
     from gefu.tasks import create_task
 
     grid = Grid()
@@ -61,7 +62,7 @@ def build_grid(config, why) -> Grid:
         enhancer_keys[spec.label] = {
             "name": spec.name,
             "params": resolved_params(cls, spec.params),
-            "weights": weights_hash(spec.weights),
+            "weights": weights_hash(resolve_weights(spec.weights, download=False)),
             "code": code_hash(cls),
         }
     pipeline = code_hash(Worker, assemble_cell)  # batching, seeding, checks, scoring

@@ -89,6 +89,22 @@ class Runner:
         self._computable: set[str] = set()
         self.worker = Worker(config, self.device, save_images=save_images, debug=debug)
 
+    def _print_left_out(self) -> None:
+        from gefu.enhancers.weights import is_release_name
+
+        left = self.config.left_out
+        trained = [label for label, w in left.items() if not is_release_name(w)]
+        releases = sorted({w for w in left.values() if is_release_name(w)})
+        if trained:
+            names = ", ".join(trained)
+            self.console.print(f"[dim]left out until trained (no weights yet):[/] {names}")
+        if releases:
+            self.console.print(
+                "[dim]left out until their released weights are fetched:[/] "
+                f"{', '.join(releases)} (`gefu weights fetch {' '.join(releases)}`)",
+                soft_wrap=True,  # one line: the command stays whole
+            )
+
     @property
     def tasks(self) -> dict[str, Any]:
         return self.grid.tasks if self.grid else {}
@@ -96,9 +112,7 @@ class Runner:
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> RunOutcome:
         self.grid = build_grid(self.config, self._why)
-        if self.config.left_out:
-            names = ", ".join(self.config.left_out)
-            self.console.print(f"[dim]left out until trained (no weights yet):[/] {names}")
+        self._print_left_out()
         for t_label, d_label, reason in self.grid.unavailable:
             self.console.print(f"[yellow]unavailable[/] {t_label} on {d_label}: {reason}")
         self.worker.datasets.update({k: v for k, v in self.grid.datasets.items() if v})

@@ -51,12 +51,27 @@ class Enhancer(nn.Module):
         return path
 
     @classmethod
+    def weights_path(cls, path: str | Path) -> Path:
+        """``path``, or the cached file of a release name (fetched on first use)."""
+        from gefu.enhancers.weights import RELEASES, is_release_name, resolve_weights
+
+        if is_release_name(str(path)):
+            holds = RELEASES[str(path)].enhancer
+            if cls.registry_name and holds != cls.registry_name:
+                raise ValueError(
+                    f"release {str(path)!r} holds {holds!r} weights, not {cls.registry_name!r}"
+                )
+        return Path(resolve_weights(str(path)))
+
+    @classmethod
     def from_pretrained(cls, path: str | Path, **overrides: Any) -> Enhancer:
         """Load a checkpoint folder, or a weights file (``.safetensors``; ``.pth``/``.pt``/
         ``.pkl`` read with ``weights_only=True``) in this suite's layout or an author's
         released layout (renamed by ``convert_state_dict``). A file named like a known release
-        (``gefu weights list``) whose SHA-256 differs is still loaded, with a warning."""
-        path = Path(path)
+        (``gefu weights list``) whose SHA-256 differs is still loaded, with a warning. A release
+        name (``zero_dce.official``) loads its file from the weights cache, fetched on first
+        use unless ``GEFU_OFFLINE`` is set (``gefu.enhancers.weights``)."""
+        path = cls.weights_path(path)
         if not path.exists():
             raise FileNotFoundError(f"{cls.__name__}: weights not found at {path}")
         params: dict[str, Any] = {}

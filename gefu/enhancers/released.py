@@ -2,11 +2,12 @@
 
 Each method folder declares its releases (``gefu/methods/<name>/release.py``, listed by its
 manifest); ``RELEASES`` gathers them by name. Each ``Release`` says where a file comes from
-(repository, path, commit), its SHA-256 where known, its licence, and the input contract the
-authors' test script uses (value range, input gain, size multiple), which the suite's enhancer
-applies by default. Loading itself goes through ``Enhancer.from_pretrained``, whose
-``convert_state_dict`` recognises each layout from its keys (files are never unpickled:
-``torch.load(weights_only=True)`` or safetensors).
+(repository, path, full commit; or a Hugging Face Hub file: ``hub``), which
+``gefu.enhancers.weights`` downloads into its cache, its SHA-256 where known, its licence,
+and the input contract the authors' test script uses (value range, input gain, size
+multiple), which the suite's enhancer applies by default. Loading itself goes through
+``Enhancer.from_pretrained``, whose ``convert_state_dict`` recognises each layout from its keys
+(files are never unpickled: ``torch.load(weights_only=True)`` or safetensors).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+GITHUB = "https://github.com"  # the origin of repository files (tests point it at a local server)
 
 
 @dataclass(frozen=True)
@@ -34,14 +37,36 @@ class Release:
     gain: float = 1.0  # the test script multiplies the input by this before the network
     size_multiple: int = 1  # the test script brings the input to a multiple of this (note)
     params: dict[str, Any] = field(default_factory=dict)  # enhancer params that match the release
-    urls: tuple[str, ...] = ()  # download pages other than the repository file
+    urls: tuple[str, ...] = ()  # pages for humans other than the repository file
     note: str = ""
+    hub: tuple[str, str, str] | None = None  # Hugging Face Hub (repo_id, filename, revision)
 
     @property
     def url(self) -> str:
+        """The page for humans."""
+        if self.hub:
+            repo_id, filename, revision = self.hub
+            return f"https://huggingface.co/{repo_id}/blob/{revision}/{filename}"
         if self.path and self.commit:
             return f"https://github.com/{self.repo}/blob/{self.commit}/{self.path}"
         return self.urls[0] if self.urls else f"https://github.com/{self.repo}"
+
+    @property
+    def download_url(self) -> str | None:
+        """The file itself: GitHub's ``/raw/<commit>/`` route (it redirects to
+        raw.githubusercontent.com, or to media.githubusercontent.com for a Git-LFS file), or
+        the Hub's ``/resolve/<revision>/``; None where the file is only available by hand."""
+        if self.hub:
+            repo_id, filename, revision = self.hub
+            return f"https://huggingface.co/{repo_id}/resolve/{revision}/{filename}"
+        if self.path and self.commit:
+            return f"{GITHUB}/{self.repo}/raw/{self.commit}/{self.path}"
+        return None
+
+    @property
+    def noncommercial(self) -> bool:
+        text = self.licence.lower()
+        return any(w in text for w in ("-nc", "non-commercial", "noncommercial", "academic"))
 
 
 class _ReleaseTable(Mapping[str, Release]):

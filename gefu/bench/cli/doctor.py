@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 PACKAGES = ("gefu-bench", "torch", "torchvision", "pyiqa", "kornia", "numpy", "scikit-image",
             "matplotlib", "mmengine", "mmcv", "mmdet", "mmsegmentation", "accelerate",
@@ -44,13 +45,33 @@ def main(args) -> int:
         from gefu.tasks.frozen import checkpoint_unavailable
 
         why = checkpoint_unavailable(ref)
+        if why is None and Path(ref).expanduser().exists():
+            from gefu.core.hashing import weights_hash
+
+            ref = f"{ref} (sha256 {weights_hash(ref)})"
         print(
             f"  {'ok     ' if why is None else 'missing'} {config}: {ref if why is None else why}"
         )
+    print_weights_cache()
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     print("report check:")
     print(f"  headless chromium: {chromium or 'not found (the HTML rendering test will skip)'}")
     return 0
+
+
+def print_weights_cache() -> None:
+    """The released weights in the cache, with their SHA-256 (checked against the pinned)."""
+    from gefu.enhancers.released import RELEASES, sha256_of
+    from gefu.enhancers.weights import cached_path, expected_sha256, weights_home
+
+    print(f"released weights cached in {weights_home()}:")
+    cached = [r for r in RELEASES.values() if cached_path(r).is_file()]
+    for r in cached:
+        got, want = sha256_of(cached_path(r)), expected_sha256(r)
+        mark = "ok     " if got == want else "CHANGED" if want else "unpinned"
+        print(f"  {mark} {r.name}: sha256 {got}")
+    if not cached:
+        print("  none (`gefu weights fetch NAME`, `gefu weights list`)")
 
 
 def configured_checkpoints(folder: str = "configs") -> list[tuple[str, str]]:

@@ -10,7 +10,16 @@ def add_arguments(p) -> None:
     p.add_argument("name", help="a registered enhancer (see `gefu list enhancers`)")
     p.add_argument("input_dir")
     p.add_argument("output_dir")
-    p.add_argument("--weights", help="checkpoint folder or file for learned enhancers")
+    p.add_argument(
+        "--weights",
+        help="checkpoint folder or file for learned enhancers, or a release name "
+        "(`gefu weights list`), fetched into the weights cache on first use",
+    )
+    p.add_argument(
+        "--no-download",
+        action="store_true",
+        help="never download weights (as GEFU_OFFLINE=1): a release must be cached",
+    )
     p.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE",
         help="enhancer parameter (YAML value), repeatable",
@@ -25,6 +34,7 @@ def add_arguments(p) -> None:
 def main(args) -> int:
     from gefu.bench.runner import resolve_device
     from gefu.enhancers import ENHANCERS, create_enhancer
+    from gefu.enhancers.weights import resolve_weights
     from gefu.io import ImageReadError, list_images, read_image, write_image
 
     src, dst = Path(args.input_dir), Path(args.output_dir)
@@ -35,6 +45,8 @@ def main(args) -> int:
         params = parse_params(args.param)
         ENHANCERS.check(args.name)
         device = resolve_device(args.device)
+        if args.no_download:  # a release not in the cache: its clear error, before any model
+            resolve_weights(args.weights, download=False)
         model = create_enhancer(args.name, weights=args.weights, **params).to(device)
     except (KeyError, TypeError, ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)

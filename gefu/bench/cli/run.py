@@ -13,6 +13,12 @@ def add_arguments(p) -> None:
     p.add_argument("--save-images", action="store_true", help="also write enhanced images")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--debug", action="store_true", help="print the traceback of each failure")
+    p.add_argument(
+        "--no-download",
+        action="store_true",
+        help="never download released weights (sets GEFU_OFFLINE=1 for this run and its "
+        "workers): a release named in the config must be in the cache or mirror",
+    )
     g = p.add_argument_group("scale-out (results are the same whichever is used)")
     g.add_argument(
         "--executor",
@@ -41,8 +47,13 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    from gefu.bench.config import ConfigError, load_config
+    import os
 
+    from gefu.bench.config import ConfigError, load_config
+    from gefu.enhancers.weights import OFFLINE_ENV
+
+    if args.no_download:
+        os.environ[OFFLINE_ENV] = "1"  # worker processes inherit it
     try:
         config = load_config(args.config)
     except ConfigError as exc:

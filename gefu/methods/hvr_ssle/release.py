@@ -55,8 +55,10 @@ def official_to_suite(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
 RELEASES = (
     Release(
         "hvr_ssle.official", "hvr_ssle", "HVR.safetensors", "dwchoo/HVR-SSLE",
-        "checkpoint/HVR.safetensors", "00dac33931b3", None, "none stated",
-        size_multiple=8, note="Git LFS; keys carry `_orig_mod.`; the network sees [-1, 1] "
-        "(the enhancer maps); padded to a multiple of 8 inside",
+        "checkpoint/HVR.safetensors", "00dac33931b34e2fe43f6da3c11db5f231dc13bf", None,
+        "none stated", size_multiple=8,
+        note="a large file (Git LFS per the authors; GitHub's raw route serves either way); "
+        "no hash pinned yet: the first download records it; keys carry `_orig_mod.`; the "
+        "network sees [-1, 1] (the enhancer maps); padded to a multiple of 8 inside",
     ),
 )  # fmt: skip

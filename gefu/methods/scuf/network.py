@@ -203,9 +203,8 @@ class SCUF(Enhancer):
 
     @classmethod
     def from_pretrained(cls, path, **overrides):
-        from pathlib import Path
-
-        if Path(path).suffix == ".pkl":
+        path = cls.weights_path(path)  # a release name: its cached file
+        if path.suffix == ".pkl":
             from gefu.enhancers.released import check_release
 
             check_release(cls.registry_name, path)

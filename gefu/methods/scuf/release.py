@@ -146,10 +146,36 @@ def to_released_layout(model) -> dict:
     }
 
 
+# The GEFU release (wangsen99/GEFU on the Hugging Face Hub, MIT): SCUF's fine-tuned weights and
+# the paper's frozen evaluation models. File names from the release's READMEs; the Hub pages
+# listing ``Classification/model_best.pt`` and ``Detection/yolov3.pth`` were checked, the other
+# two names were not. No hashes are pinned yet (the first download records them); the revision
+# is the branch, since no Hub commit of these files was verified.
+_HUB = "wangsen99/GEFU"
 RELEASES = (
     Release(
         "scuf.official", "scuf", "test_model.pkl", "wangsen99/GEFU", None, None, None, "MIT",
-        urls=("https://pan.baidu.com/s/1NlgfCm2x1iDmrFXJl-7nlw?pwd=bpbe",),
-        note="the trained subset; the frozen base is SD-Turbo (params.base)",
+        hub=(_HUB, "SCUF/test_model.pkl", "main"),
+        urls=("https://huggingface.co/wangsen99/GEFU/tree/main/SCUF",
+              "https://pan.baidu.com/s/1NlgfCm2x1iDmrFXJl-7nlw?pwd=bpbe"),
+        note="the trained subset; the frozen base is SD-Turbo (params.base); the Hub file "
+        "name is the one the README's inference command uses (not verified on the Hub)",
+    ),
+    Release(
+        "gefu_eval.codan_resnet18", None, "model_best.pt", "wangsen99/GEFU", None, None, None,
+        "MIT", hub=(_HUB, "Classification/model_best.pt", "main"),
+        note="GEFU's CODaN night classifier (evaluation `classification`, arch "
+        "gefu_codan_resnet18, `checkpoint:`)",
+    ),
+    Release(
+        "gefu_eval.darkface_yolov3", None, "yolov3.pth", "wangsen99/GEFU", None, None, None,
+        "MIT", hub=(_HUB, "Detection/yolov3.pth", "main"),
+        note="GEFU's DARK FACE YOLOv3 (MAET's mmdet 2.x layout; `checkpoint:` of face_detection)",
+    ),
+    Release(
+        "gefu_eval.bdd100k_segmenter", None, "best_weights.pth.tar", "wangsen99/GEFU", None,
+        None, None, "MIT", hub=(_HUB, "Segmentation/best_weights.pth.tar", "main"),
+        note="GEFU's BDD100K-night segmenter (name from gefu_eval/README.md, not verified on "
+        "the Hub); the suite has no reader for its layout yet",
     ),
 )  # fmt: skip
