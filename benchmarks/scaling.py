@@ -37,7 +37,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shard-size", type=int, default=4)
-    parser.add_argument("--limit", type=int, help="images of the demo set (default: all 15)")
+    parser.add_argument("--limit", type=int, help="images of the demo set (default: all 60)")
     args = parser.parse_args()
     config = load_config(None)
     if args.limit:

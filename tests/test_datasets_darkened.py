@@ -97,12 +97,53 @@ def test_simulator_options_are_validated(photos):
         darkened(photos, model="night")
 
 
+def test_several_severities_make_strata_of_each_source_image(photos):
+    ds = darkened(photos, severities=["mild", "severe"], seed=2)
+    assert ds.severities == ("mild", "severe") and len(ds) == 6
+    assert [ds.name_of(i) for i in range(2)] == ["a.png@mild", "a.png@severe"]
+    assert ds.clusters() == ["a.png", "a.png", "b.png", "b.png", "c.png", "c.png"]
+    assert ds.strata() == ["mild", "severe"] * 3
+    inner = create_dataset("unpaired_folder", root=photos).load(1)
+    s = ds.load(3)  # b.png at severe
+    assert (s.name, s.cluster, s.stratum) == ("b.png@severe", "b.png", "severe")
+    expected = LowLightSimulator("physical", "severe", seed=2)(inner.image, name="b.png@severe")
+    assert torch.equal(s.image, expected) and torch.equal(s.reference, inner.image)
+    assert s.meta["simulator"]["severity"] == "severe"
+    assert ds.load(2).image.mean() > s.image.mean()  # mild is brighter than severe
+    assert len(darkened(photos, severities=["mild", "severe"], limit=3)) == 3
+    # one severity: names as before, no strata, the image is its own unit
+    one = darkened(photos)
+    assert one.clusters() == [None] * 3 and one.strata() == [None] * 3
+    assert one.load(0).cluster is None and one.load(0).stratum is None
+    with pytest.raises(ValueError, match="not both"):
+        darkened(photos, severity="mild", severities=["severe"])
+    with pytest.raises(ValueError, match="distinct severities"):
+        darkened(photos, severities=["mild", "mild"])
+
+
+def test_darkened_keeps_the_wrapped_sets_clusters(monkeypatch):
+    class Sequences(Labelled):
+        def cluster_of(self, i):
+            return "seq0"
+
+    monkeypatch.setitem(DATASETS._loaded, "sequences_test", Sequences)
+    ds = create_dataset(
+        "darkened", dataset={"name": "sequences_test"}, severities=["mild", "severe"]
+    )
+    assert ds.clusters() == ["seq0"] * 4 and ds.load(1).cluster == "seq0"
+    single = create_dataset("darkened", dataset={"name": "sequences_test"})
+    assert single.clusters() == ["seq0"] * 2 and single.strata() == [None] * 2
+
+
 def test_fingerprint_follows_simulator_and_inner_files(photos):
     base = darkened(photos).fingerprint()
     assert darkened(photos).fingerprint() == base
     assert darkened(photos, seed=1).fingerprint() != base
     assert darkened(photos, severity="severe").fingerprint() != base
     assert darkened(photos, limit=2).fingerprint() != base
+    several = darkened(photos, severities=["moderate", "severe"]).fingerprint()
+    assert several != base == darkened(photos, severities=["moderate"]).fingerprint()
+    assert several != darkened(photos, severities=["moderate", "mild"]).fingerprint()
     write_photo(photos / "d.png", (20, 28), seed=9)
     assert darkened(photos).fingerprint() != base
 

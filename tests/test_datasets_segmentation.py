@@ -127,6 +127,17 @@ def test_missing_folders_and_unknown_split_are_clear_errors(tmp_path, acdc):
         create_dataset("acdc_night", root=str(acdc), split="day")
 
 
+def test_acdc_clusters_are_recordings(tmp_path):
+    img = tmp_path / "acdc/rgb_anon/night/test"
+    for seq, frame in (("GOPR0364", 1), ("GOPR0364", 7), ("GOPR0400", 2)):
+        write_photo(img / f"{seq}/{seq}_frame_{frame:06d}_rgb_anon.png", (H, W))
+    ds = create_dataset("acdc_night", root=str(tmp_path / "acdc"), split="test")
+    assert ds.clusters() == ["GOPR0364", "GOPR0364", "GOPR0400"]  # from names: nothing decoded
+    assert ds.strata() == [None] * 3
+    s = ds.load(2)
+    assert (s.cluster, s.stratum) == ("GOPR0400", None)
+
+
 # -- Dark Zurich and Nighttime Driving ---------------------------------------------------
 def test_dark_zurich_val_and_unlabelled_test(tmp_path):
     root = tmp_path / "dz"
@@ -140,6 +151,15 @@ def test_dark_zurich_val_and_unlabelled_test(tmp_path):
     assert val.check().ok
     test = create_dataset("dark_zurich", root=str(root), split="test")
     assert len(test) == 1 and test.load(0).target is None
+    assert val.clusters() == ["GOPR0356"] and test.load(0).cluster == "GOPR0360"
+
+
+def test_dark_zurich_flat_folder_takes_the_recording_from_the_file_name(tmp_path):
+    night = tmp_path / "dz/rgb_anon/test/night"
+    write_photo(night / "GOPR0360_frame_000001_rgb_anon.png", (H, W))
+    write_photo(night / "GOPR0361_frame_000002_rgb_anon.png", (H, W))
+    ds = create_dataset("dark_zurich", root=str(tmp_path / "dz"), split="test")
+    assert ds.clusters() == ["GOPR0360", "GOPR0361"]
 
 
 def test_nighttime_driving_layout(tmp_path):
@@ -180,6 +200,7 @@ def test_nightcity_maps_label_ids_to_train_ids(nightcity):
     ]
     target = ds.load(0).target.numpy()
     assert np.array_equal(target, mask([255, 0, 1, 13, 18, 255, 255, 255]))
+    assert ds.clusters() == [None] * 3 and ds.load(0).cluster is None  # no scene id published
     assert np.array_equal(ds.load(2).target.numpy(), mask([2, 255]))
 
 

@@ -130,7 +130,7 @@ def test_a_sharded_detection_map_is_the_map_of_the_gathered_records(tmp_path, mo
         with Store(outcome.results_dir) as store:
             stored = {m["metric"]: m["value"] for m in store.cell_metrics(cell.key)}
             records = [decode(blob)[1] for _, blob in store.image_records(cell.key)]
-        assert len(records) == 5  # the demo's 5 photos at one exposure, in 3 shards
+        assert len(records) == 6  # the demo's first 6 photos at one exposure, in 3 shards
         recomputed = task.compute(records)  # pycocotools, on the records as gathered
         assert recomputed["mAP"] == pytest.approx(stored["mAP"], abs=1e-12)
     with Store(whole.results_dir) as a, Store(sharded.results_dir) as b:

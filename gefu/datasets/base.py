@@ -44,6 +44,8 @@ class Sample:
     reference: Any = None  # the normal-light image, same size, where the set is paired
     target: Any = None  # boxes / mask / label, in the task's own format
     meta: dict[str, Any] = field(default_factory=dict)
+    cluster: str | None = None  # the independent unit (scene, sequence); None = the image itself
+    stratum: str | None = None  # a fixed condition the set repeats (e.g. darkness level)
 
 
 class Dataset:
@@ -72,6 +74,25 @@ class Dataset:
 
     def load(self, index: int) -> Sample:
         raise NotImplementedError
+
+    # -- sampling units: from the item listing, never by decoding -------------------------
+    def cluster_of(self, index: int) -> str | None:
+        """The independent unit item ``index`` belongs to (its scene, sequence, source photo);
+        None: the item is its own unit. ``load`` puts the same value in ``Sample.cluster``."""
+        return None
+
+    def stratum_of(self, index: int) -> str | None:
+        """The fixed condition item ``index`` was taken under (e.g. a darkness level) when the
+        set repeats its scenes under several; None: no strata."""
+        return None
+
+    def clusters(self) -> list[str | None]:
+        """``cluster_of`` for every item, in index order."""
+        return [self.cluster_of(i) for i in range(len(self))]
+
+    def strata(self) -> list[str | None]:
+        """``stratum_of`` for every item, in index order."""
+        return [self.stratum_of(i) for i in range(len(self))]
 
     def fingerprint(self) -> str:
         """Content identity of the items, for the runner's cache key."""

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from gefu.datasets import register_dataset
 from gefu.datasets.base import Dataset, Sample, files_fingerprint
+from gefu.datasets.demo import PHOTOS
 
 # The demo's photos are reserved for evaluation: never train on them.
-RESERVED = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "grace_hopper")
+RESERVED = tuple(PHOTOS)
 
 
 def _package_dir(module: str) -> Path | None:

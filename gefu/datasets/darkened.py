@@ -23,7 +23,13 @@ class Darkened(Dataset):
     ``datasets:`` entry. ``root`` given to ``darkened`` itself is forwarded to the wrapped set
     when its spec has none (a differing second root is an error); ``limit`` applies on top of
     the wrapped set's own. The wrapped set's ``image`` is taken as the clean image: a reference
-    it may carry is dropped. ``model``/``severity``/``seed``: see ``gefu.simulate``."""
+    it may carry is dropped. ``model``/``severity``/``seed``: see ``gefu.simulate``.
+
+    ``severities`` (instead of ``severity``): every image at each of several severities, named
+    ``<name>@<severity>`` (image-major order; ``limit`` counts these items). Sampling units:
+    with several severities the stratum is the severity and the cluster the source image (or
+    the wrapped set's own cluster, e.g. an ACDC sequence); with one, no strata and the wrapped
+    set's clusters."""
 
     paired = True
 
@@ -33,8 +39,9 @@ class Darkened(Dataset):
         root=None,
         limit: int | None = None,
         model: str = "physical",
-        severity: str = "moderate",
+        severity: str | None = None,
         seed: int = 0,
+        severities: list[str] | None = None,
     ):
         from gefu.simulate import LowLightSimulator
 
@@ -43,7 +50,18 @@ class Darkened(Dataset):
             raise ValueError(
                 f"darkened: two roots given ({root} and dataset.root {inner_root}); give one"
             )
-        self.simulator = LowLightSimulator(model, severity, seed=seed)  # validates now
+        if severities is not None and severity is not None:
+            raise ValueError("darkened: give `severity` or `severities`, not both")
+        if severities is not None and (
+            isinstance(severities, str) or not severities or len(set(severities)) < len(severities)
+        ):
+            raise ValueError(
+                f"darkened: severities must be a list of distinct severities, got {severities!r}"
+            )
+        self.severities = tuple(severities) if severities else (severity or "moderate",)
+        # One simulator per severity; validates model and severity names now, not at load time.
+        self.simulators = {s: LowLightSimulator(model, s, seed=seed) for s in self.severities}
+        self.simulator = self.simulators[self.severities[0]]
         self.dataset = create_dataset(
             name, root=inner_root if inner_root is not None else root, limit=inner_limit, **params
         )
@@ -51,7 +69,10 @@ class Darkened(Dataset):
         self.problems = self.dataset.problems
         self.task = self.dataset.task
         self.classes = tuple(self.dataset.classes)
-        self.size = len(self.dataset) if limit is None else min(limit, len(self.dataset))
+        self.items = self._limited(
+            [(i, s) for i in range(len(self.dataset)) for s in self.severities]
+        )
+        self.size = len(self.items)
 
     def __getattr__(self, attr: str):
         """Anything else the wrapped set offers (a class map, a label map) passes through."""
@@ -62,23 +83,51 @@ class Darkened(Dataset):
     def __len__(self) -> int:
         return self.size
 
+    @property
+    def stratified(self) -> bool:
+        return len(self.severities) > 1
+
     def name_of(self, index: int) -> str:
-        return self.dataset.name_of(index)
+        inner, severity = self.items[index]
+        name = self.dataset.name_of(inner)
+        return f"{name}@{severity}" if self.stratified else name
+
+    def cluster_of(self, index: int) -> str | None:
+        inner = self.items[index][0]
+        cluster = self.dataset.cluster_of(inner)
+        if cluster is None and self.stratified:
+            cluster = self.dataset.name_of(inner)
+        return cluster
+
+    def stratum_of(self, index: int) -> str | None:
+        inner, severity = self.items[index]
+        return severity if self.stratified else self.dataset.stratum_of(inner)
 
     def load(self, index: int) -> Sample:
         if not 0 <= index < self.size:
             raise IndexError(index)
-        inner = self.dataset.load(index)
-        dark = self.simulator(inner.image, name=inner.name)
-        meta = {**inner.meta, "simulator": self.simulator.config()}
-        return Sample(inner.name, dark, inner.image, inner.target, meta)
+        inner_index, severity = self.items[index]
+        inner = self.dataset.load(inner_index)
+        name = f"{inner.name}@{severity}" if self.stratified else inner.name
+        simulator = self.simulators[severity]
+        dark = simulator(inner.image, name=name)
+        meta = {**inner.meta, "simulator": simulator.config()}
+        return Sample(
+            name,
+            dark,
+            inner.image,
+            inner.target,
+            meta,
+            cluster=self.cluster_of(index),
+            stratum=self.stratum_of(index),
+        )
 
     def fingerprint(self) -> str:
-        identity = {
-            "dataset": self.dataset.fingerprint(),
-            "simulator": self.simulator.config(),
-            "items": self.size,
-        }
+        identity = {"dataset": self.dataset.fingerprint(), "items": self.size}
+        if self.stratified:
+            identity["simulators"] = {s: sim.config() for s, sim in self.simulators.items()}
+        else:  # the single-severity identity of earlier versions: their cached cells still hit
+            identity["simulator"] = self.simulator.config()
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
     def check(self, read_images: bool = True) -> CheckReport:

