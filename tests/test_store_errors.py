@@ -1,0 +1,109 @@
+"""Stores that cannot be opened, written or trusted: one line each, never a traceback, and
+nothing overwritten; a good store is only read by ``report`` and ``compare``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+
+import pytest
+from test_report import _build
+
+from gefu.bench.cli.main import main
+from gefu.bench.store import DB_NAME, Store, StoreError
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    d = tmp_path_factory.mktemp("good")
+    _build(d)
+    return d
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _one_line_error(capsys, *words) -> str:
+    cap = capsys.readouterr()
+    err = cap.err.strip()
+    assert "Traceback" not in cap.err + cap.out
+    assert err.startswith("error: ") and err.count("\n") == 0, err
+    for w in words:
+        assert w in err, err
+    return err
+
+
+def _damaged(tmp_path, good, how: str):
+    d = tmp_path / how
+    d.mkdir()
+    shutil.copy(good / DB_NAME, d / DB_NAME)
+    db = d / DB_NAME
+    data = bytearray(db.read_bytes())
+    if how == "truncated":
+        data = data[: len(data) // 3 + 100]
+    elif how == "header":
+        data[:16] = b"not a database!!"
+    else:  # a page of garbage in the middle
+        page = int.from_bytes(data[16:18], "big")
+        start = page * (len(data) // page // 2)
+        data[start : start + page] = os.urandom(page)
+    db.write_bytes(bytes(data))
+    return d
+
+
+def test_report_and_compare_only_read_the_store(tmp_path, good, capsys):
+    d = tmp_path / "copy"
+    shutil.copytree(good, d)
+    before = _sha(d / DB_NAME)
+    os.utime(d / DB_NAME, (1, 1))
+    assert main(["report", str(d), "--output", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "leaderboard.md").is_file()
+    assert main(["compare", str(d), "zerodce", "identity"]) == 0
+    assert "psnr" in capsys.readouterr().out
+    assert _sha(d / DB_NAME) == before and (d / DB_NAME).stat().st_mtime == 1
+    wal = d / f"{DB_NAME}-wal"  # a reader of a WAL database may create it, empty
+    assert not wal.exists() or wal.stat().st_size == 0
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_read_only_folder(tmp_path, good, capsys):
+    d = tmp_path / "ro"
+    shutil.copytree(good, d)
+    for p in (d, *d.iterdir()):
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    try:
+        assert main(["compare", str(d), "zerodce", "identity"]) == 0
+        assert main(["report", str(d), "--output", str(tmp_path / "out")]) == 0
+        capsys.readouterr()
+        assert main(["report", str(d)]) == 2
+        _one_line_error(capsys, "--output")
+        with pytest.raises(StoreError, match="writable"):
+            Store(d)
+    finally:
+        for p in (d, *d.iterdir()):
+            p.chmod(0o755)
+
+
+@pytest.mark.parametrize("how", ["truncated", "header", "page"])
+def test_a_corrupt_store_is_one_line_and_left_as_it_is(tmp_path, good, capsys, how):
+    d = _damaged(tmp_path, good, how)
+    before = _sha(d / DB_NAME)
+    assert main(["report", str(d)]) == 2
+    _one_line_error(capsys, str(d / DB_NAME), "corrupt", "restore")
+    assert main(["compare", str(d), "zerodce", "identity"]) == 2
+    _one_line_error(capsys, str(d / DB_NAME), "corrupt")
+    with pytest.raises(StoreError, match="corrupt"):
+        Store(d)  # what `gefu run` opens: refused before any cached cell is trusted
+    assert _sha(d / DB_NAME) == before
+    assert not (d / "leaderboard.md").exists()
+
+
+def test_a_results_path_that_cannot_be_a_folder(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match="--output"):
+        Store(tmp_path / "file")
+    with pytest.raises(StoreError, match="no results store"):
+        Store(tmp_path / "missing", readonly=True)
+    assert not (tmp_path / "missing").exists()
