@@ -19,7 +19,7 @@ from typing import Any
 
 from gefu.bench.assemble import assemble_cell, failed_cell
 from gefu.bench.batches import short_error
-from gefu.bench.config import BenchmarkConfig
+from gefu.bench.config import BenchmarkConfig, ConfigError
 from gefu.bench.grid import Cell, build_grid
 from gefu.bench.store import Store
 from gefu.bench.work import Unit, Worker
@@ -96,6 +96,7 @@ class Runner:
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> RunOutcome:
         self.grid = build_grid(self.config, self._why)
+        self._refuse_broken_parts()
         if self.config.left_out:
             names = ", ".join(self.config.left_out)
             self.console.print(f"[dim]left out until trained (no weights yet):[/] {names}")
@@ -133,6 +134,19 @@ class Runner:
             store.finish_run(run_id)
         outcome.report = self._write_report()
         return outcome
+
+    def _refuse_broken_parts(self) -> None:
+        """Datasets that cannot be opened (a missing annotation folder or list file) and
+        evaluations that cannot be built, all listed in one ConfigError before the results
+        folder is touched."""
+        problems = [
+            f"{section}[{i}] ({spec.label}): {self.grid.errors[spec.label]}"
+            for section in ("datasets", "evaluations")
+            for i, spec in enumerate(getattr(self.config, section))
+            if spec.label in self.grid.errors
+        ]
+        if problems:
+            raise ConfigError("\n  ".join(["cannot start the run:", *problems]))
 
     def _compute(self, store: Store, pending: list[Cell], outcome: RunOutcome, started: float):
         """Compute the pending cells; cells another run holds are left to it and awaited at the

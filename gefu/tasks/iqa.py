@@ -32,6 +32,20 @@ class IQA(Task):
         self._metrics = {name: create_metric(name) for name in names}  # unknown -> RegistryError
         self._active: list[str] | None = None  # the metrics set up to run
 
+    @staticmethod
+    def check_params(params: dict, where: str = "params") -> list[str]:
+        """Unknown metric names, each with close matches (checked before a run starts)."""
+        from gefu.metrics import METRICS
+
+        names = params.get("metrics", [])
+        problems = []
+        for i, name in enumerate([names] if isinstance(names, str) else names or []):
+            try:
+                METRICS.check(name)
+            except KeyError as exc:
+                problems.append(f"{where}.metrics[{i}]: {exc.args[0] if exc.args else exc}")
+        return problems
+
     def metrics(self, dataset=None) -> list[MetricInfo]:
         """Every metric, available or not; with ``dataset``, full-reference ones are unavailable
         when it has no references."""
