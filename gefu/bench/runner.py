@@ -116,6 +116,8 @@ class Runner:
                     pending.append(cell)
             if outcome.cached:
                 self.console.print(f"{len(outcome.cached)} cell(s) up to date, not recomputed")
+            if self.worker.save_images:
+                self._save_cached_images(outcome.cached, pending)
             run = (
                 self.config.model_dump(mode="json"),
                 versions(self.device),
@@ -134,6 +136,31 @@ class Runner:
             store.finish_run(run_id)
         outcome.report = self._write_report()
         return outcome
+
+    def _save_cached_images(self, cached: list[Cell], pending: list[Cell]) -> None:
+        """``--save-images`` with cached cells: enhance again, here, the rows whose images are
+        not saved yet (the images only: no evaluation runs, the store is untouched)."""
+        from gefu.bench.work import images_folder
+
+        computing = {(c.dataset, c.enhancer) for c in pending}
+        todo = {}
+        for c in cached:
+            group = (c.dataset, c.enhancer)
+            folder = images_folder(self.config, *group)
+            saved = folder.is_dir() and any(folder.iterdir())
+            if c.enhancer != REFERENCE_ROW and group not in computing and not saved:
+                todo.setdefault(group, c)
+        for (d_label, row), cell in todo.items():
+            ds = self.grid.datasets[d_label]
+            seed_key = digest([cell.spec["enhancer"], cell.spec["dataset"]])
+            unit = Unit(d_label, row, (), 0, len(ds), 0, seed_key)
+            result = self.worker.run(unit)
+            if result.error:
+                self.console.print(f"[red]images not saved[/] {row} · {d_label}: {result.error}")
+            else:
+                folder = images_folder(self.config, d_label, row)
+                self.console.print(f"saved {result.n_images} image(s) of cached {row} · "
+                                   f"{d_label} into {folder}")  # fmt: skip
 
     def _refuse_broken_parts(self) -> None:
         """Datasets that cannot be opened (a missing annotation folder or list file) and
