@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 
 import pytest
 from test_report import _build
 
+from conftest import GEFU
 from gefu.bench.cli.main import main
 from gefu.bench.store import DB_NAME, Store, StoreError
 
@@ -67,20 +69,42 @@ def test_report_and_compare_only_read_the_store(tmp_path, good, capsys):
     assert not wal.exists() or wal.stat().st_size == 0
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
-def test_read_only_folder(tmp_path, good, capsys):
+def _without_write_permission() -> list[str]:
+    """A command prefix under which permissions hold: none needed for a user; root drops the
+    capabilities that let it ignore them (util-linux ``setpriv``)."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("root ignores file permissions and setpriv is not installed")
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
+
+
+def test_read_only_folder(tmp_path, good):
     d = tmp_path / "ro"
     shutil.copytree(good, d)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "name: t\ndevice: cpu\nenhancers: [{name: gamma}]\n"
+        "datasets: [{name: demo, limit: 1}]\nevaluations: [{name: iqa}]\n"
+    )
     for p in (d, *d.iterdir()):
         p.chmod(0o555 if p.is_dir() else 0o444)
+    prefix, env = _without_write_permission(), {**os.environ, "GEFU_THREADS": "1"}
+
+    def gefu(*args):
+        done = subprocess.run([*prefix, *GEFU, *args], capture_output=True, text=True, env=env)
+        assert "Traceback" not in done.stderr, done.stderr
+        return done.returncode, done.stdout, done.stderr.strip()
+
     try:
-        assert main(["compare", str(d), "zerodce", "identity"]) == 0
-        assert main(["report", str(d), "--output", str(tmp_path / "out")]) == 0
-        capsys.readouterr()
-        assert main(["report", str(d)]) == 2
-        _one_line_error(capsys, "--output")
-        with pytest.raises(StoreError, match="writable"):
-            Store(d)
+        code, out, _ = gefu("compare", str(d), "zerodce", "identity")
+        assert code == 0 and "psnr" in out
+        assert gefu("report", str(d), "--output", str(tmp_path / "out"))[0] == 0
+        code, _, err = gefu("report", str(d))
+        assert code == 2 and "pass --output DIR" in err and err.count("\n") == 0
+        code, _, err = gefu("run", str(cfg), "--output", str(d), "--quiet")
+        assert code == 2 and f"cannot open or write the results store {d / DB_NAME}" in err
     finally:
         for p in (d, *d.iterdir()):
             p.chmod(0o755)
