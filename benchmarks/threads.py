@@ -62,7 +62,7 @@ def main() -> None:
                         model(image)
                 best = min(best, (time.perf_counter() - t0) / len(images))
             results[label] = best
-            print(f"  {label:<22} {best:8.2f} s/image")
+            print(f"  {label:<22} {best:8.2f} s/image", flush=True)
         base = results["1 thread"]
         print(
             "  relative to 1 thread: "

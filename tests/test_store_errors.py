@@ -131,3 +131,41 @@ def test_a_results_path_that_cannot_be_a_folder(tmp_path, capsys):
     with pytest.raises(StoreError, match="no results store"):
         Store(tmp_path / "missing", readonly=True)
     assert not (tmp_path / "missing").exists()
+
+
+def test_the_last_report_reflects_a_run_that_finished_while_another_wrote(tmp_path, monkeypatch):
+    """Two runs finish at once: run 1's report is being made while run 2 is unfinished, run 2
+    then finishes and writes its report. The report left must say run 2 finished (writers of
+    one folder take turns; before, run 1's stale files could land last)."""
+    import threading
+
+    import gefu.bench.report.compare as compare
+    from gefu.bench.report import write_report
+
+    with Store(tmp_path) as store:
+        run1 = store.start_run({}, {}, [("k1", "gamma", "lol", "iqa")])
+        run2 = store.start_run({}, {}, [("k1", "gamma", "lol", "iqa")])
+        store.finish_run(run1)
+    entered, go = threading.Event(), threading.Event()
+    real = compare.analyse
+
+    def slow(report):
+        if not entered.is_set():  # the first writer: run 1's, made while run 2 is unfinished
+            entered.set()
+            go.wait(30)
+        return real(report)
+
+    monkeypatch.setattr(compare, "analyse", slow)
+    first = threading.Thread(target=write_report, args=(tmp_path,), kwargs={"reuse": True})
+    first.start()
+    assert entered.wait(30)
+    with Store(tmp_path) as store:
+        store.finish_run(run2)
+    second = threading.Thread(target=write_report, args=(tmp_path,), kwargs={"reuse": True})
+    second.start()
+    second.join(1.0)  # with the lock it waits for the first writer
+    go.set()
+    first.join(30)
+    second.join(30)
+    md = (tmp_path / "leaderboard.md").read_text(encoding="utf-8")
+    assert f"Run {run2}: started" in md and "not finished" not in md

@@ -70,3 +70,22 @@ def test_a_missing_annotation_folder_is_refused_before_any_work(tmp_path, capsys
     err = capsys.readouterr().err
     assert "datasets[0] (exdark)" in err and "ExDark_Annno" in err, err
     assert "Traceback" not in err and not (tmp_path / "results").exists()
+
+
+def test_workers_alone_means_worker_processes(tmp_path, monkeypatch):
+    import gefu.bench.runner as runner
+
+    seen = {}
+
+    class Stop(RuntimeError):
+        pass
+
+    def fake(config, **kw):
+        seen.update(kw)
+        raise Stop("stopped before running")
+
+    monkeypatch.setattr(runner, "Runner", fake)
+    cfg = _write(tmp_path, [{"name": "gamma"}])
+    assert main(["run", str(cfg), "--workers", "2"]) == 2
+    assert seen["executor"] == "processes" and seen["workers"] == 2
+    assert main(["run", str(cfg)]) == 2 and seen["executor"] == "local"
