@@ -169,3 +169,14 @@ def test_the_last_report_reflects_a_run_that_finished_while_another_wrote(tmp_pa
     second.join(30)
     md = (tmp_path / "leaderboard.md").read_text(encoding="utf-8")
     assert f"Run {run2}: started" in md and "not finished" not in md
+
+
+def test_compare_refuses_an_unknown_name_before_the_statistics(good, capsys, monkeypatch):
+    import gefu.bench.report.compare as compare
+
+    def never(report):
+        raise AssertionError("statistics computed for an unknown name")
+
+    monkeypatch.setattr(compare, "analyse", never)
+    assert main(["compare", str(good), "zerodce", "zerodec"]) == 2
+    _one_line_error(capsys, "unknown enhancer zerodec; choose from:", "zerodce")
