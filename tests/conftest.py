@@ -21,6 +21,7 @@ def pytest_configure(config):
     import torch
 
     torch.set_num_threads(1)
+    os.environ.setdefault("GEFU_THREADS", "1")  # what `gefu` commands run in-process choose
 
 
 GEFU = [sys.executable, "-m", "gefu.bench.cli.main"]

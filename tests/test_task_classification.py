@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import write_photo
 from gefu.datasets import create_dataset
 from gefu.datasets.base import Sample
 from gefu.simulate import darken
@@ -198,3 +199,16 @@ def test_runner_end_to_end_on_the_demo_set(tmp_path):
             assert metrics["agreement"] == pytest.approx(sum(agreement) / 6)
     # the model is less sure of the reference's class on the dark input than on the reference
     assert 0 < confidence["identity"] < confidence["reference"] < 1
+
+
+def test_another_label_space_without_a_class_map_is_unavailable_with_the_fix(tmp_path):
+    for cls in ("Bicycle", "Boat", "Bottle"):
+        write_photo(tmp_path / "photos" / cls / "a.png", (8, 8))
+    dataset = create_dataset("image_folder", root=str(tmp_path / "photos"))
+    task = create_task("classification", arch="efficientnet_lite0")  # ImageNet's 1,000
+    why = task.incompatible(dataset)
+    assert "the dataset's 3 classes (Bicycle, Boat, Bottle) are not the model's 1000" in why
+    assert "class_map: {Bicycle: [model class index, ...], ...}" in why
+    class_map = {"Bicycle": [444, 671], "Boat": 484, "Bottle": [898, 907]}
+    mapped = create_task("classification", arch="efficientnet_lite0", class_map=class_map)
+    assert mapped.incompatible(dataset) is None

@@ -95,9 +95,17 @@ def test_incompatible_only_when_no_metric_can_run(monkeypatch, tmp_path):
 
 
 def test_a_failing_metric_names_itself_and_the_images():
+    black = torch.zeros(2, 3, 32, 32)  # PIQE divides by the maximum
+    with pytest.raises(RuntimeError, match=r"metric 'piqe' failed on 0.png, 1.png: .*finite"):
+        IQA(metrics=["piqe"]).process(black, samples(black))
+
+
+def test_images_a_metric_cannot_score_are_skipped_for_it_alone():
     small = torch.rand(2, 3, 32, 32)
-    with pytest.raises(RuntimeError, match=r"metric 'niqe' failed on 0.png, 1.png: .*96x96"):
-        IQA(metrics=["niqe"]).process(small, samples(small))
+    small[1] = 0.5
+    rows = IQA(metrics=["niqe", "piqe"]).process(small, samples(small))
+    assert [set(r) for r in rows] == [{"piqe", "skipped"}] * 2
+    assert rows[0]["skipped"] == {"niqe": "needs at least 96x96 pixels, got 32x32"}
 
 
 def test_bad_arguments():

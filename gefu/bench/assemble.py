@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from gefu.bench.cell_result import CellResult
 from gefu.bench.records import encode_all
-from gefu.tasks.base import per_image_scores
+from gefu.tasks.base import SKIPPED, per_image_scores
 
 
 def assemble_cell(cell, shards: list, task, dataset, is_reference: bool, samples: int):
@@ -26,7 +26,13 @@ def assemble_cell(cell, shards: list, task, dataset, is_reference: bool, samples
         return failed_cell(cell, error, problems)
     names = [n for r in shards for n in r.parts[cell.evaluation].names]
     records = [x for r in shards for x in r.parts[cell.evaluation].records]
-    infos = task.metrics(dataset)
+    problems += [
+        (name, f"{metric} skipped: {why}")
+        for name, record in zip(names, records, strict=True)
+        for metric, why in (record.get(SKIPPED) or {}).items()
+    ]
+    # the primary metric (position 0) is the first one available on this dataset
+    infos = sorted(task.metrics(dataset), key=lambda m: m.unavailable is not None)
     trivial = {m.name for m in infos if m.uses_reference} if is_reference else set()
     values = task.compute(records)
     metrics, scored = [], {m.name for m in infos} - trivial

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, PrivateAttr, ValidationError
 
 from gefu.core.errors import ConfigError
-from gefu.core.params import constructor_params
+from gefu.core.params import constructor_params, param_type_problems
 from gefu.core.specs import RESERVED_IDS, DatasetSpec, EnhancerSpec, EvaluationSpec
 from gefu.core.strict import StrictModel, format_errors, read_yaml_mapping
 
@@ -24,6 +24,9 @@ class BenchmarkConfig(StrictModel):
     output: str | None = Field(None, description="results folder; default results/<name>")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     batch_size: int = Field(4, ge=1)
+    threads: int | None = Field(
+        None, ge=1, description="CPU threads (default: the free CPUs; see gefu.bench.threads)"
+    )
     include_reference: bool = Field(True, description="score the references of paired sets")
     samples: int = Field(3, ge=0, description="sample crops per dataset kept for the report")
     enhancers: list[EnhancerSpec] = Field(min_length=1)
@@ -75,8 +78,8 @@ def validate_config(
     if check_paths:
         _leave_out_untrained(config)
     problems = _check_names_and_paths(config, check_paths)
-    if not problems and check_params:
-        problems = _check_params(config, check_paths)
+    if check_params:  # in the same pass: every problem is listed at once
+        problems += _check_params(config, check_paths)
     if problems:
         raise ConfigError("\n  ".join(["invalid config:", *problems]))
     return config
@@ -157,11 +160,15 @@ def _fetch_release(spec, where: str) -> list[str]:
 
 
 def _check_params(config: BenchmarkConfig, check_paths: bool = True) -> list[str]:
-    """Params against the constructor signature: unknown, missing and reserved keys."""
+    """Params against the constructor signature: unknown, missing and reserved keys, values
+    of the wrong type, and what the component's own ``check_params(params, where)`` finds
+    (e.g. the metric names of ``iqa``). Unknown names are reported by the name check."""
     problems = []
     for section, registry in _sections():
         for i, spec in enumerate(getattr(config, section)):
             where = f"{section}[{i}].params"
+            if spec.name not in registry.names():
+                continue
             try:
                 cls = registry.get(spec.name)
             except Exception as exc:  # a plugin that fails to import
@@ -186,4 +193,8 @@ def _check_params(config: BenchmarkConfig, check_paths: bool = True) -> list[str
             top = {"root"} if getattr(spec, "root", None) else set()
             for key in sorted(required - given - top):
                 problems.append(f"{where}.{key}: required by {spec.name!r} but not given")
+            known = {k: v for k, v in spec.params.items() if accepted is None or k in accepted}
+            problems += param_type_problems(cls, known, where)
+            if hasattr(cls, "check_params"):
+                problems += cls.check_params(known, where)
     return problems

@@ -19,7 +19,7 @@ from typing import Any
 
 from gefu.bench.assemble import assemble_cell, failed_cell
 from gefu.bench.batches import short_error
-from gefu.bench.config import BenchmarkConfig
+from gefu.bench.config import BenchmarkConfig, ConfigError
 from gefu.bench.grid import Cell, build_grid
 from gefu.bench.store import Store
 from gefu.bench.work import Unit, Worker
@@ -112,6 +112,7 @@ class Runner:
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> RunOutcome:
         self.grid = build_grid(self.config, self._why)
+        self._refuse_broken_parts()
         self._print_left_out()
         for t_label, d_label, reason in self.grid.unavailable:
             self.console.print(f"[yellow]unavailable[/] {t_label} on {d_label}: {reason}")
@@ -129,6 +130,8 @@ class Runner:
                     pending.append(cell)
             if outcome.cached:
                 self.console.print(f"{len(outcome.cached)} cell(s) up to date, not recomputed")
+            if self.worker.save_images:
+                self._save_cached_images(outcome.cached, pending)
             run = (
                 self.config.model_dump(mode="json"),
                 versions(self.device),
@@ -147,6 +150,44 @@ class Runner:
             store.finish_run(run_id)
         outcome.report = self._write_report()
         return outcome
+
+    def _save_cached_images(self, cached: list[Cell], pending: list[Cell]) -> None:
+        """``--save-images`` with cached cells: enhance again, here, the rows whose images are
+        not saved yet (the images only: no evaluation runs, the store is untouched)."""
+        from gefu.bench.work import images_folder
+
+        computing = {(c.dataset, c.enhancer) for c in pending}
+        todo = {}
+        for c in cached:
+            group = (c.dataset, c.enhancer)
+            folder = images_folder(self.config, *group)
+            saved = folder.is_dir() and any(folder.iterdir())
+            if c.enhancer != REFERENCE_ROW and group not in computing and not saved:
+                todo.setdefault(group, c)
+        for (d_label, row), cell in todo.items():
+            ds = self.grid.datasets[d_label]
+            seed_key = digest([cell.spec["enhancer"], cell.spec["dataset"]])
+            unit = Unit(d_label, row, (), 0, len(ds), 0, seed_key)
+            result = self.worker.run(unit)
+            if result.error:
+                self.console.print(f"[red]images not saved[/] {row} · {d_label}: {result.error}")
+            else:
+                folder = images_folder(self.config, d_label, row)
+                self.console.print(f"saved {result.n_images} image(s) of cached {row} · "
+                                   f"{d_label} into {folder}")  # fmt: skip
+
+    def _refuse_broken_parts(self) -> None:
+        """Datasets that cannot be opened (a missing annotation folder or list file) and
+        evaluations that cannot be built, all listed in one ConfigError before the results
+        folder is touched."""
+        problems = [
+            f"{section}[{i}] ({spec.label}): {self.grid.errors[spec.label]}"
+            for section in ("datasets", "evaluations")
+            for i, spec in enumerate(getattr(self.config, section))
+            if spec.label in self.grid.errors
+        ]
+        if problems:
+            raise ConfigError("\n  ".join(["cannot start the run:", *problems]))
 
     def _compute(self, store: Store, pending: list[Cell], outcome: RunOutcome, started: float):
         """Compute the pending cells; cells another run holds are left to it and awaited at the

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from gefu.bench.cell_result import CellResult  # noqa: F401  (re-exported: what a cell writes)
 
@@ -129,28 +130,93 @@ def lease_seconds() -> float:
     return value
 
 
+class StoreError(RuntimeError):
+    """A results store that cannot be opened, written or read (corrupt): one line naming the
+    file, what is wrong and what to do."""
+
+
+def store_error(path: Path, exc: BaseException) -> StoreError:
+    """``exc`` (an OSError or sqlite3 error on the store at ``path``) as one clear line."""
+    msg = str(exc).strip() or type(exc).__name__
+    low = msg.lower()
+    if isinstance(exc, OSError) or any(
+        s in low for s in ("readonly", "read-only", "unable to open", "permission", "disk i/o")
+    ):
+        return StoreError(
+            f"cannot open or write the results store {path} ({msg}): check that the folder is "
+            "writable, or pass another results folder (--output)"
+        )
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return StoreError(
+            f"the results store {path} is corrupt ({msg}): restore it from a backup or move it "
+            "away to start afresh; nothing was overwritten"
+        )
+    return StoreError(f"results store {path}: {msg}")
+
+
 class Store:
-    def __init__(self, results_dir: str | Path, *, lease_s: float | None = None):
+    """``readonly``: open an existing store for reading only (reports, comparisons), so that
+    it works on read-only storage and never changes the file."""
+
+    def __init__(
+        self, results_dir: str | Path, *, lease_s: float | None = None, readonly: bool = False
+    ):
         self.dir = Path(results_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / DB_NAME
+        self.readonly = readonly
         self.lease_s = lease_seconds() if lease_s is None else lease_s
         self.owner = _owner()  # this driver, in claims
-        self.db = self._connect()
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
+        self.db = None
+        try:
+            if readonly and not self.path.is_file():
+                raise StoreError(f"no results store ({DB_NAME}) in {self.dir}")
+            if not readonly:
+                self.dir.mkdir(parents=True, exist_ok=True)
+            self.db = self._connect()
+            if not readonly:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
+            self._check_integrity()
+        except (OSError, sqlite3.Error) as exc:
+            self.close()
+            raise store_error(self.path, exc) from None
+        except StoreError:
+            self.close()
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: explicit transactions; timeout: wait for another process's
         # write instead of failing with "database is locked"
-        db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        if self.readonly:
+            db = _open_readonly(self.path)
+        else:
+            db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA foreign_keys=ON")
         return db
 
+    def _check_integrity(self) -> None:
+        """SQLite's ``quick_check`` (every page and record readable; linear in the file's
+        size, far below a run's cost): a damaged store is refused before a cached cell is
+        trusted or a report is made from it."""
+        rows = [r[0] for r in self.db.execute("PRAGMA quick_check(5)").fetchall()]
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master")}
+        if rows == ["ok"] and not {"runs", "cells"} <= tables:
+            raise StoreError(
+                f"{self.path} is not a gefu results store (no runs or cells table): "
+                "pass the folder `gefu run` wrote"
+            )
+        if rows != ["ok"]:
+            raise StoreError(
+                f"the results store {self.path} is corrupt (PRAGMA quick_check: "
+                f"{'; '.join(rows)}): restore it from a backup or move it away to start "
+                "afresh; nothing was overwritten"
+            )
+
     def close(self) -> None:
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -363,6 +429,22 @@ class Store:
             "SELECT image, kind, png FROM samples WHERE cell_key = ? ORDER BY image, kind",
             (cell_key,),
         ).fetchall()
+
+
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    """The store opened read-only (``mode=ro``). On read-only storage SQLite cannot create the
+    lock files a WAL database needs; nothing can write the file there, so it is then opened as
+    ``immutable``."""
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        if os.access(path.parent, os.W_OK):
+            raise
+        db.close()
+        db = sqlite3.connect(f"{uri}&immutable=1", uri=True, isolation_level=None)
+    return db
 
 
 def _owner() -> str:

@@ -176,7 +176,7 @@ class Worker:
     def _save(self, unit: Unit, batch, out) -> None:
         from gefu.io import write_image
 
-        folder = self.config.output_dir / "images" / safe_name(unit.dataset) / safe_name(unit.row)
+        folder = images_folder(self.config, unit.dataset, unit.row)
         for s, img in zip(batch, out, strict=True):
             write_image(folder / f"{safe_name(s.name).rsplit('.', 1)[0]}.png", img)
 
@@ -185,6 +185,11 @@ class Worker:
         if self.debug:
             traceback.print_exception(exc, file=sys.stderr)
         return short_error(exc)
+
+
+def images_folder(config, dataset: str, row: str):
+    """Where ``--save-images`` writes a row's enhanced images of a dataset."""
+    return config.output_dir / "images" / safe_name(dataset) / safe_name(row)
 
 
 def batch_seed(seed_key: str, batch) -> int:

@@ -30,3 +30,44 @@ def resolved_params(cls, params: dict[str, Any]) -> dict[str, Any]:
     }
     out.update(params)
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items()}
+
+
+def param_type_problems(cls, params: dict[str, Any], where: str = "params") -> list[str]:
+    """``params`` checked against the constructor's annotations with pydantic (an int is a
+    float, a list a tuple, a string is never a number); one ``where.key: ...`` line per value
+    of the wrong type. Parameters without a usable annotation are not checked."""
+    import typing
+
+    from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation that names what is only imported for type checkers
+        hints = {}
+    sig = inspect.signature(cls.__init__)
+    problems = []
+    for key, value in params.items():
+        ann, p = hints.get(key), sig.parameters.get(key)
+        if ann is None or p is None or (value is None and p.default is None):
+            continue
+        try:
+            adapter = TypeAdapter(ann, config=ConfigDict(arbitrary_types_allowed=True))
+        except Exception:  # a type pydantic cannot check
+            continue
+        try:
+            try:
+                adapter.validate_python(value, strict=True)
+            except ValidationError:
+                adapter.validate_python(value)  # lax: a YAML list for a tuple, ...
+                if isinstance(value, str):  # ... but not "8" for a number
+                    raise
+        except ValidationError as exc:
+            msg = exc.errors()[0]["msg"]
+            problems.append(
+                f"{where}.{key}: {value!r} is not a valid {_type_name(ann)} ({msg.lower()})"
+            )
+    return problems
+
+
+def _type_name(ann) -> str:
+    return ann.__name__ if isinstance(ann, type) else str(ann).replace("typing.", "")

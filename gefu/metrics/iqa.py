@@ -159,23 +159,27 @@ class PyiqaMetric(Metric):
             raise ValueError(f"{self.registry_name} is not finite for image(s) {bad} of the batch")
         return scores
 
+    def unscorable(self, images) -> dict[int, str]:
+        """The images of a ``[B,3,H,W]`` batch this metric is not defined for, with why (too
+        small, flat): callers skip and report them rather than fail the batch."""
+        h, w = images.shape[-2:]
+        size = self.info.min_size
+        if min(h, w) < size:
+            why = f"needs at least {size}x{size} pixels, got {h}x{w}"
+            return dict.fromkeys(range(images.shape[0]), why)
+        if not self.info.needs_texture:
+            return {}
+        levels = _luma_levels(images).flatten(1)  # what pyiqa's NIQE measures
+        flat = (levels.amax(dim=1) == levels.amin(dim=1)).nonzero().flatten().tolist()
+        return dict.fromkeys(flat, "undefined: its 8-bit luma is constant (flat or nearly black)")
+
     def _check(self, images, references) -> None:
         name = self.registry_name
         _check_batch(name, "images", images)
-        h, w = images.shape[-2:]
-        if min(h, w) < self.info.min_size:
-            raise ValueError(
-                f"{name} needs images of at least {self.info.min_size}x{self.info.min_size} "
-                f"pixels, got {h}x{w}"
-            )
-        if self.info.needs_texture:
-            levels = _luma_levels(images).flatten(1)  # what pyiqa's NIQE measures
-            flat = (levels.amax(dim=1) == levels.amin(dim=1)).nonzero().flatten().tolist()
-            if flat:
-                raise ValueError(
-                    f"{name} is undefined for image(s) {flat} of the batch: their 8-bit luma "
-                    "is constant (flat or nearly black)"
-                )
+        bad = self.unscorable(images)
+        if bad:
+            raise ValueError(f"{name} cannot score image(s) {sorted(bad)} of the batch: "
+                             f"{next(iter(bad.values()))}")  # fmt: skip
         if not self.full_reference:
             return
         if references is None:

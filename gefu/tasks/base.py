@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+SKIPPED = "skipped"  # record entry {metric: why} for an image a metric cannot score (too small)
+
 
 @dataclass(frozen=True)
 class MetricInfo:

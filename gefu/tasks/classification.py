@@ -74,10 +74,15 @@ class Classification(DownstreamTask):
         if kind != "classification":
             return f"needs a classification dataset (this one's task is {kind or 'none'})"
         classes = list(getattr(dataset, "classes", ()))
-        if self.class_map is None:
-            if len(classes) > self.num_classes:
-                return (f"the dataset has {len(classes)} classes, the model {self.num_classes}: "
-                        "give a class_map")  # fmt: skip
+        if self.class_map is None:  # dataset class i is model class i: same label space only
+            if len(classes) != self.num_classes:
+                shown = ", ".join(classes[:4]) + (", ..." if len(classes) > 4 else "")
+                return (
+                    f"the dataset's {len(classes)} classes ({shown}) are not the model's "
+                    f"{self.num_classes} classes, and without a class map dataset class i "
+                    "would be scored as model class i: give the evaluation `class_map: "
+                    f"{{{classes[0] if classes else 'Class'}: [model class index, ...], ...}}`"
+                )
             return None
         unmapped = [c for i, c in enumerate(classes) if c not in self.class_map
                     and str(i) not in self.class_map]  # fmt: skip

@@ -3,7 +3,9 @@
 Full-reference metrics (PSNR, SSIM, LPIPS...) compare with ``sample.reference``; on a dataset
 without references they are reported unavailable rather than failing the evaluation. A metric
 that fails on a batch raises an error naming the metric and the images; the runner then fails
-that cell (a NaN would silently bias or poison the mean).
+that cell (a NaN would silently bias or poison the mean). An image a metric is not defined for
+(smaller than NIQE's 96 px blocks, flat) is skipped for that metric and named in the cell's
+problems; the others are scored.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from gefu.metrics import create_metric
 from gefu.tasks import register_task
-from gefu.tasks.base import MetricInfo, Task
+from gefu.tasks.base import SKIPPED, MetricInfo, Task
 
 DEFAULT_METRICS = ("psnr", "ssim", "niqe", "piqe")
 NO_REFERENCE = "dataset has no reference images"
@@ -31,6 +33,20 @@ class IQA(Task):
             raise ValueError(f"iqa: metric(s) listed twice: {', '.join(repeated)}")
         self._metrics = {name: create_metric(name) for name in names}  # unknown -> RegistryError
         self._active: list[str] | None = None  # the metrics set up to run
+
+    @staticmethod
+    def check_params(params: dict, where: str = "params") -> list[str]:
+        """Unknown metric names, each with close matches (checked before a run starts)."""
+        from gefu.metrics import METRICS
+
+        names = params.get("metrics", [])
+        problems = []
+        for i, name in enumerate([names] if isinstance(names, str) else names or []):
+            try:
+                METRICS.check(name)
+            except KeyError as exc:
+                problems.append(f"{where}.metrics[{i}]: {exc.args[0] if exc.args else exc}")
+        return problems
 
     def metrics(self, dataset=None) -> list[MetricInfo]:
         """Every metric, available or not; with ``dataset``, full-reference ones are unavailable
@@ -81,12 +97,18 @@ class IQA(Task):
             metric = self._metrics[name]
             if metric.full_reference and references is None:
                 continue  # unavailable on this dataset: see metrics(dataset)
+            skip = metric.unscorable(enhanced)
+            for i, why in skip.items():
+                rows[i].setdefault(SKIPPED, {})[name] = why
+            keep = [i for i in range(len(samples)) if i not in skip]
+            if not keep:
+                continue
             try:
-                scores = metric(enhanced, references if metric.full_reference else None)
+                scores = metric(enhanced[keep], references[keep] if metric.full_reference else None)
             except Exception as exc:
-                shown = ", ".join(s.name for s in samples[:5])
-                more = f" and {len(samples) - 5} more" if len(samples) > 5 else ""
+                shown = ", ".join(samples[i].name for i in keep[:5])
+                more = f" and {len(keep) - 5} more" if len(keep) > 5 else ""
                 raise RuntimeError(f"metric {name!r} failed on {shown}{more}: {exc}") from exc
-            for row, value in zip(rows, scores.tolist(), strict=True):
-                row[name] = float(value)
+            for i, value in zip(keep, scores.tolist(), strict=True):
+                rows[i][name] = float(value)
         return rows

@@ -13,7 +13,9 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    from gefu.bench.store import DB_NAME, Store
+    import sqlite3
+
+    from gefu.bench.store import DB_NAME, Store, StoreError, store_error
 
     folder = Path(args.results_dir)
     if not (folder / DB_NAME).is_file():
@@ -23,14 +25,26 @@ def main(args) -> int:
     from gefu.bench.report.compare import analyse
     from gefu.bench.report.compare_text import comparison_lines
 
-    with Store(folder) as store:
-        report = analyse(load_report(store))
-    known = sorted({r.enhancer for t in report.tables for r in t.rows})
-    missing = [name for name in (args.a, args.b) if name not in known]
-    if missing:
-        choices = ", ".join(known) or "none: the store has no completed run"
-        print(f"error: unknown enhancer {', '.join(missing)}; choose from: {choices}",
-              file=sys.stderr)  # fmt: skip
+    try:
+        with Store(folder, readonly=True) as store:
+            known = enhancers_of_latest_run(store)  # checked before the statistics
+            missing = [name for name in (args.a, args.b) if name not in known]
+            if missing:
+                choices = ", ".join(known) or "none: the store has no completed run"
+                print(f"error: unknown enhancer {', '.join(missing)}; choose from: {choices}",
+                      file=sys.stderr)  # fmt: skip
+                return 2
+            report = analyse(load_report(store))
+    except (StoreError, sqlite3.DatabaseError) as exc:
+        err = exc if isinstance(exc, StoreError) else store_error(folder / DB_NAME, exc)
+        print(f"error: {err}", file=sys.stderr)
         return 2
     print("\n".join(comparison_lines(report, args.a, args.b)))
     return 0
+
+
+def enhancers_of_latest_run(store) -> list[str]:
+    """The row labels of the latest run's grid (what the report's tables show)."""
+    run = store.latest_run()
+    grid = store.run_grid(run["run_id"]) if run else []
+    return sorted({r["enhancer"] for r in grid})

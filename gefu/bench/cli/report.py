@@ -1,4 +1,4 @@
-"""``gefu report [RESULTS_DIR]``."""
+"""``gefu report [RESULTS_DIR] [--output DIR]``."""
 
 from __future__ import annotations
 
@@ -8,10 +8,16 @@ from pathlib import Path
 
 def add_arguments(p) -> None:
     p.add_argument("results_dir", nargs="?", default="results/demo", help="default: results/demo")
+    p.add_argument(
+        "--output", metavar="DIR",
+        help="write the report files here (default: RESULTS_DIR; for a read-only results folder)",
+    )  # fmt: skip
 
 
 def main(args) -> int:
-    from gefu.bench.store import DB_NAME
+    import sqlite3
+
+    from gefu.bench.store import DB_NAME, StoreError, store_error
 
     folder = Path(args.results_dir)
     if not (folder / DB_NAME).is_file():
@@ -19,6 +25,17 @@ def main(args) -> int:
         return 2
     from gefu.bench.report import write_report
 
-    for kind, path in write_report(folder).items():
+    out = Path(args.output) if args.output else folder
+    try:
+        paths = write_report(folder, out_dir=out)
+    except (StoreError, sqlite3.DatabaseError) as exc:
+        err = exc if isinstance(exc, StoreError) else store_error(folder / DB_NAME, exc)
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the store read fine: the output folder cannot be written
+        print(f"error: cannot write the report into {out} ({exc.strerror or exc}); "
+              "pass --output DIR", file=sys.stderr)  # fmt: skip
+        return 2
+    for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from gefu.bench.cli.enhance import add_threads_argument
+
 
 def add_arguments(p) -> None:
     p.add_argument("config", nargs="?", help="benchmark YAML (default: the embedded demo)")
@@ -19,12 +21,14 @@ def add_arguments(p) -> None:
         help="never download released weights (sets GEFU_OFFLINE=1 for this run and its "
         "workers): a release named in the config must be in the cache or mirror",
     )
+    add_threads_argument(p)
     g = p.add_argument_group("scale-out (results are the same whichever is used)")
     g.add_argument(
         "--executor",
         choices=["local", "processes", "ray"],
-        default="local",
-        help="where units of work run: this process, worker processes, a Ray cluster",
+        default=None,
+        help="where units of work run: this process, worker processes, a Ray cluster "
+        "(default: processes with --workers or --devices, ray with --ray-address, else local)",
     )
     g.add_argument(
         "--workers",
@@ -61,11 +65,22 @@ def main(args) -> int:
         return 2
     if args.output:
         config = config.model_copy(update={"output": args.output})
+    from gefu.bench.threads import ThreadsError, apply_threads
+
+    try:
+        apply_threads(args.threads, config.threads)
+    except ThreadsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
     from gefu.bench.runner import Runner
 
     devices = args.devices.split(",") if args.devices else None
     workers = args.workers or (len(devices) if devices else 2)
+    if args.executor is None:  # --workers alone means worker processes
+        args.executor = (
+            "ray" if args.ray_address else "processes" if args.workers or devices else "local"
+        )
     if args.executor == "local" and (args.workers or devices or args.ray_address):
         print("error: --workers, --devices and --ray-address need --executor processes or ray",
               file=sys.stderr)  # fmt: skip
@@ -77,7 +92,7 @@ def main(args) -> int:
             devices=devices, ray_address=args.ray_address, shard_size=args.shard_size,
         )  # fmt: skip
         outcome = runner.run()
-    except RuntimeError as exc:
+    except (RuntimeError, ConfigError) as exc:  # StoreError is a RuntimeError
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(
