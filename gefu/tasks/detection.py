@@ -26,7 +26,13 @@ from typing import Any
 
 from gefu.tasks import register_task
 from gefu.tasks.base import MetricInfo
-from gefu.tasks.detection_metrics import VOC_MODES, evaluate, metric_names, protocol_unavailable
+from gefu.tasks.detection_metrics import (
+    ONE_CLASS,
+    VOC_MODES,
+    evaluate,
+    metric_names,
+    protocol_unavailable,
+)
 from gefu.tasks.downstream import DownstreamTask, specialise
 from gefu.tasks.frozen import FrozenModel
 
@@ -81,6 +87,8 @@ class BoxTask(DownstreamTask):
             raise ValueError(f"voc_mode must be one of {', '.join(VOC_MODES)}, not {voc_mode!r}")
         if not 0 < iou_thr < 1:
             raise ValueError(f"iou_thr must be in (0, 1), not {iou_thr}")
+        if metric == "darkface_official" and iou_thr != 0.5:
+            raise ValueError(f"metric 'darkface_official' fixes IoU 0.5 (not {iou_thr})")
         options = self.target_options(ref_score_thr=ref_score_thr, **labels)
         self.attach(model)
         self.metric, self.iou_thr, self.voc_mode = metric, iou_thr, voc_mode
@@ -184,6 +192,8 @@ class Detection(BoxTask):
         detector: str = "mmdet",
         darknet: dict[str, Any] | None = None,
     ):
+        if metric in ONE_CLASS:
+            raise ValueError(f"metric {metric!r} scores faces: use the face_detection evaluation")
         model = detector_model(detector, config, checkpoint, cfg_options, allow_random_weights,
                                darknet, choices=("mmdet", "darknet"))  # fmt: skip
         self._init_boxes(model, metric, iou_thr, voc_mode, score_thr, ref_score_thr,

@@ -1,5 +1,7 @@
 """Detection mAP through the libraries: COCO-style through pycocotools' ``COCOeval`` (built in
-memory, as mmdet's ``CocoMetric`` does) and VOC-style through mmdet's ``eval_map``.
+memory, as mmdet's ``CocoMetric`` does) and VOC-style through mmdet's ``eval_map``; for faces
+also the official UG2+ DARK FACE metric (``darkface_official``, a port of the challenge's
+Octave code checked against it: ``gefu.tasks.darkface_official``).
 
 Predictions are ``{"boxes": [N,4] x1,y1,x2,y2, "scores": [N], "labels": [N]}`` and targets
 ``{"boxes", "labels"}`` (+ optional ``"ignore"``: bool [N]) as numpy arrays, labels indexing
@@ -17,7 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-PROTOCOLS = ("coco", "voc")
+PROTOCOLS = ("coco", "voc", "darkface_official")
+ONE_CLASS = ("darkface_official",)  # protocols that score a single class (faces)
 VOC_MODES = ("area", "11points")
 
 
@@ -25,6 +28,8 @@ def protocol_unavailable(protocol: str) -> str | None:
     """Why the library computing ``protocol`` cannot be used here, or None."""
     import importlib.util
 
+    if protocol == "darkface_official":
+        return None  # numpy only
     if protocol == "voc":
         from gefu.tasks.frozen import packages_unavailable
         from gefu.tasks.mmdet_model import MMDetModel
@@ -41,7 +46,12 @@ def metric_names(
 ) -> tuple[list[str], list[str]]:
     """(summary names, primary first; per-class names in ``classes`` order).
     COCO: ``mAP`` (IoU 0.50:0.95), ``mAP50``, ``mAP75``, ``AP/<class>``; VOC at IoU 0.5:
-    ``mAP50``, ``AP50/<class>`` (the number follows ``iou_thr``)."""
+    ``mAP50``, ``AP50/<class>`` (the number follows ``iou_thr``); DARK FACE official:
+    ``darkface_AP`` alone."""
+    if protocol == "darkface_official":
+        from gefu.tasks.darkface_official import METRIC
+
+        return [METRIC], []
     if protocol == "coco":
         return ["mAP", "mAP50", "mAP75"], [f"AP/{c}" for c in classes]
     if protocol == "voc":
@@ -68,6 +78,10 @@ def evaluate(
         return coco_map(predictions, targets, classes)
     if protocol == "voc":
         return voc_map(predictions, targets, classes, iou_thr, voc_mode)
+    if protocol == "darkface_official":
+        from gefu.tasks import darkface_official
+
+        return darkface_official.evaluate(predictions, targets, classes)
     raise ValueError(f"unknown detection metric {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
 
 

@@ -1,5 +1,6 @@
 """Face detection: a frozen face detector scored with VOC AP@0.5 (mmdet's ``eval_map``; the
-DARK FACE protocol) or COCO mAP.
+MAET / GEFU DARK FACE protocol), the official UG2+ DARK FACE metric (``metric:
+darkface_official``, ``gefu.tasks.darkface_official``; the challenge's protocol) or COCO mAP.
 
 Detectors: ``"mtcnn"``, facenet-pytorch's MTCNN, whose weights ship inside the package (a real
 detector that works offline; see ``gefu.tasks.mtcnn_model``), ``"mmdet"``, any MMDetection face
@@ -27,7 +28,7 @@ class FaceDetection(BoxTask):
     """Evaluation class "face": the detector's face label (its only class, or the one named
     "face") becomes label 0; predictions of other classes are dropped. Target "labels": the
     dataset's face boxes (DARK FACE: VOC AP@0.5, "area"); target "reference": the faces found
-    on the reference."""
+    on the reference. ``metric``: "voc", "coco" or "darkface_official" (``darkface_AP``)."""
 
     defaults = {"ref_score_thr": {"reference": 0.9}}
 
