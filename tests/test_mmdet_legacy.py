@@ -168,10 +168,14 @@ def old_get_bboxes(maps, cfg):
     return b[kept].numpy(), scores[kept].numpy()
 
 
-def gefu_face_options(size=(96, 64)):
+def gefu_face_options(size=(96, 64), nms_pre=40):
+    """The shipped config's model at the test image's size; ``nms_pre`` so small that the 2.x
+    per-level truncation matters (the levels have 18, 72 and 288 boxes)."""
     raw = read_yaml_mapping((REPO / "configs/gefu/darkface_detection.yaml").read_text(), "cfg")
     params = raw["evaluations"][0]["params"]
-    return params["config"], {**params["cfg_options"], "test_pipeline.1.scale": list(size)}
+    assert params["cfg_options"]["model.bbox_head.type"] == "YOLOV3HeadMMDet2"
+    options = {"test_pipeline.1.scale": list(size), "model.test_cfg.nms_pre": nms_pre}
+    return params["config"], {**params["cfg_options"], **options}
 
 
 def test_old_fork_checkpoint_gives_the_old_codes_detections(tmp_path):
@@ -213,7 +217,7 @@ def test_old_fork_checkpoint_gives_the_old_codes_detections(tmp_path):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
 
     pred = det.predict(image)[0]
-    cfg = {"conf_thr": 0.005, "nms_pre": 1000, "score_thr": 0.05, "iou": 0.55, "max_per_img": 100}
+    cfg = {"conf_thr": 0.005, "nms_pre": 40, "score_thr": 0.05, "iou": 0.55, "max_per_img": 100}
     boxes, scores = old_get_bboxes(theirs, cfg)
     assert 0 < len(scores) <= 100 and len(pred["scores"]) == len(scores)
     np.testing.assert_allclose(pred["scores"], scores, rtol=1e-4, atol=1e-6)

@@ -48,6 +48,7 @@ class MMDetDetector:
         from mmengine.model import revert_sync_batchnorm
         from mmengine.registry import DefaultScope, init_default_scope
 
+        import gefu.tasks.mmdet2_yolo  # noqa: F401  (registers YOLOV3HeadMMDet2)
         from gefu.tasks.mmdet_checkpoint import checkpoint_classes, load_into
 
         cfg = openmmlab.read_config("mmdet", config, cfg_options)
