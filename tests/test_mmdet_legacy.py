@@ -174,7 +174,9 @@ def gefu_face_options(size=(96, 64), nms_pre=40):
     raw = read_yaml_mapping((REPO / "configs/gefu/darkface_detection.yaml").read_text(), "cfg")
     params = raw["evaluations"][0]["params"]
     assert params["cfg_options"]["model.bbox_head.type"] == "YOLOV3HeadMMDet2"
-    options = {"test_pipeline.1.scale": list(size), "model.test_cfg.nms_pre": nms_pre}
+    scale = "test_dataloader.dataset.pipeline.1.scale"
+    assert params["cfg_options"][scale] == [720, 720]  # GEFU's test scale
+    options = {scale: list(size), "model.test_cfg.nms_pre": nms_pre}
     return params["config"], {**params["cfg_options"], **options}
 
 

@@ -181,7 +181,7 @@ def test_absent_classes_zero_matches_gefus_iou_calc():
         g[0, :3] = 255
     preds = [rng.integers(0, 12, (6, 9)) for _ in range(3)]
     preds[1][2, :4] = 19  # the void channel won: a miss for those pixels' classes
-    preds[0][0, 0] = 14  # a false positive of a class absent from the labels
+    preds[0][1, 1] = 14  # a false positive of a class absent from the labels
     task = create_task(
         "segmentation", segmenter="refinenet", allow_random_weights=True, absent_classes="zero"
     )
