@@ -118,7 +118,7 @@ def build_refinenet(outputs: int = OUTPUTS):
             self.resnet = torchvision.models.resnet101(weights=None)
             del self.resnet.fc  # the evaluators' backbone has no classifier
             self.do = nn.Dropout(p=0.5)  # inactive in eval mode
-            # (name, input channels, output channels) of the four refinement stages
+            # stage 1 refines layer4 (2048 ch, 512 wide); stages 2-4 layer3..layer1 (256 wide)
             self.p_ims1d2_outl1_dimred = _conv3(2048, 512)
             self.adapt_stage1_b = _rcu(512, 2)
             self.mflow_conv_g1_pool = _crp(512)
