@@ -233,6 +233,8 @@ def test_layouts_are_detected_from_the_keys():
     maet = {f"module.{k}": v for k, v in state.items()} | {"module.aet.conv1.weight": 0}
     mapped, dropped = convert_state_dict(maet, expected, {"mmdet_version": "2.7.0"})
     assert set(mapped) == expected and dropped == ["aet.conv1.weight"]
+    rpn = {k.replace("bbox_head.", "rpn_head."): v for k, v in state.items()}
+    assert set(convert_state_dict(rpn, expected)[0]) == expected
     with pytest.raises(ValueError, match="upgrade it to 2.x"):
         convert_state_dict(state, expected, {"mmdet_version": "1.0rc0+d3ca926"})
     with pytest.raises(ValueError, match="1 missing \\(bbox_head.convs_pred.2.bias\\)"):

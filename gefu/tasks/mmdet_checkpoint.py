@@ -11,7 +11,9 @@ The weights: for YOLOv3 (Darknet-53 backbone, ``YOLOV3Neck``, ``YOLOV3Head``) th
 module names are 3.x's (``backbone.conv_res_block<i>.res<j>.conv1.{conv,bn}``,
 ``neck.detect<i>.conv<j>``, ``neck.conv<i>``, ``bbox_head.convs_bridge.<i>``,
 ``bbox_head.convs_pred.<i>``), so those keys map one to one. What does not map, detected from the
-keys: DataParallel's ``module.`` prefix (removed) and MAET's degradation branch (``aet.``, the
+keys: DataParallel's ``module.`` prefix (removed), RPN weights for a one-stage detector
+(``rpn_head.`` -> ``bbox_head.``, as mmdet 3.x's ``SingleStageDetector`` loading does) and
+MAET's degradation branch (``aet.``, the
 ``MAET_YOLO`` detector's auxiliary head, unused at test time: dropped). mmdet 1.x files (their
 class-score layout differs) are refused with the upgrade tool to use. Loading is strict:
 weights missing from the file, or left over, are an error naming them, instead of mmengine's
@@ -65,6 +67,15 @@ def convert_state_dict(
     keys = list(state)
     if keys and all(k.startswith("module.") for k in keys):
         state = {k.removeprefix("module."): v for k, v in state.items()}
+    heads = {k.split(".")[0] for k in state}
+    if (
+        "rpn_head" in heads
+        and "bbox_head" not in heads
+        and "rpn_head" not in {k.split(".")[0] for k in expected}
+    ):  # an RPN's weights in a one-stage detector: mmdet 3.x's own loading renames them too
+        state = {
+            "bbox_head" + k[8:] if k.startswith("rpn_head.") else k: v for k, v in state.items()
+        }
     dropped = sorted(k for k in state if k not in expected and k.startswith(DROPPED_PREFIXES))
     state = {k: v for k, v in state.items() if k not in dropped}
     missing, unknown = sorted(expected - set(state)), sorted(set(state) - expected)
