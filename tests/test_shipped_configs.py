@@ -24,3 +24,27 @@ def test_training_config_is_valid(path):
 
     config = load_train_config(path)
     assert config.steps > 0
+
+
+def test_every_published_protocol_config_names_the_protocol_of_each_evaluation():
+    from gefu.core.strict import read_yaml_mapping
+
+    for path in sorted((REPO / "configs" / "gefu").glob("*.yaml")):
+        raw = read_yaml_mapping(path.read_text(), str(path))
+        for evaluation in raw["evaluations"]:
+            assert evaluation.get("protocol"), (path.name, evaluation.get("id"))
+    config = load_config(REPO / "configs" / "gefu" / "seed_methods.yaml", check_paths=False)
+    protocols = {e.label: e.protocol for e in config.evaluations}
+    assert protocols["refinenet-r101"] == "GEFU ICCV 2025 frozen"
+    assert protocols["deeplabv3plus-r50 (extra)"] == "gefu: own"
+
+
+def test_protocol_defaults_to_the_suites_own_and_cannot_be_empty():
+    from gefu.bench.config import validate_config
+    from gefu.core.errors import ConfigError
+
+    base = {"name": "x", "enhancers": [{"name": "identity"}], "datasets": [{"name": "demo"}]}
+    config = validate_config({**base, "evaluations": [{"name": "iqa"}]}, check_paths=False)
+    assert config.evaluations[0].protocol == "gefu: own"
+    with pytest.raises(ConfigError, match="protocol"):
+        validate_config({**base, "evaluations": [{"name": "iqa", "protocol": ""}]})

@@ -25,6 +25,7 @@ FAMILIES = {  # adapter module -> its FrozenModel
     "gefu.tasks.classifiers": "Classifier",
     "gefu.tasks.mmdet_model": "MMDetModel",
     "gefu.tasks.mmseg_model": "MMSegModel",
+    "gefu.tasks.refinenet_model": "RefineNetModel",
     "gefu.tasks.darknet_model": "DarknetModel",
     "gefu.tasks.mtcnn_model": "MTCNNModel",
 }

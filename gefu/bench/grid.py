@@ -70,7 +70,8 @@ def build_grid(config, why) -> Grid:
         rows = list(enhancer_keys.items())
         if config.include_reference and ds is not None and ds.paired:
             rows.append((REFERENCE_ROW, {"name": REFERENCE_ROW}))
-        for t_label in [s.label for s in config.evaluations]:
+        for t_spec in config.evaluations:
+            t_label = t_spec.label
             task = grid.tasks.get(t_label)
             reason = task.incompatible(ds) if ds is not None and task is not None else None
             if reason:
@@ -79,6 +80,7 @@ def build_grid(config, why) -> Grid:
             evaluation = (
                 _evaluation_key(task, ds) if task is not None else {"error": grid.errors[t_label]}
             )
+            evaluation["protocol"] = t_spec.protocol  # printed beside the numbers
             libraries = library_versions(BASE_LIBRARIES + getattr(task, "libraries", ()))
             for e_label, e_key in rows:
                 spec = {

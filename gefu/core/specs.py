@@ -35,5 +35,12 @@ class DatasetSpec(ComponentSpec):
     limit: int | None = Field(None, ge=1)
 
 
+OWN_PROTOCOL = "gefu: own"  # an evaluation that follows no published protocol
+
+
 class EvaluationSpec(ComponentSpec):
-    pass
+    protocol: str = Field(
+        OWN_PROTOCOL,
+        min_length=1,
+        description="the published protocol the numbers follow, e.g. 'GEFU ICCV 2025 frozen'",
+    )

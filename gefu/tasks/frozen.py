@@ -2,10 +2,10 @@
 what the families share: checkpoint resolution, a load-once cache, library versions.
 
 A family is one adapter file: ``classifiers`` (torchvision, timm, EfficientNet-Lite0),
-``mmdet_model``, ``mmseg_model``, ``darknet_model``, ``mtcnn_model``. Each adapter says why it
-cannot run here (``unavailable``), what determines its predictions (``spec``, for the cache
-key), and builds the loaded model (``build``); ``load`` builds it once per process and device,
-and the loaded model's ``predict`` takes a ``[B,3,H,W]`` batch in [0,1].
+``mmdet_model``, ``mmseg_model``, ``refinenet_model``, ``darknet_model``, ``mtcnn_model``.
+Each adapter says why it cannot run here (``unavailable``), what determines its predictions
+(``spec``, for the cache key), and builds the loaded model (``build``); ``load`` builds it once
+per process and device, and the loaded model's ``predict`` takes a ``[B,3,H,W]`` batch in [0,1].
 
 Weights, the same rule for every family: ``checkpoint`` (a path or URL) if given, else the
 family's packaged weights (EfficientNet-Lite0, Darknet YOLOv3-tiny and MTCNN ship theirs in a

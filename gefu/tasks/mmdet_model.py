@@ -29,7 +29,8 @@ class MMDetModel(openmmlab.OpenMMLabModel):
 
 class MMDetDetector:
     """A frozen mmdet detector. ``classes``: the names of its labels, from the checkpoint's
-    metadata, else the config's test dataset. Without a checkpoint the weights are random
+    metadata, else the config's test dataset. Checkpoints load strictly, MMDetection 2.x
+    layouts converted (``gefu.tasks.mmdet_checkpoint``). Without a checkpoint the weights are random
     (seeded, so that runs repeat)."""
 
     def __init__(
@@ -46,7 +47,9 @@ class MMDetDetector:
         from mmdet.utils import get_test_pipeline_cfg
         from mmengine.model import revert_sync_batchnorm
         from mmengine.registry import DefaultScope, init_default_scope
-        from mmengine.runner import load_checkpoint
+
+        import gefu.tasks.mmdet2_yolo  # noqa: F401  (registers YOLOV3HeadMMDet2)
+        from gefu.tasks.mmdet_checkpoint import checkpoint_classes, load_into
 
         cfg = openmmlab.read_config("mmdet", config, cfg_options)
         self.scope = cfg.get("default_scope", "mmdet") or "mmdet"
@@ -56,10 +59,8 @@ class MMDetDetector:
                 torch.manual_seed(seed)
                 model = revert_sync_batchnorm(MODELS.build(cfg.model))
             meta_classes = None
-            if checkpoint is not None:
-                meta = load_checkpoint(model, str(checkpoint), map_location="cpu").get("meta", {})
-                dataset_meta = {k.lower(): v for k, v in meta.get("dataset_meta", {}).items()}
-                meta_classes = dataset_meta.get("classes") or meta.get("CLASSES")
+            if checkpoint is not None:  # 2.x files (GEFU's / MAET's fork) converted
+                meta_classes = checkpoint_classes(load_into(model, checkpoint))
             self.classes = tuple(meta_classes or config_classes(cfg))
             n_model = head_classes(model)
             if n_model is not None and n_model != len(self.classes):

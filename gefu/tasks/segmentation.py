@@ -1,12 +1,18 @@
-"""Segmentation: a frozen MMSegmentation model (``gefu.tasks.mmseg_model``) scored by mmseg's
-IoU; ``segmentation`` against the dataset's masks, ``segmentation_consistency`` against its own
-prediction on the reference.
+"""Segmentation: a frozen segmenter scored by mmseg's IoU; ``segmentation`` against the
+dataset's masks, ``segmentation_consistency`` against its own prediction on the reference.
+
+Segmenters (``segmenter``), each a ``gefu.tasks.frozen`` family: ``"mmseg"``, any
+MMSegmentation model from ``config`` + ``checkpoint`` (``gefu.tasks.mmseg_model``);
+``"refinenet"``, the RefineNet-ResNet-101 of GEFU's / CIConv's evaluators with their inference,
+options in ``refinenet`` (``gefu.tasks.refinenet_model``). A segmenter that scores at its own
+size (RefineNet: 360x640) resizes the label mask to it as its evaluator does (``fit_label``).
 
 Scores are mmseg's (``IoUMetric``): per image, ``intersect_and_union`` counts the pixels of
 each class in the intersection, union, prediction and label; the dataset's totals then go
 through ``IoUMetric.total_area_to_metrics``. So mIoU is a dataset-level value, not a mean over
 images: classes absent from both the labels and the predictions (IoU 0/0) are left out of the
-mean, as in mmseg. Values are percentages, unrounded (mmseg rounds to 2 decimals); counts are
+mean, as in mmseg (``absent_classes: zero`` counts them as 0 instead, as GEFU's and CIConv's
+``iouCalc`` does). Values are percentages, unrounded (mmseg rounds to 2 decimals); counts are
 summed in float64 (mmseg sums float32, which rounds past 2**24 pixels per class).
 
 Both tasks report no per-image scores: mean per-image IoU is a different statistic from the
@@ -22,8 +28,10 @@ from gefu.datasets.cityscapes_ids import TRAIN_CLASSES
 from gefu.tasks import register_task
 from gefu.tasks.base import MetricInfo
 from gefu.tasks.downstream import DownstreamTask, specialise
-from gefu.tasks.mmseg_model import MMSegModel
+from gefu.tasks.frozen import FrozenModel
 
+SEGMENTERS = ("mmseg", "refinenet")
+ABSENT = ("skip", "zero")
 AREAS = ("area_intersect", "area_union", "area_pred_label", "area_label")
 
 
@@ -37,8 +45,37 @@ def area_counts(pred, label, num_classes: int, ignore_index: int) -> dict[str, A
     return {name: a.double() for name, a in zip(AREAS, areas, strict=True)}
 
 
-def iou_scores(records: list[dict[str, Any]], classes: tuple[str, ...]) -> dict[str, float]:
-    """aAcc, mIoU, mAcc and ``IoU/<class>`` (percent) from per-image area counts."""
+def segmenter_model(
+    segmenter: str,
+    config=None,
+    checkpoint=None,
+    cfg_options=None,
+    allow_random_weights=False,
+    refinenet=None,
+) -> FrozenModel:
+    """The frozen model for ``segmenter`` (one of ``SEGMENTERS``) and its options."""
+    if segmenter not in SEGMENTERS:
+        raise ValueError(f"unknown segmenter {segmenter!r}; choose one of {', '.join(SEGMENTERS)}")
+    if segmenter == "refinenet":
+        if config or cfg_options:
+            raise ValueError("segmenter 'refinenet' takes no config/cfg_options (use `refinenet`)")
+        from gefu.tasks.refinenet_model import RefineNetModel
+
+        return RefineNetModel(checkpoint, refinenet, allow_random_weights)
+    if refinenet:
+        raise ValueError(f"`refinenet` options need segmenter 'refinenet' (not {segmenter!r})")
+    if not config:
+        raise ValueError("segmenter 'mmseg' needs a `config` (and a `checkpoint`)")
+    from gefu.tasks.mmseg_model import MMSegModel
+
+    return MMSegModel(config, checkpoint, cfg_options, allow_random_weights)
+
+
+def iou_scores(
+    records: list[dict[str, Any]], classes: tuple[str, ...], absent: str = "skip"
+) -> dict[str, float]:
+    """aAcc, mIoU, mAcc and ``IoU/<class>`` (percent) from per-image area counts; ``absent``:
+    classes with an empty union are left out of mIoU ("skip", mmseg) or count as 0 ("zero")."""
     import warnings
 
     import numpy as np
@@ -49,6 +86,8 @@ def iou_scores(records: list[dict[str, Any]], classes: tuple[str, ...]) -> dict[
         return {}
     totals = [sum(r[name] for r in rows) for name in AREAS]
     scores = IoUMetric.total_area_to_metrics(*totals, metrics=["mIoU"])
+    if absent == "zero":
+        scores["IoU"] = np.nan_to_num(np.asarray(scores["IoU"], dtype=np.float64), nan=0.0)
     with warnings.catch_warnings():  # every class absent: the mean is NaN, not a warning
         warnings.simplefilter("ignore", RuntimeWarning)
         out = {
@@ -62,7 +101,7 @@ def iou_scores(records: list[dict[str, Any]], classes: tuple[str, ...]) -> dict[
 
 @register_task("segmentation")
 class Segmentation(DownstreamTask):
-    """A frozen mmseg model (``gefu.tasks.mmseg_model``) scored against the dataset's label
+    """A frozen segmenter (module doc) scored against the dataset's label
     masks (target "labels"): mIoU (primary), mAcc, aAcc and IoU per class (``IoU/<class>``),
     percentages as mmseg reports them; or against its own label map on the normal-light
     reference (target "reference", ``segmentation_consistency``): mIoU (primary) and aAcc,
@@ -77,26 +116,44 @@ class Segmentation(DownstreamTask):
     is what mmseg's inference API reads, not ``test_dataloader``). Images without a mask (an
     unlabelled split such as ACDC test) are an error naming the image: a score over part of a
     batch would be silently biased; unlabelled splits are rejected up front where the reader
-    says it has no labels."""
+    says it has no labels. ``segmenter: refinenet`` (no ``config``): GEFU's RefineNet-R101,
+    options in ``refinenet`` (``size``, ``scales``, ``flip``, ``normalize``). ``absent_classes``
+    (labels): "skip" (mmseg) or "zero" (GEFU / CIConv), how mIoU treats a class with no pixel
+    in the labels or the predictions."""
 
     libraries = ("mmsegmentation", "mmcv", "mmengine")
-    label_options = ("classes", "ignore_index")
-    defaults = {"classes": {"labels": TRAIN_CLASSES}, "ignore_index": {"labels": 255}}
+    label_options = ("classes", "ignore_index", "absent_classes")
+    defaults = {
+        "classes": {"labels": TRAIN_CLASSES},
+        "ignore_index": {"labels": 255},
+        "absent_classes": {"labels": "skip"},
+    }
 
     def __init__(
         self,
-        config: str,
+        config: str | None = None,
         checkpoint: str | None = None,
         classes: list[str] | None = None,
         ignore_index: int | None = None,
         cfg_options: dict | None = None,
         allow_random_weights: bool = False,
+        segmenter: str = "mmseg",
+        refinenet: dict | None = None,
+        absent_classes: str | None = None,
     ):
-        options = self.target_options(classes=classes or None, ignore_index=ignore_index)
-        self.attach(MMSegModel(config, checkpoint, cfg_options, allow_random_weights))
+        options = self.target_options(
+            classes=classes or None, ignore_index=ignore_index, absent_classes=absent_classes
+        )
+        if options["absent_classes"] not in (None, *ABSENT):
+            raise ValueError(f"absent_classes must be one of {', '.join(ABSENT)}")
+        model = segmenter_model(
+            segmenter, config, checkpoint, cfg_options, allow_random_weights, refinenet
+        )
+        self.attach(model)
         self.classes = tuple(str(c) for c in options["classes"] or ())
         ignore = options["ignore_index"]
         self.ignore_index = None if ignore is None else int(ignore)
+        self.absent = options["absent_classes"] or "skip"
 
     def metrics(self, dataset=None) -> list[MetricInfo]:
         why = self.unavailable()
@@ -108,7 +165,12 @@ class Segmentation(DownstreamTask):
     def spec(self) -> dict[str, Any]:
         if self.consistency:
             return super().spec()
-        return {**super().spec(), "classes": list(self.classes), "ignore_index": self.ignore_index}
+        return {
+            **super().spec(),
+            "classes": list(self.classes),
+            "ignore_index": self.ignore_index,
+            "absent_classes": self.absent,
+        }
 
     def labels_incompatible(self, dataset) -> str | None:
         if getattr(dataset, "task", None) != "segmentation":
@@ -150,10 +212,12 @@ class Segmentation(DownstreamTask):
         if self.consistency:
             return self._against_reference(enhanced, samples)
         preds = self.predictor.predict(enhanced)
+        fit = getattr(self.predictor, "fit_label", None)  # scored at the model's own size
         rows = []
         for pred, sample in zip(preds, samples, strict=True):
             try:
-                rows.append(area_counts(pred, sample.target, len(self.classes), self.ignore_index))
+                label = sample.target if fit is None else fit(sample.target)
+                rows.append(area_counts(pred, label, len(self.classes), self.ignore_index))
             except ValueError as exc:
                 raise ValueError(f"segmentation: {sample.name}: {exc}") from None
         return rows
@@ -179,7 +243,7 @@ class Segmentation(DownstreamTask):
             n = len(records[0][AREAS[0]]) if records and AREAS[0] in records[0] else 0
             scores = iou_scores(records, tuple(str(i) for i in range(n)))
         else:
-            scores = iou_scores(records, self.classes)
+            scores = iou_scores(records, self.classes, self.absent)
         return {m.name: scores.get(m.name, math.nan) for m in self.metrics()}
 
 
