@@ -58,6 +58,7 @@ bench: $(OPENMMLAB)
 	$(BIN)/python benchmarks/dataset_metadata.py
 	$(BIN)/python benchmarks/selective_scan.py
 	$(BIN)/python benchmarks/report_statistics.py
+	$(BIN)/python benchmarks/cli_startup.py
 	$(BIN)/python benchmarks/darkface_official.py
 
 clean:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 
 import numpy as np
 from PIL import Image
@@ -12,10 +11,8 @@ from conftest import GEFU, write_photo
 from gefu.bench.cli.main import main
 
 
-def test_help_is_instant_and_lists_commands():
-    t0 = time.perf_counter()
+def test_help_lists_commands():  # its start-up time: benchmarks/cli_startup.py
     out = subprocess.run([*GEFU, "--help"], capture_output=True, text=True, check=True)
-    assert time.perf_counter() - t0 < 2.0
     for cmd in ("run", "report", "list", "enhance", "doctor", "datasets"):
         assert cmd in out.stdout
     for cmd in ("run", "report", "list", "enhance", "doctor", "datasets check"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -18,8 +17,6 @@ from gefu.datasets import DATASETS, create_dataset
 from gefu.datasets.base import Dataset, Sample
 from gefu.datasets.darkened import Darkened
 from gefu.simulate import LowLightSimulator
-
-HAS_COCO = importlib.util.find_spec("gefu.datasets.coco") is not None
 
 
 @pytest.fixture
@@ -239,7 +236,6 @@ def write_coco(root: Path) -> Path:
     return path
 
 
-@pytest.mark.skipif(not HAS_COCO, reason="gefu/datasets/coco.py is not written yet")
 def test_runner_scores_darkened_coco_detection_with_targets_untouched(tmp_path):
     write_coco(tmp_path / "coco")
     spec = {"name": "coco_detection", "root": str(tmp_path / "coco")}

@@ -41,6 +41,13 @@ def test_lazy_entries_do_not_import_until_used():
         reg.get("broken")
 
 
+def test_a_lazy_entry_naming_a_class_registered_otherwise_is_refused():
+    reg = Registry("thing")
+    reg.add_lazy("gama", "gefu.enhancers.classic:Gamma")  # Gamma declares itself "gamma"
+    with pytest.raises(RegistryError, match="registered as 'gamma'"):
+        reg.get("gama")
+
+
 @pytest.mark.parametrize("registry", [ENHANCERS, DATASETS, TASKS, METRICS])
 def test_every_builtin_resolves_to_an_object_registered_under_its_name(registry):
     for name in registry.names():

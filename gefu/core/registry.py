@@ -105,6 +105,12 @@ class Registry(Generic[T]):
         if name not in self._loaded:
             module, _, attr = self._lazy[name].partition(":")
             obj = getattr(importlib.import_module(module), attr)
+            declared = vars(obj).get("registry_name") if isinstance(obj, type) else None
+            if declared and declared != name:
+                raise RegistryError(
+                    f"{self.kind} {name!r} points at {module}:{attr}, which is registered as "
+                    f"{declared!r}"
+                )
             self._lazy.pop(name, None)
             self._loaded[name] = obj
             if getattr(obj, "registry_name", None) != name:
