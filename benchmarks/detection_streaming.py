@@ -22,8 +22,12 @@ from pathlib import Path
 
 import torch
 
-DETECTOR = {"detector": "darknet", "darknet": {"input_size": 256}, "ref_score_thr": 0.25,
-            "metric": "coco"}  # fmt: skip
+DETECTOR = {
+    "detector": "darknet",
+    "darknet": {"input_size": 256},
+    "ref_score_thr": 0.25,
+    "metric": "coco",
+}
 
 
 def main() -> None:
@@ -46,12 +50,18 @@ def main() -> None:
     DETECTOR["darknet"]["input_size"] = args.input_size
     dev = args.device
     with tempfile.TemporaryDirectory() as tmp:
-        config = validate_config({
-            "name": "stream", "output": tmp, "device": dev, "include_reference": False,
-            "samples": 0, "enhancers": [{"name": args.enhancer}],
-            "datasets": [{"name": "demo", "limit": args.limit}],
-            "evaluations": [{"name": "detection_consistency", "params": DETECTOR}],
-        })  # fmt: skip
+        config = validate_config(
+            {
+                "name": "stream",
+                "output": tmp,
+                "device": dev,
+                "include_reference": False,
+                "samples": 0,
+                "enhancers": [{"name": args.enhancer}],
+                "datasets": [{"name": "demo", "limit": args.limit}],
+                "evaluations": [{"name": "detection_consistency", "params": DETECTOR}],
+            }
+        )
         grid = build_grid(config, str)
         (cell,) = grid.cells
         ds = grid.datasets[cell.dataset]
@@ -81,9 +91,14 @@ def main() -> None:
                     batches.append([s.name for s in batch])
                 records = []
                 for names in batches:
-                    files = [Sample(n, read_image(folder / f"{n}.png"),
-                                    reference=read_image(folder / f"{n}_ref.png"))
-                             for n in names]  # fmt: skip
+                    files = [
+                        Sample(
+                            n,
+                            read_image(folder / f"{n}.png"),
+                            reference=read_image(folder / f"{n}_ref.png"),
+                        )
+                        for n in names
+                    ]
                     images = torch.stack([f.image for f in files]).to(dev)
                     records += task.process(images, files)
                 task.compute(records)

@@ -23,9 +23,15 @@ from functools import partial
 
 import torch
 
-DETECTION = {"name": "detection_consistency", "params": {
-    "detector": "darknet", "darknet": {"input_size": 256}, "ref_score_thr": 0.25,
-    "metric": "coco"}}  # fmt: skip
+DETECTION = {
+    "name": "detection_consistency",
+    "params": {
+        "detector": "darknet",
+        "darknet": {"input_size": 256},
+        "ref_score_thr": 0.25,
+        "metric": "coco",
+    },
+}
 
 
 def timed(fn) -> float:

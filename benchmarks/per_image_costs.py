@@ -19,28 +19,50 @@ import time
 import torch
 
 ENHANCERS = {
-    "identity": {}, "gamma": {}, "he": {}, "clahe": {}, "msrcr": {}, "lime": {},
-    "zero_dce": {}, "zero_dce_pp": {}, "sagc": {}, "scl_lle": {}, "retinexnet": {},
-    "hvr_ssle": {}, "semi_llie": {}, "scuf": {"base": "full-config", "clip": "full-config"},
-}  # fmt: skip
+    "identity": {},
+    "gamma": {},
+    "he": {},
+    "clahe": {},
+    "msrcr": {},
+    "lime": {},
+    "zero_dce": {},
+    "zero_dce_pp": {},
+    "sagc": {},
+    "scl_lle": {},
+    "retinexnet": {},
+    "hvr_ssle": {},
+    "semi_llie": {},
+    "scuf": {"base": "full-config", "clip": "full-config"},
+}
 MMDET = "allow_random_weights"
 FROZEN = {  # label: (evaluation name, params), as in configs/gefu/*.yaml and the demo
     "efficientnet_lite0": ("classification_consistency", {"arch": "efficientnet_lite0"}),
-    "codan_resnet18": ("classification_consistency",
-                       {"arch": "gefu_codan_resnet18", MMDET: True}),
+    "codan_resnet18": ("classification_consistency", {"arch": "gefu_codan_resnet18", MMDET: True}),
     "mtcnn": ("face_consistency", {"detector": "mtcnn", "metric": "coco"}),
-    "darknet_yolov3_tiny_256": ("detection_consistency", {
-        "detector": "darknet", "darknet": {"input_size": 256}, "metric": "coco"}),
-    "mmdet_yolov3_d53_608": ("detection_consistency", {
-        "config": "yolo/yolov3_d53_8xb8-ms-608-273e_coco.py", MMDET: True, "metric": "coco"}),
-    "mmdet_faster_rcnn_r50": ("detection_consistency", {
-        "config": "faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py", MMDET: True, "metric": "coco"}),
-    "mmseg_deeplabv3plus_r50": ("segmentation_consistency", {
-        "config": "deeplabv3plus/deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024.py",
-        MMDET: True}),
-    "mmseg_segformer_b0": ("segmentation_consistency", {
-        "config": "segformer/segformer_mit-b0_8xb1-160k_cityscapes-1024x1024.py", MMDET: True}),
-}  # fmt: skip
+    "darknet_yolov3_tiny_256": (
+        "detection_consistency",
+        {"detector": "darknet", "darknet": {"input_size": 256}, "metric": "coco"},
+    ),
+    "mmdet_yolov3_d53_608": (
+        "detection_consistency",
+        {"config": "yolo/yolov3_d53_8xb8-ms-608-273e_coco.py", MMDET: True, "metric": "coco"},
+    ),
+    "mmdet_faster_rcnn_r50": (
+        "detection_consistency",
+        {"config": "faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py", MMDET: True, "metric": "coco"},
+    ),
+    "mmseg_deeplabv3plus_r50": (
+        "segmentation_consistency",
+        {
+            "config": "deeplabv3plus/deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024.py",
+            MMDET: True,
+        },
+    ),
+    "mmseg_segformer_b0": (
+        "segmentation_consistency",
+        {"config": "segformer/segformer_mit-b0_8xb1-160k_cityscapes-1024x1024.py", MMDET: True},
+    ),
+}
 
 
 def sync(device: str) -> None:
@@ -102,8 +124,7 @@ def main() -> None:
                 raise RuntimeError(why)
             with torch.inference_mode():
                 task.process(x, samples)  # caches the references' predictions
-                ms = per_image(lambda t=task: t.process(x, samples), args.batch, dev,
-                               args.repeats)  # fmt: skip
+                ms = per_image(lambda t=task: t.process(x, samples), args.batch, dev, args.repeats)
             print(f"frozen   {label:<28}{ms:10.1f}")
         except Exception as exc:
             print(f"frozen   {label:<28}    n/a  ({type(exc).__name__}: {str(exc)[:90]})")

@@ -69,8 +69,10 @@ def main() -> None:
         and all(math.isclose(b[k] or 0, first[k] or 0, rel_tol=1e-6) for k in b)
         for b in boards.values()
     )
-    print(f"demo grid ({len(first)} metric values), {os.cpu_count()} CPU cores, shard size "
-          f"{args.shard_size}; bit-identical: {same}; equal to 6 digits: {close}")  # fmt: skip
+    print(
+        f"demo grid ({len(first)} metric values), {os.cpu_count()} CPU cores, shard size "
+        f"{args.shard_size}; bit-identical: {same}; equal to 6 digits: {close}"
+    )
     base = times["local x1"]
     for name, secs in times.items():
         print(f"{name:<14}{secs:8.1f} s   speed-up {base / secs:5.2f}x")

@@ -22,13 +22,20 @@ def cell(i: int, images: int):
 
     names = [f"img_{j:06d}.jpg" for j in range(images)]
     return CellResult(
-        f"key{i:08d}", enhancer=f"e{i % 10}", dataset="exdark", evaluation="detection",
-        status="ok", spec={"i": i}, n_images=images, enhance_s=1.0, wall_s=2.0,
+        f"key{i:08d}",
+        enhancer=f"e{i % 10}",
+        dataset="exdark",
+        evaluation="detection",
+        status="ok",
+        spec={"i": i},
+        n_images=images,
+        enhance_s=1.0,
+        wall_s=2.0,
         metrics=[(m, 0.5, False, None) for m in ("mAP", "AP50", "AP75", "APs", "APl")],
         image_scores=[(n, m, 0.5) for n in names for m in ("n_pred", "n_ref")],
         samples=[(names[k], "output", os.urandom(20_000)) for k in range(3)],
         image_records=[(n, os.urandom(600)) for n in names],
-    )  # fmt: skip
+    )
 
 
 def main() -> None:
@@ -47,8 +54,10 @@ def main() -> None:
         secs = time.perf_counter() - t0
         size = os.path.getsize(os.path.join(tmp, "results.sqlite")) / 1e6
     print(f"{args.cells} cells x {args.images} images: {secs:.2f} s")
-    print(f"{args.cells / secs:.1f} cells/s, {args.cells * rows_per_cell / secs:,.0f} rows/s, "
-          f"{size / args.cells:.2f} MB per cell")  # fmt: skip
+    print(
+        f"{args.cells / secs:.1f} cells/s, {args.cells * rows_per_cell / secs:,.0f} rows/s, "
+        f"{size / args.cells:.2f} MB per cell"
+    )
 
 
 if __name__ == "__main__":

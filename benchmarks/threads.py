@@ -46,11 +46,17 @@ def main() -> None:
         ds = create_dataset("demo", limit=args.images)
         images = [ds.load(i).image[None] for i in range(len(ds))]
         model = create_enhancer(args.enhancer).eval()
-        print(f"{args.enhancer}, {len(images)} demo image(s) of {tuple(images[0].shape[-2:])}; "
-              f"allowed CPUs {allowed_cpus()}, load {os.getloadavg()[0]:.1f}, "
-              f"+{args.load} busy process(es)")  # fmt: skip
-        settings = {"1 thread": 1, "2 threads": 2, f"gefu default ({chosen})": chosen,
-                    f"torch default ({torch_default})": torch_default}  # fmt: skip
+        print(
+            f"{args.enhancer}, {len(images)} demo image(s) of {tuple(images[0].shape[-2:])}; "
+            f"allowed CPUs {allowed_cpus()}, load {os.getloadavg()[0]:.1f}, "
+            f"+{args.load} busy process(es)"
+        )
+        settings = {
+            "1 thread": 1,
+            "2 threads": 2,
+            f"gefu default ({chosen})": chosen,
+            f"torch default ({torch_default})": torch_default,
+        }
         results = {}
         for label, n in settings.items():
             torch.set_num_threads(n)

@@ -74,12 +74,14 @@ def main() -> int:
         )
 
     config = {
-        "name": "trained-methods", "device": "cpu", "output": str(out / "eval"),
+        "name": "trained-methods",
+        "device": "cpu",
+        "output": str(out / "eval"),
         "enhancers": [{"name": "identity", "id": "input"}]
         + [{"name": m, "id": f"{m} (trained)", "weights": str(d)} for m, d in trained.items()],
         "datasets": [{"name": "demo"}],
         "evaluations": [{"name": "iqa", "params": {"metrics": METRICS}}],
-    }  # fmt: skip
+    }
     config_file = out / "eval.yaml"
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
     cmd = [

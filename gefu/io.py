@@ -110,8 +110,9 @@ def resize(image, shorter: int | None = None, longer: int | None = None):
     if scale == 1.0:
         return image
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    return F.interpolate(image[None], size, mode="bilinear", antialias=scale < 1,
-                         align_corners=False)[0].clamp(0, 1)  # fmt: skip
+    return F.interpolate(
+        image[None], size, mode="bilinear", antialias=scale < 1, align_corners=False
+    )[0].clamp(0, 1)
 
 
 def to_uint8(image) -> np.ndarray:

@@ -25,8 +25,13 @@ def main(config_path: str, out: str, steps: str, *flags: str) -> None:
         return method, datasets
 
     loop.build_method = capture
-    result = loop.train(load_train_config(config_path), output=out, steps=int(steps),
-                        resume="--resume" in flags, quiet=True)  # fmt: skip
+    result = loop.train(
+        load_train_config(config_path),
+        output=out,
+        steps=int(steps),
+        resume="--resume" in flags,
+        quiet=True,
+    )
     from accelerate import PartialState
 
     state = PartialState()

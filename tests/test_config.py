@@ -1,4 +1,3 @@
-
 import pytest
 
 from gefu.bench.config import ConfigError, load_config, validate_config
@@ -63,10 +62,13 @@ def test_bad_config_fails_with_one_line_in_a_fresh_process(tmp_path):
     import sys
 
     f = tmp_path / "c.yaml"
-    f.write_text("name: t\nenhancers: [{name: identity}]\ndatasets: [{name: demo}]\n"
-                 "evaluations: [{name: iqa}]\nbatchsize: 2\n")  # fmt: skip
-    proc = subprocess.run([sys.executable, "-m", "gefu.bench.cli.main", "run", str(f)],
-                          capture_output=True, text=True)  # fmt: skip
+    f.write_text(
+        "name: t\nenhancers: [{name: identity}]\ndatasets: [{name: demo}]\n"
+        "evaluations: [{name: iqa}]\nbatchsize: 2\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "gefu.bench.cli.main", "run", str(f)], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert "batchsize: unknown key" in proc.stderr
 

@@ -25,8 +25,12 @@ def test_codan_reads_labels_in_the_official_order(tmp_path):
     ds = create_dataset("codan", root=str(write_codan(tmp_path / "codan")))
     assert ds.classes == CODAN and ds.split == "test_night" and ds.task == "classification"
     names = [ds.name_of(i) for i in range(len(ds))]
-    assert names[:4] == ["Bicycle/bicycle_0000.jpg", "Car/car_0001.jpg", "Car/car_9999.PNG",
-                         "Motorbike/motorbike_0002.jpg"]  # fmt: skip
+    assert names[:4] == [
+        "Bicycle/bicycle_0000.jpg",
+        "Car/car_0001.jpg",
+        "Car/car_9999.PNG",
+        "Motorbike/motorbike_0002.jpg",
+    ]
     labels = [ds.load(i).target for i in range(len(ds))]
     assert labels == [0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9]
     sample = ds.load(10)
@@ -72,8 +76,12 @@ def test_codan_split_folders_and_errors(tmp_path, capsys):
         create_dataset("codan", root=str(repo), split="night")
     missing = tmp_path / "partial"
     write_photo(missing / "val" / "Car" / "c.jpg", (8, 8))
-    found = {Path(f.path).name for f in create_dataset("codan", root=str(missing), split="val")
-             .check(read_images=False).findings}  # fmt: skip
+    found = {
+        Path(f.path).name
+        for f in create_dataset("codan", root=str(missing), split="val")
+        .check(read_images=False)
+        .findings
+    }
     assert found == set(CODAN) - {"Car"}  # nine class folders missing
 
 

@@ -51,8 +51,9 @@ def test_deterministic_per_name_not_per_order_or_instance(photos):
     a = darkened(photos, seed=3)
     later_first = [darkened(photos, seed=3).load(i).image for i in (2, 1, 0)][::-1]
     assert all(torch.equal(a.load(i).image, later_first[i]) for i in range(3))
-    subset = create_dataset("darkened", dataset={"name": "unpaired_folder", "root": str(photos),
-                                                 "limit": 1}, seed=3)  # fmt: skip
+    subset = create_dataset(
+        "darkened", dataset={"name": "unpaired_folder", "root": str(photos), "limit": 1}, seed=3
+    )
     assert len(subset) == 1 and torch.equal(subset.load(0).image, a.load(0).image)
     assert not torch.equal(darkened(photos, seed=4).load(0).image, a.load(0).image)
     gamma = darkened(photos, model="gamma_curve", severity="random")
@@ -75,13 +76,16 @@ def test_root_and_limit_of_the_wrapper(photos):
         ({"name": "unpaired_folder", "path": "x"}, ValueError, "dataset.path: unknown key"),
         ({"root": "x"}, ValueError, "dataset.name: required"),
         ({"name": "unpaired_foldr"}, RegistryError, "Did you mean 'unpaired_folder'"),
-        ({"name": "paired_folder", "params": {"low": "x"}}, ValueError,
-         "params.low: unknown parameter of 'paired_folder'; valid: high_dir, low_dir"),
+        (
+            {"name": "paired_folder", "params": {"low": "x"}},
+            ValueError,
+            "params.low: unknown parameter of 'paired_folder'; valid: high_dir, low_dir",
+        ),
         ({"name": "unpaired_folder", "params": {"root": "x"}}, ValueError, "beside `params`"),
         ({"name": "unpaired_folder", "limit": 0}, ValueError, "positive integer"),
         ("unpaired_folder", ValueError, "must be a mapping"),
     ],
-)  # fmt: skip
+)
 def test_inner_spec_is_validated(photos, spec, error, match):
     with pytest.raises(error, match=match):
         create_dataset("darkened", root=photos, dataset=spec)
@@ -204,10 +208,14 @@ def test_config_validation_checks_darkened_params(photos):
     data = {
         "name": "t",
         "enhancers": [{"name": "identity"}],
-        "datasets": [{"name": "darkened", "params": {"dataset": {"name": "unpaired_folder"},
-                                                     "severty": "mild"}}],
+        "datasets": [
+            {
+                "name": "darkened",
+                "params": {"dataset": {"name": "unpaired_folder"}, "severty": "mild"},
+            }
+        ],
         "evaluations": [{"name": "iqa"}],
-    }  # fmt: skip
+    }
     with pytest.raises(ConfigError, match="severty: unknown parameter of 'darkened'"):
         validate_config(data)
 
@@ -231,8 +239,9 @@ def write_coco(root: Path) -> Path:
         )
     categories = [{"id": 1, "name": "person"}, {"id": 2, "name": "car"}]
     path = root / "annotations.json"
-    path.write_text(json.dumps({"images": images, "annotations": annotations,
-                                "categories": categories}))  # fmt: skip
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )
     return path
 
 

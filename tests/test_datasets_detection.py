@@ -49,20 +49,28 @@ def bbgt(*rows: str) -> str:
 def make_exdark(root, defects: bool):
     """(image path under ExDark/, annotation text or None, imageclasslist row)."""
     files = [
-        ("Car/2015_00001.JPG", bbgt("Car 2 3 10 8", "People 0 0 5 5").replace("\n", "\r\n"),
-         "5 3 1 3", "2015_00001.jpg.txt"),
+        (
+            "Car/2015_00001.JPG",
+            bbgt("Car 2 3 10 8", "People 0 0 5 5").replace("\n", "\r\n"),
+            "5 3 1 3",
+            "2015_00001.jpg.txt",
+        ),
         ("People/2015_00002.png", bbgt("People 1 1 4 4"), "11 10 2 3", None),
         ("Bicycle/2015_00003.jpg", bbgt("Bicycle 0 0 24 16"), "1 2 2 1", None),
         ("Dog/2015_00004.jpg", bbgt("Dog 1 1 2 2"), "9 5 2 2", None),
-    ]  # fmt: skip
+    ]
     if defects:
         files += [
             ("Car/2015_00005.jpg", "", "5 1 2 3", None),
             ("Cup/2015_00006.png", None, "8 1 1 3", None),
-            ("Dog/2015_00007.png", bbgt("Dog 20 10 10 10", "Lion 1 1 2 2", "Dog 1 1 3 3"),
-             "9 1 2 3", None),
+            (
+                "Dog/2015_00007.png",
+                bbgt("Dog 20 10 10 10", "Lion 1 1 2 2", "Dog 1 1 3 3"),
+                "9 1 2 3",
+                None,
+            ),
             ("Cup/2015_00008.jpg", bbgt("Cup 1 2 x 4"), "8 1 1 3", None),
-        ]  # fmt: skip
+        ]
     rows = ["Name | Class | Light | In/Out | Train/Val/Test"]
     for i, (rel, ann, row, ann_name) in enumerate(files):
         write_photo(root / "ExDark" / rel, SIZE, seed=i)
@@ -89,17 +97,25 @@ def test_exdark_reads_boxes_labels_and_meta(exdark):
     ds = create_dataset("exdark", root=exdark)
     assert isinstance(ds, ExDark) and ds.task == "detection" and len(ds.classes) == 12
     names = [ds.name_of(i) for i in range(len(ds))]
-    assert names == ["2015_00001.JPG", "2015_00002.png", "2015_00005.jpg", "2015_00007.png",
-                     "2015_00008.jpg"]  # fmt: skip
+    assert names == [
+        "2015_00001.JPG",
+        "2015_00002.png",
+        "2015_00005.jpg",
+        "2015_00007.png",
+        "2015_00008.jpg",
+    ]
     s = ds.load(0)  # upper-case image extension, lower-case annotation name, CRLF
     assert s.target["boxes"].dtype == torch.float32 and s.target["labels"].dtype == torch.int64
     assert s.target["boxes"].tolist() == [[2, 3, 12, 11], [0, 0, 5, 5]]
     assert s.target["labels"].tolist() == [ds.classes.index("Car"), ds.classes.index("People")]
     assert s.image.shape == (3, *SIZE)
     assert {k: s.meta[k] for k in ("split", "image_class", "light", "light_type", "scene")} == {
-        "split": "test", "image_class": "Car", "light": 3, "light_type": "Object",
+        "split": "test",
+        "image_class": "Car",
+        "light": 3,
+        "light_type": "Object",
         "scene": "indoor",
-    }  # fmt: skip
+    }
     assert ds.load(1).meta["scene"] == "outdoor" and ds.load(1).meta["light_type"] == "Twilight"
     assert ds.load(2).target["boxes"].shape == (0, 4)  # empty annotation file: no objects
     assert ds.load(3).target["boxes"].tolist() == [[20, 10, 30, 20], [1, 1, 4, 4]]  # Lion dropped
@@ -303,8 +319,10 @@ def make_coco(root, defects: bool):
         {"id": 3, "image_id": 3, "category_id": 1, "bbox": [1.5, 1, 2, 2], "iscrowd": 0},
     ]
     if defects:
-        images += [{"id": 5, "file_name": "e.png", "width": 24, "height": 16},
-                   {"id": 6, "file_name": "f.png", "width": 24, "height": 16}]  # fmt: skip
+        images += [
+            {"id": 5, "file_name": "e.png", "width": 24, "height": 16},
+            {"id": 6, "file_name": "f.png", "width": 24, "height": 16},
+        ]
         anns += [
             {"id": 4, "image_id": 99, "category_id": 1, "bbox": [0, 0, 1, 1]},
             {"id": 5, "image_id": 2, "category_id": 7, "bbox": [0, 0, 1, 1]},
@@ -360,8 +378,12 @@ def test_coco_check_cli_and_absolute_paths(tmp_path):
 
 # -- registry and class maps -----------------------------------------------------------------
 def test_registered_names():
-    for name, cls in [("exdark", ExDark), ("darkface", DarkFace), ("darkface_voc", DarkFaceVOC),
-                      ("coco_detection", CocoDetection)]:  # fmt: skip
+    for name, cls in [
+        ("exdark", ExDark),
+        ("darkface", DarkFace),
+        ("darkface_voc", DarkFaceVOC),
+        ("coco_detection", CocoDetection),
+    ]:
         assert DATASETS.get(name) is cls and cls.task == "detection"
 
 

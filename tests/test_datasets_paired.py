@@ -54,8 +54,17 @@ def lol_v2(root: Path) -> Path:
 
 
 def test_all_names_registered():
-    for name in ("lol_v1", "lol_v2_real", "lol_v2_synthetic", "lsrw", "lime_set", "dicm", "mef",
-                 "npe", "vv"):  # fmt: skip
+    for name in (
+        "lol_v1",
+        "lol_v2_real",
+        "lol_v2_synthetic",
+        "lsrw",
+        "lime_set",
+        "dicm",
+        "mef",
+        "npe",
+        "vv",
+    ):
         assert DATASETS.get(name).registry_name == name
 
 
@@ -84,8 +93,10 @@ def test_lol_v1_defects_are_skipped_or_raised_and_all_found_by_check(tmp_path):
     with pytest.raises(ImageReadError, match="differs"):
         ds.load(3)
     report = ds.check(read_images=False)
-    found = {(Path(f.path).relative_to(tmp_path / "LOL").as_posix(), f.message.split(":")[0])
-             for f in report.findings}  # fmt: skip
+    found = {
+        (Path(f.path).relative_to(tmp_path / "LOL").as_posix(), f.message.split(":")[0])
+        for f in report.findings
+    }
     assert found == {
         ("eval15/low/7.png", "no matching file in high/"),
         ("eval15/high/8.png", "no matching file in low/"),
@@ -99,8 +110,10 @@ def test_lol_v2_real_maps_low_to_normal_names(tmp_path):
     ds = create_dataset("lol_v2_real", root=lol_v2(tmp_path / "LOL-v2"))
     assert isinstance(ds, LOLv2Real) and ds.split == "test"
     assert [ds.name_of(i) for i in range(len(ds))] == [
-        "low00001.png", "low00042.png", "low00690.png",
-    ]  # fmt: skip
+        "low00001.png",
+        "low00042.png",
+        "low00690.png",
+    ]
     assert [value_of(ds.load(i).reference) for i in range(3)] == [101, 142, 190]
     assert [Path(p).name for p, _ in ds.unmatched] == ["00005.png"]
     assert len(create_dataset("lol_v2_real", root=tmp_path / "LOL-v2", split="train")) == 3
@@ -122,8 +135,12 @@ def test_lsrw_cameras_and_splits(tmp_path):
                 img(root / split / camera / "high" / f"{i}.jpg", 50 + i)
     both = create_dataset("lsrw", root=root)
     assert [both.name_of(i) for i in range(len(both))] == [
-        "Huawei/0.jpg", "Huawei/1.jpg", "Nikon/0.jpg", "Nikon/1.jpg", "Nikon/2.jpg",
-    ]  # fmt: skip
+        "Huawei/0.jpg",
+        "Huawei/1.jpg",
+        "Nikon/0.jpg",
+        "Nikon/1.jpg",
+        "Nikon/2.jpg",
+    ]
     assert both.load(3).meta["camera"] == "Nikon" and both.check().counts["camera Nikon"] == 3
     nikon = create_dataset("lsrw", root=root, split="train", camera="nikon", limit=2)
     assert len(nikon) == 2 and nikon.meta_of(0)["path"].endswith("Training data/Nikon/low/0.jpg")
@@ -147,8 +164,9 @@ def test_missing_root_or_split_folder_says_what_was_expected(tmp_path):
 def test_subset_from_list_or_crlf_file_then_limit(tmp_path):
     root = lol_v1(tmp_path / "LOL", clean=True)
     assert [LOLv1(root, subset=["3.png", "1.png"]).name_of(i) for i in range(2)] == [
-        "1.png", "3.png",
-    ]  # fmt: skip
+        "1.png",
+        "3.png",
+    ]
     listing = tmp_path / "subset.txt"
     listing.write_bytes(b"# chosen\r\n3.png\r\n\r\n10.PNG\r\n2.png\r\n")
     ds = LOLv1(root, subset=str(listing), limit=2)

@@ -40,8 +40,11 @@ def test_cityscapes_table_known_entries():
     )
     assert TRAIN_CLASSES[13] == "car" and TRAIN_CLASSES[6] == "traffic light"
     assert (LABEL_TO_TRAIN[7], LABEL_TO_TRAIN[8], LABEL_TO_TRAIN[26], LABEL_TO_TRAIN[33]) == (
-        0, 1, 13, 18,
-    )  # fmt: skip
+        0,
+        1,
+        13,
+        18,
+    )
     for ignored in (0, 1, 2, 3, 4, 5, 6, 9, 10, 14, 15, 16, 18, 29, 30):
         assert LABEL_TO_TRAIN[ignored] == 255, ignored
     assert sorted(LABEL_TO_TRAIN) == list(range(34)) and LABELS[-1] == ("license plate", -1)
@@ -142,8 +145,9 @@ def test_acdc_clusters_are_recordings(tmp_path):
 def test_dark_zurich_val_and_unlabelled_test(tmp_path):
     root = tmp_path / "dz"
     write_photo(root / "rgb_anon/val/night/GOPR0356/GOPR0356_frame_000321_rgb_anon.png", (H, W))
-    write_mask(root / "gt/val/night/GOPR0356/GOPR0356_frame_000321_gt_labelTrainIds.png",
-               mask([10, 2]))  # fmt: skip
+    write_mask(
+        root / "gt/val/night/GOPR0356/GOPR0356_frame_000321_gt_labelTrainIds.png", mask([10, 2])
+    )
     write_photo(root / "gt/val/night/GOPR0356/GOPR0356_frame_000321_gt_labelColor.png", (H, W))
     write_photo(root / "rgb_anon/test/night/GOPR0360/GOPR0360_frame_000001_rgb_anon.png", (H, W))
     val = create_dataset("dark_zurich", root=str(root))
@@ -266,9 +270,11 @@ def test_mask_folder_label_map_and_classes(tmp_path):
     write_photo(root / "images/a.JPG", (H, W))
     write_mask(root / "masks/a.png", mask([0, 1, 2, 5]))
     ds = create_dataset(
-        "mask_folder", root=str(root), label_map={"1": 0, "2": 1, "0": 255},
+        "mask_folder",
+        root=str(root),
+        label_map={"1": 0, "2": 1, "0": 255},
         classes=["lane", "car"],
-    )  # fmt: skip
+    )
     assert ds.classes == ("lane", "car")
     assert np.array_equal(ds.load(0).target.numpy(), mask([255, 0, 1, 255]))
     found = findings(ds.check())
@@ -282,10 +288,15 @@ def test_mask_folder_cityscapes_layout(tmp_path):
     write_photo(root / "leftImg8bit/val/lindau/lindau_000000_000019_leftImg8bit.png", (H, W))
     write_mask(root / "gtFine/val/lindau/lindau_000000_000019_gtFine_labelIds.png", mask([7, 26]))
     ds = create_dataset(
-        "mask_folder", root=str(root), images_dir="leftImg8bit/val", masks_dir="gtFine/val",
-        image_suffix="_leftImg8bit.png", mask_suffix="_gtFine_labelIds.png",
-        label_map="cityscapes", recursive=True,
-    )  # fmt: skip
+        "mask_folder",
+        root=str(root),
+        images_dir="leftImg8bit/val",
+        masks_dir="gtFine/val",
+        image_suffix="_leftImg8bit.png",
+        mask_suffix="_gtFine_labelIds.png",
+        label_map="cityscapes",
+        recursive=True,
+    )
     assert ds.name_of(0) == "lindau/lindau_000000_000019_leftImg8bit.png"
     assert np.array_equal(ds.load(0).target.numpy(), mask([0, 13]))
     assert ds.check().ok

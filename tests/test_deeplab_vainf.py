@@ -27,18 +27,24 @@ def test_architecture_layout_and_parameter_count(net):
     assert sum(p.numel() for p in net.parameters()) == PARAMETERS_19 == 5_225_203
     keys = net.state_dict().keys()
     assert len(keys) == 356
-    for key in ("backbone.low_level_features.0.0.weight",
-                "backbone.low_level_features.1.conv.0.0.weight",  # expansion 1: dw first
-                "backbone.high_level_features.4.conv.3.running_var",
-                "backbone.high_level_features.17.conv.2.weight",
-                "classifier.project.0.weight", "classifier.aspp.convs.4.1.weight",
-                "classifier.aspp.project.1.num_batches_tracked",
-                "classifier.classifier.3.bias"):  # fmt: skip
+    for key in (
+        "backbone.low_level_features.0.0.weight",
+        "backbone.low_level_features.1.conv.0.0.weight",  # expansion 1: dw first
+        "backbone.high_level_features.4.conv.3.running_var",
+        "backbone.high_level_features.17.conv.2.weight",
+        "classifier.project.0.weight",
+        "classifier.aspp.convs.4.1.weight",
+        "classifier.aspp.project.1.num_batches_tracked",
+        "classifier.classifier.3.bias",
+    ):
         assert key in keys, key
     assert not any(".18." in k for k in keys)  # the 320 -> 1280 conv is not part of it
     assert net.state_dict()["classifier.classifier.3.weight"].shape == (19, 256, 1, 1)
-    dil = [m.dilation[0] for m in net.backbone.high_level_features.modules()
-           if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]  # fmt: skip
+    dil = [
+        m.dilation[0]
+        for m in net.backbone.high_level_features.modules()
+        if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)
+    ]
     assert dil == [1] * 11 + [2] * 3  # OS16: the 160-channel stage's stride becomes dilation 2
 
 
@@ -54,13 +60,22 @@ def test_released_checkpoint_layout_loads_through_the_suite(net, tmp_path):
     from gefu.train.aux import build_aux
 
     torch.manual_seed(1)
-    state = {k: (torch.randn_like(v) * 0.05 if v.is_floating_point() else v)
-             for k, v in net.state_dict().items()}  # fmt: skip
+    state = {
+        k: (torch.randn_like(v) * 0.05 if v.is_floating_point() else v)
+        for k, v in net.state_dict().items()
+    }
     state = {k: (v.abs() + 0.5 if "running_var" in k else v) for k, v in state.items()}
     file = tmp_path / "best_deeplabv3plus_mobilenet_cityscapes_os16.pth"
-    torch.save({"cur_itrs": 30000, "model_state": state, "optimizer_state": {"state": {}},
-                "scheduler_state": {"last_epoch": 30000}, "best_score": np.float64(0.721)},
-               file)  # fmt: skip
+    torch.save(
+        {
+            "cur_itrs": 30000,
+            "model_state": state,
+            "optimizer_state": {"state": {}},
+            "scheduler_state": {"last_epoch": 30000},
+            "best_score": np.float64(0.721),
+        },
+        file,
+    )
     loaded = read_vainf_state(file)
     assert loaded.keys() == state.keys()
     prior = build_aux("segmenter", {"source": "vainf", "weights": str(file)})

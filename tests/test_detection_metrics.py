@@ -125,15 +125,26 @@ def test_coco_parity_with_pycocotools_run_directly(tmp_path):
         gt["images"].append({"id": 100 + i, "width": 128, "height": 128})
         for box, label, crowd in zip(t["boxes"], t["labels"], t["ignore"]):
             x1, y1, x2, y2 = box.tolist()
-            gt["annotations"].append({
-                "id": len(gt["annotations"]) + 1, "image_id": 100 + i, "iscrowd": int(crowd),
-                "category_id": 10 * (int(label) + 1), "bbox": [x1, y1, x2 - x1, y2 - y1],
-                "area": (x2 - x1) * (y2 - y1),
-            })  # fmt: skip
+            gt["annotations"].append(
+                {
+                    "id": len(gt["annotations"]) + 1,
+                    "image_id": 100 + i,
+                    "iscrowd": int(crowd),
+                    "category_id": 10 * (int(label) + 1),
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                }
+            )
         for box, label, score in zip(p["boxes"], p["labels"], p["scores"]):
             x1, y1, x2, y2 = box.tolist()
-            results.append({"image_id": 100 + i, "category_id": 10 * (int(label) + 1),
-                            "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(score)})  # fmt: skip
+            results.append(
+                {
+                    "image_id": 100 + i,
+                    "category_id": 10 * (int(label) + 1),
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "score": float(score),
+                }
+            )
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO(str(tmp_path / "gt.json"))

@@ -34,8 +34,11 @@ def test_unreadable_files_raise_with_name_and_reason(tmp_path):
     data = (tmp_path / "full.png").read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
     (tmp_path / "text.jpg").write_text("not an image")
-    for name, reason in [("empty.png", "empty file"), ("cut.png", "truncated"),
-                         ("text.jpg", "not a recognised")]:  # fmt: skip
+    for name, reason in [
+        ("empty.png", "empty file"),
+        ("cut.png", "truncated"),
+        ("text.jpg", "not a recognised"),
+    ]:
         with pytest.raises(ImageReadError) as err:
             read_image_array(tmp_path / name)
         assert name in str(err.value) and reason in str(err.value)

@@ -21,12 +21,17 @@ def test_small_images_are_skipped_per_metric_and_the_table_is_ranked(tmp_path):
     write_photo(root / "b.png", (64, 96), seed=2)
     rng = np.random.default_rng(0)
     Image.fromarray((rng.random((128, 128, 3)) * 120).astype(np.uint8)).save(root / "big.png")
-    config = validate_config({
-        "name": "t", "output": str(tmp_path / "results"), "device": "cpu", "batch_size": 4,
-        "enhancers": [{"name": "identity"}, {"name": "gamma"}],
-        "datasets": [{"name": "unpaired_folder", "root": str(root)}],
-        "evaluations": [{"name": "iqa", "params": {"metrics": ["psnr", "niqe", "piqe"]}}],
-    })  # fmt: skip
+    config = validate_config(
+        {
+            "name": "t",
+            "output": str(tmp_path / "results"),
+            "device": "cpu",
+            "batch_size": 4,
+            "enhancers": [{"name": "identity"}, {"name": "gamma"}],
+            "datasets": [{"name": "unpaired_folder", "root": str(root)}],
+            "evaluations": [{"name": "iqa", "params": {"metrics": ["psnr", "niqe", "piqe"]}}],
+        }
+    )
     outcome = Runner(config, quiet=True).run()
     assert not outcome.failed and len(outcome.computed) == 2
     with Store(tmp_path / "results", readonly=True) as store:
@@ -36,9 +41,11 @@ def test_small_images_are_skipped_per_metric_and_the_table_is_ranked(tmp_path):
             (p["item"], p["message"].split(":")[0]) for p in store.problems(cell["cell_key"])
         }
     assert problems == {
-        ("tiny.png", "niqe skipped"), ("tiny.png", "piqe skipped"),
-        ("a.png", "niqe skipped"), ("b.png", "niqe skipped"),
-    }  # fmt: skip
+        ("tiny.png", "niqe skipped"),
+        ("tiny.png", "piqe skipped"),
+        ("a.png", "niqe skipped"),
+        ("b.png", "niqe skipped"),
+    }
     assert cell["n_images"] == 4 and cell["status"] == "ok"
     (table,) = report.tables
     assert table.primary.metric == "niqe"  # psnr is listed first but unavailable unpaired

@@ -235,19 +235,31 @@ def test_a_clean_tree_passes(tmp_path):
     "name, text, expected",
     [
         # an import inside a function counts
-        ("gefu/datasets/bad.py", "def f():\n    from gefu.bench import runner\n",
-         "gefu.datasets.bad (datasets) imports gefu.bench.runner (bench)"),
-        ("gefu/core/bad.py", "import gefu.datasets.folder\n",
-         "gefu.core.bad (core) imports gefu.datasets.folder (datasets)"),
+        (
+            "gefu/datasets/bad.py",
+            "def f():\n    from gefu.bench import runner\n",
+            "gefu.datasets.bad (datasets) imports gefu.bench.runner (bench)",
+        ),
+        (
+            "gefu/core/bad.py",
+            "import gefu.datasets.folder\n",
+            "gefu.core.bad (core) imports gefu.datasets.folder (datasets)",
+        ),
         # train and bench sit side by side
-        ("gefu/train/loop.py", "from gefu.bench.runner import run\n",
-         "gefu.train.loop (train) imports gefu.bench.runner (bench)"),
+        (
+            "gefu/train/loop.py",
+            "from gefu.bench.runner import run\n",
+            "gefu.train.loop (train) imports gefu.bench.runner (bench)",
+        ),
         # a registry's lazy string pointing up
-        ("gefu/metrics/__init__.py", 'T = "gefu.train.loop:Thing"\n',
-         "gefu.metrics (metrics) names lazily gefu.train.loop (train)"),
+        (
+            "gefu/metrics/__init__.py",
+            'T = "gefu.train.loop:Thing"\n',
+            "gefu.metrics (metrics) names lazily gefu.train.loop (train)",
+        ),
         ("gefu/stray.py", "", "gefu.stray: no layer (add a pattern to LAYERS)"),
     ],
-)  # fmt: skip
+)
 def test_an_upward_import_fails(tmp_path, name, text, expected):
     files = {**CLEAN, "gefu/train/__init__.py": "", "gefu/train/loop.py": "", name: text}
     files.setdefault("gefu/metrics/__init__.py", "")

@@ -38,8 +38,9 @@ def test_readme_plugin_installs_lists_and_runs(tmp_path, paired_dir):
             "evaluations": [{"name": "iqa", "params": {"metrics": ["psnr"]}}],
         }
         (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
-        done = subprocess.run([*GEFU, "run", str(tmp_path / "c.yaml"), "--quiet"],
-                              capture_output=True, text=True)  # fmt: skip
+        done = subprocess.run(
+            [*GEFU, "run", str(tmp_path / "c.yaml"), "--quiet"], capture_output=True, text=True
+        )
         assert done.returncode == 0, done.stderr
         assert "| brighten" in (tmp_path / "results" / "leaderboard.md").read_text()
     finally:

@@ -16,10 +16,22 @@ from gefu.train.ram_encoder import (
 
 # a small RAM: a Swin of RAM's layout with 3 stages (two patch mergings), shifted windows in
 # stages 0-1, and a small tagging head of RAM's layout
-SWIN = {"image_size": 32, "embed_dim": 8, "depths": [2, 2, 2], "num_heads": [1, 2, 2],
-        "window_size": 4}  # fmt: skip
-TINY = {**SWIN, "proj_dim": 16, "num_tags": 7, "tag_hidden": 12, "tag_heads": 2,
-        "tag_layers": 2, "tag_intermediate": 20}  # fmt: skip
+SWIN = {
+    "image_size": 32,
+    "embed_dim": 8,
+    "depths": [2, 2, 2],
+    "num_heads": [1, 2, 2],
+    "window_size": 4,
+}
+TINY = {
+    **SWIN,
+    "proj_dim": 16,
+    "num_tags": 7,
+    "tag_hidden": 12,
+    "tag_heads": 2,
+    "tag_layers": 2,
+    "tag_intermediate": 20,
+}
 
 
 def save_ram_checkpoint(encoder: RAMImageEncoder, path, edit=None):
@@ -111,8 +123,11 @@ def test_a_bad_checkpoint_is_a_clear_error(tmp_path):
         del s["fc.bias"]
 
     path = save_ram_checkpoint(encoder, tmp_path / "shape.pth", resize)
-    with pytest.raises(ValueError, match=r"missing \(1\): fc.bias; shape \(1\): image_proj.weight "
-                       r"\(7, 32\) != \(16, 32\)"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"missing \(1\): fc.bias; shape \(1\): image_proj.weight "
+        r"\(7, 32\) != \(16, 32\)",
+    ):
         load_ram_encoder(path, **TINY)
     torch.save({"model": {"backbone.conv.weight": torch.zeros(1)}}, tmp_path / "other.pth")
     with pytest.raises(ValueError, match="not a RAM checkpoint.*backbone.conv.weight"):
@@ -157,8 +172,10 @@ def test_semi_llie_contrastive_loss_on_ram_features(tmp_path):
     from gefu.methods.semi_llie.recipe import SemiLLIEConfig, SemiLLIETraining
 
     path = save_ram_checkpoint(tiny_encoder(), tmp_path / "ram_tiny.pth")
-    aux = {"ram": build_aux("ram", {"weights": str(path), "arch": TINY}),
-           "vgg": build_aux("vgg", {"layer": "relu3_3"}, allow_random=True)}  # fmt: skip
+    aux = {
+        "ram": build_aux("ram", {"weights": str(path), "arch": TINY}),
+        "vgg": build_aux("vgg", {"layer": "relu3_3"}, allow_random=True),
+    }
     assert SemiLLIEConfig().contrastive_features == "ram"  # as released
 
     class Ctx:
@@ -168,8 +185,10 @@ def test_semi_llie_contrastive_loss_on_ram_features(tmp_path):
             return aux[name]
 
     x = torch.rand(1, 3, 16, 16)
-    batch = {"labeled": {"low": x * 0.2, "normal": x},
-             "unlabeled": {"weak": x * 0.2, "strong": x * 0.3}}  # fmt: skip
+    batch = {
+        "labeled": {"low": x * 0.2, "normal": x},
+        "unlabeled": {"weak": x * 0.2, "strong": x * 0.3},
+    }
     for grad in (False, True):
         torch.manual_seed(0)
         config = SemiLLIEConfig(embed_dim=32, depths=[1], contrastive_grad=grad)
@@ -212,8 +231,11 @@ def test_semi_llie_trains_with_the_ram_aux_network(tmp_path):
     import json
 
     recipe = json.loads((tmp_path / "run" / "recipe.json").read_text())
-    assert recipe["switches"]["contrastive_features"] == {"value": "ram", "release": "ram",
-                                                          "as_released": True}  # fmt: skip
+    assert recipe["switches"]["contrastive_features"] == {
+        "value": "ram",
+        "release": "ram",
+        "as_released": True,
+    }
     log = (tmp_path / "run" / "metrics.csv").read_text()
     assert "contrastive" in log
 
@@ -308,9 +330,19 @@ def tags_reference(state: dict, embeds: torch.Tensor, heads: int) -> torch.Tenso
 
 def test_timm_module_computes_rams_swin_and_tagging_head():
     # 64 px: stages at 16, 8, 4 tokens a side, window 4: shifted windows in stages 0 and 1
-    arch = {"image_size": 64, "embed_dim": 8, "depths": [2, 2, 2], "num_heads": [1, 2, 2],
-            "window_size": 4, "proj_dim": 10, "num_tags": 9, "tag_hidden": 12, "tag_heads": 3,
-            "tag_layers": 2, "tag_intermediate": 20}  # fmt: skip
+    arch = {
+        "image_size": 64,
+        "embed_dim": 8,
+        "depths": [2, 2, 2],
+        "num_heads": [1, 2, 2],
+        "window_size": 4,
+        "proj_dim": 10,
+        "num_tags": 9,
+        "tag_hidden": 12,
+        "tag_heads": 3,
+        "tag_layers": 2,
+        "tag_intermediate": 20,
+    }
     torch.manual_seed(0)
     encoder = RAMImageEncoder(**arch).eval()
     for p in encoder.parameters():

@@ -89,8 +89,11 @@ def test_released_decomnet_loads_exactly():
         decom = load_decomnet(file)
     state = decom.state_dict()
     assert len(state) == len(official) == 14
-    renames = {"DecomNet.net1_conv0.": "shallow.", "DecomNet.net1_convs.": "body.",
-               "DecomNet.net1_recon.": "recon."}  # fmt: skip
+    renames = {
+        "DecomNet.net1_conv0.": "shallow.",
+        "DecomNet.net1_convs.": "body.",
+        "DecomNet.net1_recon.": "recon.",
+    }
     for key, value in official.items():
         prefix = next(p for p in renames if key.startswith(p))
         assert torch.equal(state[renames[prefix] + key[len(prefix) :]], value)
@@ -104,9 +107,10 @@ def test_weights_import_writes_a_folder_that_reproduces_the_release(tmp_path, ca
     assert config["enhancer"] == "zero_dce_pp" and config["format"] == 2
     assert config["params"]["scale_factor"] == 12
     assert config["imported_from"] == {
-        "file": "Epoch99.pth", "release": "zero_dce_pp.official",
+        "file": "Epoch99.pth",
+        "release": "zero_dce_pp.official",
         "sha256": "ca8855b90df9a80fa4195a831f33d3476b1964f787eb70602797c773067f3b84",
-    }  # fmt: skip
+    }
     assert (tmp_path / "ck" / "model.safetensors").is_file()
     model = create_enhancer("zero_dce_pp", weights=str(tmp_path / "ck"))
     with torch.no_grad():
@@ -168,8 +172,9 @@ def test_format_1_folders_are_converted_with_a_warning(name, tmp_path):
     (folder / "config.json").write_text(json.dumps(config))
     state = load_file(folder / "model.safetensors")  # what the old sign x + r(x - x^2) needed
     last = "net.e_conv7.pointwise." if name == "zero_dce_pp" else "net.e_conv7."
-    save_file({k: -v if k.startswith(last) else v for k, v in state.items()},
-              folder / "model.safetensors")  # fmt: skip
+    save_file(
+        {k: -v if k.startswith(last) else v for k, v in state.items()}, folder / "model.safetensors"
+    )
     with pytest.warns(UserWarning, match="before format 2"):
         loaded = create_enhancer(name, weights=str(folder))
     x = torch.rand(1, 3, 24, 36)
@@ -190,8 +195,13 @@ def test_zero_dce_pp_keeps_any_size_and_matches_the_release_on_the_crop():
     x = torch.rand(1, 3, 31, 50)
     with torch.no_grad():
         out, crop = model(x), model(x[..., :24, :48])
-        r = torch.tanh(model.net(F.interpolate(x[..., :24, :48], scale_factor=1 / 12,
-                                               mode="bilinear", align_corners=False)))  # fmt: skip
+        r = torch.tanh(
+            model.net(
+                F.interpolate(
+                    x[..., :24, :48], scale_factor=1 / 12, mode="bilinear", align_corners=False
+                )
+            )
+        )
         r = F.interpolate(r, size=(24, 48), mode="bilinear", align_corners=True)
     assert out.shape == x.shape
     assert torch.equal(out[..., :24, :48], crop)  # the release's computation on the crop
@@ -242,8 +252,16 @@ def test_weights_list_names_every_release(capsys):
     rows = json.loads(capsys.readouterr().out)
     sagc = next(r for r in rows if r["name"] == "sagc.base")
     assert sagc["gain"] == 1.5 and sagc["url"].startswith("https://github.com/georgepan900530/")
-    assert {r["enhancer"] for r in rows} >= {"zero_dce", "zero_dce_pp", "scl_lle", "sagc",
-                                             "hvr_ssle", "semi_llie", "scuf", None}  # fmt: skip
+    assert {r["enhancer"] for r in rows} >= {
+        "zero_dce",
+        "zero_dce_pp",
+        "scl_lle",
+        "sagc",
+        "hvr_ssle",
+        "semi_llie",
+        "scuf",
+        None,
+    }
 
 
 def test_release_params_are_the_enhancer_defaults():
@@ -276,12 +294,17 @@ def test_benchmark_config_names_an_official_file(tmp_path, paired_dir):
     from gefu.bench.runner import Runner
 
     torch.save(dce_official_layout(create_enhancer("zero_dce")), tmp_path / "official.pth")
-    config = validate_config({
-        "name": "t", "output": str(tmp_path / "results"), "device": "cpu", "batch_size": 2,
-        "enhancers": [{"name": "zero_dce", "weights": str(tmp_path / "official.pth")}],
-        "datasets": [{"name": "paired_folder", "root": str(paired_dir)}],
-        "evaluations": [{"name": "iqa", "params": {"metrics": ["psnr"]}}],
-    })  # fmt: skip
+    config = validate_config(
+        {
+            "name": "t",
+            "output": str(tmp_path / "results"),
+            "device": "cpu",
+            "batch_size": 2,
+            "enhancers": [{"name": "zero_dce", "weights": str(tmp_path / "official.pth")}],
+            "datasets": [{"name": "paired_folder", "root": str(paired_dir)}],
+            "evaluations": [{"name": "iqa", "params": {"metrics": ["psnr"]}}],
+        }
+    )
     result = Runner(config, quiet=True).run()
     assert not result.failed and {c.enhancer for c in result.computed} >= {"zero_dce"}
 
@@ -298,7 +321,7 @@ HVR_NAMES = [  # this suite's key -> the release's ``HVR`` module's, applied in 
     (r"^h_net\.groups\.(\d)\.proj\.", r"H_net_model.layers.\1.patch_embed.proj."),
     (r"^h_net\.groups\.(\d)\.conv\.", r"H_net_model.layers.\1.conv."),
     (r"^h_net\.", "H_net_model."),
-]  # fmt: skip
+]
 
 
 def hvr_official_layout(model) -> dict[str, torch.Tensor]:
@@ -349,19 +372,36 @@ def test_released_hvr_layout_loads(tmp_path):
 
 # -- Semi-LLIE: the official trainer's checkpoint ----------------------------------------------
 SEMI_BLOCK = {
-    "fuse.pw": "fuse.pwconv", "fuse.dw": "fuse.dwconv", "fuse.out": "fuse.project_out",
-    "fuse.mix": "fuse.mlp", "norm1": "ln_1", "norm2": "ln_2", "skip1": "skip_scale",
-    "skip2": "skip_scale2", "cab.body.0": "conv_blk.cab.0", "cab.body.2": "conv_blk.cab.2",
-    "cab.gate.1": "conv_blk.cab.3.attention.1", "cab.gate.3": "conv_blk.cab.3.attention.3",
-    "ssm.in_proj": "self_attention.in_proj", "ssm.out_proj": "self_attention.out_proj",
-    "ssm.out_norm": "self_attention.out_norm", "ssm.conv3": "self_attention.conv2d",
-    "ssm.conv5": "self_attention.conv2d_55", "ssm.merge": "self_attention.point_wise_conv",
-    "ssm.x_proj": "self_attention.x_proj_weight", "ssm.dt_proj": "self_attention.dt_projs_weight",
-    "ssm.dt_bias": "self_attention.dt_projs_bias", "ssm.A_log": "self_attention.A_logs",
+    "fuse.pw": "fuse.pwconv",
+    "fuse.dw": "fuse.dwconv",
+    "fuse.out": "fuse.project_out",
+    "fuse.mix": "fuse.mlp",
+    "norm1": "ln_1",
+    "norm2": "ln_2",
+    "skip1": "skip_scale",
+    "skip2": "skip_scale2",
+    "cab.body.0": "conv_blk.cab.0",
+    "cab.body.2": "conv_blk.cab.2",
+    "cab.gate.1": "conv_blk.cab.3.attention.1",
+    "cab.gate.3": "conv_blk.cab.3.attention.3",
+    "ssm.in_proj": "self_attention.in_proj",
+    "ssm.out_proj": "self_attention.out_proj",
+    "ssm.out_norm": "self_attention.out_norm",
+    "ssm.conv3": "self_attention.conv2d",
+    "ssm.conv5": "self_attention.conv2d_55",
+    "ssm.merge": "self_attention.point_wise_conv",
+    "ssm.x_proj": "self_attention.x_proj_weight",
+    "ssm.dt_proj": "self_attention.dt_projs_weight",
+    "ssm.dt_bias": "self_attention.dt_projs_bias",
+    "ssm.A_log": "self_attention.A_logs",
     "ssm.D": "self_attention.Ds",
-}  # fmt: skip
-SEMI_TOP = {"illu_in": "estimator.conv1", "illu_feat": "estimator.depth_conv",
-            "illu_map": "estimator.conv2", "embed_norm": "patch_embed.norm"}  # fmt: skip
+}
+SEMI_TOP = {
+    "illu_in": "estimator.conv1",
+    "illu_feat": "estimator.depth_conv",
+    "illu_map": "estimator.conv2",
+    "embed_norm": "patch_embed.norm",
+}
 
 
 def semi_official_layout(model) -> dict[str, torch.Tensor]:
@@ -392,8 +432,12 @@ def test_semi_llie_training_checkpoint_loads(tmp_path):
     layout = semi_official_layout(model)
     assert "module.layers.1.residual_group.blocks.1.self_attention.A_logs" in layout
     assert "module.layers.0.residual_group.blocks.0.conv_blk.cab.3.attention.3.bias" in layout
-    checkpoint = {"arch": "DataParallel", "epoch": 20, "state_dict": layout,
-                  "optimizer_dict": {"state": {}, "param_groups": [{"lr": 2e-4}]}}  # fmt: skip
+    checkpoint = {
+        "arch": "DataParallel",
+        "epoch": 20,
+        "state_dict": layout,
+        "optimizer_dict": {"state": {}, "param_groups": [{"lr": 2e-4}]},
+    }
     torch.save(checkpoint, tmp_path / "model_e20.pth")
     loaded = create_enhancer("semi_llie", weights=str(tmp_path / "model_e20.pth"))
     x = torch.rand(1, 3, 12, 10)

@@ -97,8 +97,12 @@ def test_records_round_trip_and_dispatch():
     assert kind == DETECTION and np.array_equal(rec["pred"]["scores"], preds[1]["scores"])
     assert np.array_equal(rec["target"]["ignore"], targets[1]["ignore"])
     assert encode({"top1": 1.0}) is None
-    counts = {"area_intersect": np.arange(3.0), "area_union": np.ones(3),
-              "area_pred_label": np.ones(3), "area_label": np.ones(3)}  # fmt: skip
+    counts = {
+        "area_intersect": np.arange(3.0),
+        "area_union": np.ones(3),
+        "area_pred_label": np.ones(3),
+        "area_label": np.ones(3),
+    }
     assert decode(encode(counts))[0] == SEGMENTATION
     assert isinstance(for_cell(blobs, {"evaluation": {"task": {"metric": "coco"}}}), CocoMatching)
     assert for_cell([], {}) is None
@@ -161,11 +165,17 @@ def test_report_intervals_and_paired_test_for_map(tmp_path):
             lib = coco_map(p, targets, CLASSES)
             store.write_cell(
                 CellResult(
-                    key, name, "d", "det", "ok", spec, n_images=60,
+                    key,
+                    name,
+                    "d",
+                    "det",
+                    "ok",
+                    spec,
+                    n_images=60,
                     metrics=[(m, lib[m], False, None) for m in ("mAP", "mAP50", "mAP75")],
                     image_records=encode_all(_names(60), _records(p, targets)),
                 )
-            )  # fmt: skip
+            )
     with Store(tmp_path) as store:
         report = analyse(load_report(store))
     (table,) = report.tables

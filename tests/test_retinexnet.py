@@ -134,12 +134,16 @@ def test_two_phase_training_checkpoint_runner_and_load_decomnet(paired_dir, tmp_
     assert not any(p.requires_grad for p in decom.parameters()) and not decom.training
     assert all(torch.equal(a, b) for a, b in zip(decom(x), model.decompose(x), strict=True))
 
-    config = validate_config({
-        "name": "trained", "output": str(tmp_path / "results"), "device": "cpu",
-        "enhancers": [{"name": "retinexnet", "weights": str(out / "model")}],
-        "datasets": [{"name": "paired_folder", "root": str(paired_dir)}],
-        "evaluations": [{"name": "iqa", "params": {"metrics": ["psnr"]}}],
-    })  # fmt: skip
+    config = validate_config(
+        {
+            "name": "trained",
+            "output": str(tmp_path / "results"),
+            "device": "cpu",
+            "enhancers": [{"name": "retinexnet", "weights": str(out / "model")}],
+            "datasets": [{"name": "paired_folder", "root": str(paired_dir)}],
+            "evaluations": [{"name": "iqa", "params": {"metrics": ["psnr"]}}],
+        }
+    )
     outcome = Runner(config, quiet=True).run()
     assert not outcome.failed and outcome.computed
 

@@ -103,8 +103,10 @@ def test_unreadable_images_are_reported_and_skipped(tmp_path):
 
 
 def test_killed_run_resumes_to_the_same_leaderboard(tmp_path, paired_dir, plugin_path):
-    enhancers = [{"name": "sleepy", "id": f"sleepy-{i}", "params": {"seconds": 0.3 + 0.01 * i}}
-                 for i in range(5)]  # fmt: skip
+    enhancers = [
+        {"name": "sleepy", "id": f"sleepy-{i}", "params": {"seconds": 0.3 + 0.01 * i}}
+        for i in range(5)
+    ]
     killed = config(tmp_path / "a", paired_dir, enhancers)
     clean = config(tmp_path / "b", paired_dir, enhancers)
     files = []
@@ -112,8 +114,12 @@ def test_killed_run_resumes_to_the_same_leaderboard(tmp_path, paired_dir, plugin
         (tmp_path / name).write_text(yaml.safe_dump(data))
         files.append(tmp_path / name)
     env = env_with(plugin_path)
-    proc = subprocess.Popen([*GEFU, "run", str(files[0]), "--quiet"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [*GEFU, "run", str(files[0]), "--quiet"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     db = tmp_path / "a" / "results" / "results.sqlite"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -131,12 +137,13 @@ def test_killed_run_resumes_to_the_same_leaderboard(tmp_path, paired_dir, plugin
         done = con.execute("SELECT COUNT(*) FROM cells").fetchone()[0]
     assert 2 <= done < 6, "the kill should land mid-grid"
     for f in files:
-        subprocess.run([*GEFU, "run", str(f), "--quiet"], env=env, check=True,
-                       capture_output=True)  # fmt: skip
+        subprocess.run([*GEFU, "run", str(f), "--quiet"], env=env, check=True, capture_output=True)
 
     def rows(folder):
         with open(folder / "results" / "leaderboard.csv") as f:
-            return [{k: v for k, v in r.items() if k not in ("images_per_s", "ms_per_mp")}
-                    for r in csv.DictReader(f)]  # fmt: skip
+            return [
+                {k: v for k, v in r.items() if k not in ("images_per_s", "ms_per_mp")}
+                for r in csv.DictReader(f)
+            ]
 
     assert rows(tmp_path / "a") == rows(tmp_path / "b")

@@ -47,8 +47,10 @@ def result(key, status="ok", value=20.0, spec=None, **labels):
 
 def leaderboard(folder):
     with open(folder / "results" / "leaderboard.csv") as f:
-        return [{k: v for k, v in r.items() if k not in ("images_per_s", "ms_per_mp")}
-                for r in csv.DictReader(f)]  # fmt: skip
+        return [
+            {k: v for k, v in r.items() if k not in ("images_per_s", "ms_per_mp")}
+            for r in csv.DictReader(f)
+        ]
 
 
 def counts(stdout: str) -> tuple[int, int, int]:
@@ -121,10 +123,12 @@ def test_a_claim_of_an_exited_process_on_this_host_is_taken_over_at_once(tmp_pat
         with store.transaction() as db:
             db.executemany(
                 "INSERT INTO claims VALUES (?, ?, ?)",
-                [("dead", f"{host}:{gone.pid}:ab", future),
-                 ("alive", f"{host}:{os.getppid()}:cd", future),
-                 ("remote", f"elsewhere.invalid:{gone.pid}:ef", future)],
-            )  # fmt: skip
+                [
+                    ("dead", f"{host}:{gone.pid}:ab", future),
+                    ("alive", f"{host}:{os.getppid()}:cd", future),
+                    ("remote", f"elsewhere.invalid:{gone.pid}:ef", future),
+                ],
+            )
         got = store.claim(["dead", "alive", "remote"])
         assert got.mine == {"dead"} and got.taken == {"dead": f"{host}:{gone.pid}:ab"}
         assert got.others == {"alive", "remote"}
@@ -160,9 +164,16 @@ print(json.dumps(mine))
 def test_processes_racing_for_the_same_cells_each_get_distinct_ones(tmp_path):
     n, procs = 150, 4
     Store(tmp_path).close()
-    runs = [subprocess.Popen([sys.executable, "-c", RACE, str(tmp_path), str(n), str(i)],
-                             env=env_with(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True) for i in range(procs)]  # fmt: skip
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACE, str(tmp_path), str(n), str(i)],
+            env=env_with(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(procs)
+    ]
     deadline = time.time() + 60
     while not all((tmp_path / f"ready{i}").exists() for i in range(procs)):
         assert time.time() < deadline, "the racers did not start"
@@ -204,8 +215,9 @@ def test_a_run_waits_for_a_cell_another_run_holds(tmp_path, paired_dir, capsys, 
         time.sleep(0.05)
         err += capsys.readouterr().err
     assert other.cell_status(own.key) == "ok"  # it computed its own cell meanwhile
-    other.write_cell(result(held.key, status, 99.0, held.spec, enhancer="identity",
-                            dataset=held.dataset))  # fmt: skip
+    other.write_cell(
+        result(held.key, status, 99.0, held.spec, enhancer="identity", dataset=held.dataset)
+    )
     thread.join(120)
     err += capsys.readouterr().err
     outcome = box["outcome"]
@@ -246,8 +258,10 @@ def test_labels_with_equal_specs_share_one_computation(tmp_path, paired_dir, cap
 
 # -- processes --------------------------------------------------------------------------------
 def sleepy(seconds):
-    return [{"name": "sleepy", "id": f"sleepy-{i}", "params": {"seconds": seconds + 0.01 * i}}
-            for i in range(5)]  # fmt: skip
+    return [
+        {"name": "sleepy", "id": f"sleepy-{i}", "params": {"seconds": seconds + 0.01 * i}}
+        for i in range(5)
+    ]
 
 
 def write_config(path, data):
@@ -259,9 +273,16 @@ def test_two_runs_on_one_folder_compute_each_cell_once(tmp_path, paired_dir, plu
     shared = write_config(tmp_path / "shared.yaml", config(tmp_path / "s", paired_dir, sleepy(0.5)))
     alone = write_config(tmp_path / "alone.yaml", config(tmp_path / "a", paired_dir, sleepy(0.5)))
     env = env_with(plugin_path)
-    procs = [subprocess.Popen([*GEFU, "run", str(f)], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-             for f in (shared, shared, alone)]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [*GEFU, "run", str(f)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for f in (shared, shared, alone)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, out + err
@@ -285,11 +306,18 @@ def test_a_killed_run_leaves_claims_that_a_rerun_takes_over(tmp_path, paired_dir
     alone = write_config(tmp_path / "a.yaml", config(tmp_path / "a", paired_dir, sleepy(0.3)))
     env = env_with(plugin_path) | {"GEFU_LEASE_S": "2"}
     clean = subprocess.Popen(
-        [*GEFU, "run", str(alone), "--quiet"], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    proc = subprocess.Popen([*GEFU, "run", str(killed), "--quiet"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        [*GEFU, "run", str(alone), "--quiet"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    proc = subprocess.Popen(
+        [*GEFU, "run", str(killed), "--quiet"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     db = tmp_path / "k" / "results" / "results.sqlite"
     seen, deadline = set(), time.time() + 120
     while time.time() < deadline:  # kill just after a group is claimed, so it dies mid-group
@@ -311,8 +339,9 @@ def test_a_killed_run_leaves_claims_that_a_rerun_takes_over(tmp_path, paired_dir
         left = con.execute("SELECT owner FROM claims").fetchall()
     assert 2 <= done < 6, "the kill should land mid-grid"
     assert left and all(owner.split(":")[1] == str(proc.pid) for (owner,) in left)
-    rerun = subprocess.run([*GEFU, "run", str(killed)], env=env, capture_output=True, text=True,
-                           timeout=300)  # fmt: skip
+    rerun = subprocess.run(
+        [*GEFU, "run", str(killed)], env=env, capture_output=True, text=True, timeout=300
+    )
     proc.wait()
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert f"taking over {len(left)} cell(s) left by a run that stopped" in rerun.stderr

@@ -109,9 +109,11 @@ def test_failures_anywhere_stay_in_their_cell_without_a_traceback(
     tmp_path, paired_dir, plugin_path
 ):
     data = config(
-        tmp_path, paired_dir, ["identity", "plain_dce"],
+        tmp_path,
+        paired_dir,
+        ["identity", "plain_dce"],
         evaluations=("iqa", "compute_raises", "setup_raises"),
-    )  # fmt: skip
+    )
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
     cmd = [*GEFU, "run", str(tmp_path / "c.yaml"), "--quiet"]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env_with(plugin_path))
@@ -123,8 +125,9 @@ def test_failures_anywhere_stay_in_their_cell_without_a_traceback(
     assert "compute broke on purpose" in console and "setup broke on purpose" in console
     md = (tmp_path / "results" / "leaderboard.md").read_text()
     assert "| plain_dce" in md and "79.4k" in md  # a plain nn.Module's parameters
-    debug = subprocess.run([*cmd, "--debug"], capture_output=True, text=True,
-                           env=env_with(plugin_path))  # fmt: skip
+    debug = subprocess.run(
+        [*cmd, "--debug"], capture_output=True, text=True, env=env_with(plugin_path)
+    )
     assert debug.returncode == 1 and "Traceback" in debug.stdout + debug.stderr
 
 
@@ -167,7 +170,8 @@ def test_the_demo_evaluations_need_no_mmdet(tmp_path, monkeypatch):
 def test_editing_an_editable_plugin_recomputes_only_its_cells(tmp_path, paired_dir):
     pkg = tmp_path / "gefu-editplugin"
     (pkg / "gefu_editplugin").mkdir(parents=True)
-    (pkg / "pyproject.toml").write_text(textwrap.dedent("""\
+    (pkg / "pyproject.toml").write_text(
+        textwrap.dedent("""\
         [build-system]
         requires = ["setuptools>=64"]
         build-backend = "setuptools.build_meta"
@@ -176,18 +180,22 @@ def test_editing_an_editable_plugin_recomputes_only_its_cells(tmp_path, paired_d
         version = "0.1"
         [project.entry-points."gefu.enhancers"]
         brighter = "gefu_editplugin:Brighter"
-        """))  # fmt: skip
+        """)
+    )
     source = pkg / "gefu_editplugin" / "__init__.py"
-    source.write_text(textwrap.dedent("""\
+    source.write_text(
+        textwrap.dedent("""\
         import torch
 
         class Brighter(torch.nn.Module):
             def forward(self, x):
                 return (x * 2.0).clamp(0, 1)
-        """))  # fmt: skip
+        """)
+    )
     pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
-    subprocess.run([*pip, "install", "--no-deps", "--no-build-isolation", "-e", str(pkg)],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        [*pip, "install", "--no-deps", "--no-build-isolation", "-e", str(pkg)], check=True
+    )
     try:
         data = config(tmp_path, paired_dir, ["identity", "brighter"])
         (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))

@@ -145,8 +145,10 @@ def make_method(tmp_path, **params):
 
     photos = make_photos(tmp_path)
     folder = {"name": "unpaired_folder", "root": photos}
-    scenes = {"name": "darkened", "params": {"dataset": folder, "model": "gamma_curve",
-                                             "severity": "random"}}  # fmt: skip
+    scenes = {
+        "name": "darkened",
+        "params": {"dataset": folder, "model": "gamma_curve", "severity": "random"},
+    }
     data = {"scenes": scenes, "positives": folder, "crop": 32}
     config = SCLLLETraining.Config(pseudo_labels=True, **params)
     return SCLLLETraining(config, data)
@@ -172,8 +174,9 @@ def test_config_defaults_are_the_paper_weights(tmp_path):
     with pytest.raises(ValueError, match="pseudo_labels"):
         SCLLLETraining(c, {"photos": ["x"], "positives": ["x"]})
     with pytest.raises(ValueError, match="extra"):
-        SCLLLETraining(c, {"scenes": {"name": "mask_folder"}, "positives": {"name": "x"},
-                           "oops": 1})  # fmt: skip
+        SCLLLETraining(
+            c, {"scenes": {"name": "mask_folder"}, "positives": {"name": "x"}, "oops": 1}
+        )
 
 
 def test_data_is_a_pure_function_of_the_seed(tmp_path):
@@ -290,8 +293,11 @@ def test_brightness_switch_defaults_to_the_release(tmp_path):
         method = make_method(tmp_path / form, brightness_loss=form)
         batch = batch_of(method, 0)
         values[form] = method.losses(batch, FakeCtx(method))["brightness"].item()
-        fn = L.semantic_brightness_released if form == "released" else (
-            L.semantic_brightness_consistency)  # fmt: skip
+        fn = (
+            L.semantic_brightness_released
+            if form == "released"
+            else (L.semantic_brightness_consistency)
+        )
         enhanced = method.modules()["model"](batch["scenes"]["image"])
         labels = FakeCtx(method).aux("segmenter")(batch["scenes"]["clean"]).argmax(1)
         assert values[form] == pytest.approx(fn(enhanced, labels).item(), rel=1e-5)

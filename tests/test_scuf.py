@@ -11,8 +11,21 @@ pytest.importorskip("diffusers")
 pytest.importorskip("peft")
 
 
-LOSS_KEYS = {"cycle_a", "ref_a", "caption_a", "cycle_b", "ref_b", "caption_b", "gan", "identity",
-             "identity_ref", "identity_caption", "disc_fake", "disc_real", "total"}  # fmt: skip
+LOSS_KEYS = {
+    "cycle_a",
+    "ref_a",
+    "caption_a",
+    "cycle_b",
+    "ref_b",
+    "caption_b",
+    "gan",
+    "identity",
+    "identity_ref",
+    "identity_caption",
+    "disc_fake",
+    "disc_real",
+    "total",
+}
 TINY = "configs/train/scuf_tiny.yaml"
 
 
@@ -46,16 +59,18 @@ def test_zeroed_image_branch_is_the_stock_unet():
             torch.nn.init.zeros_(p.to_v_ca.weight)
     out = unet(z, t, encoder_hidden_states=torch.cat([text, torch.randn(1, 4, 16)], 1)).sample
     assert torch.equal(out, base)
-    torch.nn.init.normal_(next(p for p in unet.attn_processors.values()
-                               if hasattr(p, "to_v_ca")).to_v_ca.weight)  # fmt: skip
+    torch.nn.init.normal_(
+        next(p for p in unet.attn_processors.values() if hasattr(p, "to_v_ca")).to_v_ca.weight
+    )
     out = unet(z, t, encoder_hidden_states=torch.cat([text, torch.randn(1, 4, 16)], 1)).sample
     assert not torch.allclose(out, base)
 
 
 def test_only_intended_parameters_train(model):
     names = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert names and all(("lora_" in n or ".processor." in n or n.startswith("prompt_proj."))
-                         for n in names)  # fmt: skip
+    assert names and all(
+        ("lora_" in n or ".processor." in n or n.startswith("prompt_proj.")) for n in names
+    )
     assert not any(n.startswith(("text_encoder.", "clip_vision.")) for n in names)
     assert any(".processor.to_k_ca" in n for n in names)
     assert any("skip_conv_1.lora_A" in n for n in names)
@@ -119,8 +134,9 @@ def test_training_step_has_every_loss_and_the_loss_falls():
             scheduler.step()
 
     torch.manual_seed(0)
-    batch = {k: {"image": d[(0, 0)]["image"][None], "caption": ["a photo."]}
-             for k, d in sets.items()}  # fmt: skip
+    batch = {
+        k: {"image": d[(0, 0)]["image"][None], "caption": ["a photo."]} for k, d in sets.items()
+    }
     for m in modules.values():
         m.train()
     totals = []
@@ -139,8 +155,10 @@ def test_train_cli_checkpoint_round_trip_and_runner(tmp_path):
     from gefu.train.logging import read_log
 
     out = tmp_path / "run"
-    assert main(["train", "scuf", "--config", TINY, "--output", str(out), "--steps", "2",
-                 "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(["train", "scuf", "--config", TINY, "--output", str(out), "--steps", "2", "--quiet"])
+        == 0
+    )
     rows = read_log(out / "metrics.csv")
     assert {r["name"] for r in rows if r["split"] == "train"} == LOSS_KEYS
     x = torch.rand(1, 3, 20, 28)
@@ -156,12 +174,16 @@ def test_train_cli_checkpoint_round_trip_and_runner(tmp_path):
         "limit": 1,
         "params": {"dataset": {"name": "bundled_photos", "params": {"max_side": 32}}},
     }
-    config = validate_config({
-        "name": "scuf_tiny", "output": str(tmp_path / "results"), "device": "cpu",
-        "enhancers": [{"name": "identity"}, {"name": "scuf", "weights": str(out / "model")}],
-        "datasets": [photos],
-        "evaluations": [{"name": "iqa", "params": {"metrics": ["psnr"]}}],
-    })  # fmt: skip
+    config = validate_config(
+        {
+            "name": "scuf_tiny",
+            "output": str(tmp_path / "results"),
+            "device": "cpu",
+            "enhancers": [{"name": "identity"}, {"name": "scuf", "weights": str(out / "model")}],
+            "datasets": [photos],
+            "evaluations": [{"name": "iqa", "params": {"metrics": ["psnr"]}}],
+        }
+    )
     outcome = Runner(config, quiet=True).run()
     assert not outcome.failed and outcome.computed
 
@@ -185,8 +207,10 @@ def test_import_released_round_trip_and_refusal(model, tmp_path):
         y = imported(x)
         torch.manual_seed(0)
         assert torch.equal(y, model(x))
-    assert all(torch.equal(v, model.trained_state_dict()[k])
-               for k, v in imported.trained_state_dict().items())  # fmt: skip
+    assert all(
+        torch.equal(v, model.trained_state_dict()[k])
+        for k, v in imported.trained_state_dict().items()
+    )
 
     torch.save({"rank_vae": 4, "hook": _Arbitrary()}, tmp_path / "evil.pkl")
     with pytest.raises(ReleasedCheckpointError, match="weights_only=True"):
@@ -247,8 +271,10 @@ def test_captions_command_writes_what_scuf_training_reads(tmp_path, monkeypatch)
 def test_inference_samples_latents_by_default_as_released(model):
     from gefu.methods.scuf.network import DARK_PROMPT, SCUF
 
-    released = ("low light, dim lighting, low illumination, underexposed, ambient shadows, "
-                "subdued light, silhouetted, dark atmosphere photo.")  # fmt: skip
+    released = (
+        "low light, dim lighting, low illumination, underexposed, ambient shadows, "
+        "subdued light, silhouetted, dark atmosphere photo."
+    )
     assert released == DARK_PROMPT
     assert model.hparams["sample_latents"] is True
     x = torch.rand(1, 3, 16, 16)
@@ -269,8 +295,9 @@ def test_training_defaults_follow_the_release(tmp_path):
     assert c.warmup == 0 and c.sample_latents and c.retinexnet.endswith("decomp.pth")
     assert [warmup_factor(s, 0) for s in (0, 1, 499)] == [1.0, 1.0, 1.0]  # constant
     assert [warmup_factor(s, 4) for s in (0, 1, 3, 9)] == [0.25, 0.5, 1.0, 1.0]
-    missing = SCUFTraining(SCUFConfig(retinexnet=str(tmp_path / "nope.pth")),
-                           {"synthetic": "bundled"})  # fmt: skip
+    missing = SCUFTraining(
+        SCUFConfig(retinexnet=str(tmp_path / "nope.pth")), {"synthetic": "bundled"}
+    )
     with pytest.raises(FileNotFoundError, match="wangsen99/GEFU"):
         missing.teachers("cpu")
     root = Path(
@@ -279,8 +306,9 @@ def test_training_defaults_follow_the_release(tmp_path):
     released = root / "retinexnet" / "decomp.pth"
     if not released.is_file():
         pytest.skip(f"the released decomp.pth is not at {released} (set GEFU_RELEASED_DIR)")
-    method = SCUFTraining(SCUFConfig(retinexnet=str(released), lpips_weights=None),
-                          {"synthetic": "bundled"})  # fmt: skip
+    method = SCUFTraining(
+        SCUFConfig(retinexnet=str(released), lpips_weights=None), {"synthetic": "bundled"}
+    )
     with pytest.warns(UserWarning, match="LPIPS"):
         decom, _ = method.teachers("cpu")
     r, i = decom(torch.full((1, 3, 8, 8), 0.5))[:2]

@@ -179,11 +179,14 @@ def test_runner_end_to_end_on_the_demo_set(tmp_path):
 
     needs_lite0()
     data = {
-        "name": "t", "output": str(tmp_path / "results"), "device": "cpu", "batch_size": 3,
+        "name": "t",
+        "output": str(tmp_path / "results"),
+        "device": "cpu",
+        "batch_size": 3,
         "enhancers": [{"name": "identity"}, {"name": "gamma"}],
         "datasets": [{"name": "demo", "limit": 6, "params": {"max_side": 128}}],
         "evaluations": [{"name": "classification_consistency"}],
-    }  # fmt: skip
+    }
     outcome = Runner(validate_config(data), quiet=True).run()
     assert not outcome.failed and len(outcome.computed) == 3  # 2 enhancers + the reference
     confidence = {}

@@ -49,8 +49,12 @@ def test_registered_and_validated():
 def test_metric_names_primary_first_per_class_after():
     coco = create_task("detection", config=YOLO, allow_random_weights=True)
     assert [m.name for m in coco.metrics(FakeDataset())] == [
-        "mAP", "mAP50", "mAP75", "AP/a", "AP/b"
-    ]  # fmt: skip
+        "mAP",
+        "mAP50",
+        "mAP75",
+        "AP/a",
+        "AP/b",
+    ]
     voc = Detection(YOLO, metric="voc", allow_random_weights=True)
     assert [m.name for m in voc.metrics(FakeDataset())] == ["mAP50", "AP50/a", "AP50/b"]
     assert all(not m.lower_better and m.unavailable is None for m in voc.metrics())

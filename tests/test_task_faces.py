@@ -47,8 +47,10 @@ def test_registered():
     assert TASKS.get("face_consistency") is FaceConsistency
     assert [m.name for m in create_task("face_detection").metrics()] == ["mAP50"]
     assert [m.name for m in create_task("face_consistency", metric="coco").metrics()] == [
-        "mAP", "mAP50", "mAP75"
-    ]  # fmt: skip
+        "mAP",
+        "mAP50",
+        "mAP75",
+    ]
     with pytest.raises(ValueError, match="mtcnn, mmdet"):
         FaceDetection(detector="haar")
     with pytest.raises(ValueError, match="needs a `config`"):

@@ -42,9 +42,11 @@ def task() -> IQA:
 def test_registered_with_sensible_defaults():
     assert TASKS.get("iqa") is IQA
     task = create_task("iqa", metrics=None)  # None falls back to the default
-    assert [m.name for m in task.metrics()] == list(DEFAULT_METRICS) == [
-        "psnr", "ssim", "niqe", "piqe"
-    ]  # fmt: skip
+    assert (
+        [m.name for m in task.metrics()]
+        == list(DEFAULT_METRICS)
+        == ["psnr", "ssim", "niqe", "piqe"]
+    )
     assert all(m.unavailable is None for m in task.metrics())
     psnr = task.metrics()[0]
     assert psnr.lower_better is False and psnr.uses_reference is True

@@ -75,11 +75,16 @@ def test_miou_equals_hand_count_and_mmseg_iou_metric():
 
     metric = IoUMetric(ignore_index=255)  # mmseg's own evaluator on the same maps
     metric.dataset_meta = {"classes": ["a", "b", "c", "d"]}
-    metric.process({}, [
-        {"pred_sem_seg": {"data": torch.as_tensor(p)[None]},
-         "gt_sem_seg": {"data": torch.as_tensor(g)[None]}}
-        for p, g in zip(PREDS, LABELS, strict=True)
-    ])  # fmt: skip
+    metric.process(
+        {},
+        [
+            {
+                "pred_sem_seg": {"data": torch.as_tensor(p)[None]},
+                "gt_sem_seg": {"data": torch.as_tensor(g)[None]},
+            }
+            for p, g in zip(PREDS, LABELS, strict=True)
+        ],
+    )
     theirs = metric.compute_metrics(metric.results)
     assert {k: round(scores[k], 2) for k in HAND} == pytest.approx(theirs)
 
@@ -149,8 +154,12 @@ def acdc_fixture(root, n=3, size=(64, 128)):
     for split in ("val", "test"):
         for i in range(n):
             stem = f"GOPR0351_frame_{i:06d}"
-            write_photo(root / f"rgb_anon/night/{split}/GOPR0351/{stem}_rgb_anon.png",
-                        size, seed=i, scale=0.3)  # fmt: skip
+            write_photo(
+                root / f"rgb_anon/night/{split}/GOPR0351/{stem}_rgb_anon.png",
+                size,
+                seed=i,
+                scale=0.3,
+            )
             if split == "val":
                 ids = rng.integers(0, 19, size).astype(np.uint8)
                 ids[:4] = 255
@@ -161,24 +170,42 @@ def acdc_fixture(root, n=3, size=(64, 128)):
 
 
 def bench(tmp_path, dataset, evaluations, enhancers=("identity", "gamma")):
-    return validate_config({
-        "name": "seg", "output": str(tmp_path / "results"), "device": "cpu", "batch_size": 2,
-        "enhancers": [{"name": e} for e in enhancers], "datasets": [dataset],
-        "evaluations": evaluations,
-    })  # fmt: skip
+    return validate_config(
+        {
+            "name": "seg",
+            "output": str(tmp_path / "results"),
+            "device": "cpu",
+            "batch_size": 2,
+            "enhancers": [{"name": e} for e in enhancers],
+            "datasets": [dataset],
+            "evaluations": evaluations,
+        }
+    )
 
 
 def test_real_configs_end_to_end_through_the_runner(tmp_path):
     root = acdc_fixture(tmp_path / "acdc", n=2)
     common = {"allow_random_weights": True}
     evaluations = [
-        {"name": "segmentation", "id": "deeplabv3plus_r18",  # the config's whole inference
-         "params": {"config": DEEPLAB, "cfg_options": NATIVE_SIZE, **common}},
-        {"name": "segmentation", "id": "segformer_b0",  # slide: 3 windows of 64x64 per image
-         "params": {"config": SEGFORMER, **common, "cfg_options": {
-             **NATIVE_SIZE, "model.test_cfg.crop_size": [64, 64],
-             "model.test_cfg.stride": [48, 48]}}},
-    ]  # fmt: skip
+        {
+            "name": "segmentation",
+            "id": "deeplabv3plus_r18",  # the config's whole inference
+            "params": {"config": DEEPLAB, "cfg_options": NATIVE_SIZE, **common},
+        },
+        {
+            "name": "segmentation",
+            "id": "segformer_b0",  # slide: 3 windows of 64x64 per image
+            "params": {
+                "config": SEGFORMER,
+                **common,
+                "cfg_options": {
+                    **NATIVE_SIZE,
+                    "model.test_cfg.crop_size": [64, 64],
+                    "model.test_cfg.stride": [48, 48],
+                },
+            },
+        },
+    ]
     dataset = {"name": "acdc_night", "root": str(root), "params": {"split": "val"}}
     runner = Runner(bench(tmp_path, dataset, evaluations), quiet=True)
     outcome = runner.run()
@@ -197,8 +224,9 @@ def test_real_configs_end_to_end_through_the_runner(tmp_path):
 def test_consistency_predicts_each_reference_once(tmp_path, paired_dir, monkeypatch):
     calls = []
     predict = MMSegSegmenter.predict
-    monkeypatch.setattr(MMSegSegmenter, "predict", lambda self, x: calls.append(len(x)) or
-                        predict(self, x))  # fmt: skip
+    monkeypatch.setattr(
+        MMSegSegmenter, "predict", lambda self, x: calls.append(len(x)) or predict(self, x)
+    )
     params = {"config": SEGFORMER, "allow_random_weights": True, "cfg_options": NATIVE_SIZE}
     evaluations = [{"name": "segmentation_consistency", "params": params}]
     dataset = {"name": "paired_folder", "root": str(paired_dir)}
@@ -209,8 +237,10 @@ def test_consistency_predicts_each_reference_once(tmp_path, paired_dir, monkeypa
     task = runner.tasks["segmentation_consistency"]
     assert len(task.references) == 4
     with Store(tmp_path / "results") as store:
-        rows = {c.enhancer: {r["metric"]: r["value"] for r in store.cell_metrics(c.key)}
-                for c in outcome.computed}  # fmt: skip
+        rows = {
+            c.enhancer: {r["metric"]: r["value"] for r in store.cell_metrics(c.key)}
+            for c in outcome.computed
+        }
     assert rows["reference"]["mIoU"] is None  # trivial: the reference against itself
     assert all(0 <= rows[e]["mIoU"] <= 100 for e in ("identity", "gamma"))
 

@@ -14,17 +14,32 @@ import yaml
 from conftest import REPO, env_with
 
 CONFIG = {
-    "method": "zero_dce", "seed": 0, "steps": 4, "batch_size": 2, "device": "cpu",
-    "log_every": 1, "checkpoint_every": 2,
-    "data": {"images": "bundled", "resize": 48, "crop": 32}, "params": {},
-}  # fmt: skip
+    "method": "zero_dce",
+    "seed": 0,
+    "steps": 4,
+    "batch_size": 2,
+    "device": "cpu",
+    "log_every": 1,
+    "checkpoint_every": 2,
+    "data": {"images": "bundled", "resize": 48, "crop": 32},
+    "params": {},
+}
 
 
 def launch(config, out, steps, *flags, processes=2):
     """torchrun (what ``accelerate launch --multi_gpu`` runs) with gloo on the CPU."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc_per_node={processes}", str(REPO / "tests" / "ddp_train_worker.py"),
-           str(config), str(out), str(steps), *flags]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={processes}",
+        str(REPO / "tests" / "ddp_train_worker.py"),
+        str(config),
+        str(out),
+        str(steps),
+        *flags,
+    ]
     env = env_with() | {"OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -49,12 +49,19 @@ def test_smoke_loss_goes_down_and_checkpoint_runs_in_the_runner(photos, tmp_path
     from gefu.bench.runner import Runner
     from gefu.methods.zero_dce.network import ZeroDCE
 
-    val = {"every": 10, "limit": 2, "metrics": ["psnr"],
-           "dataset": {"name": "darkened", "params": {
-               "dataset": {"name": "unpaired_folder", "root": str(photos)}}}}  # fmt: skip
+    val = {
+        "every": 10,
+        "limit": 2,
+        "metrics": ["psnr"],
+        "dataset": {
+            "name": "darkened",
+            "params": {"dataset": {"name": "unpaired_folder", "root": str(photos)}},
+        },
+    }
     out = tmp_path / "run"
-    result = train(validate_train_config(tiny_config(photos, validation=val)), output=out,
-                   quiet=True)  # fmt: skip
+    result = train(
+        validate_train_config(tiny_config(photos, validation=val)), output=out, quiet=True
+    )
     values = [v for _, v in losses(out)]
     assert len(values) == 20
     assert sum(values[-5:]) < sum(values[:5])
@@ -64,7 +71,10 @@ def test_smoke_loss_goes_down_and_checkpoint_runs_in_the_runner(photos, tmp_path
         (20, "psnr_input"),
     }
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
-        "latest", "step_18", "step_20"]  # fmt: skip
+        "latest",
+        "step_18",
+        "step_20",
+    ]
     assert latest_checkpoint(out) == out / "checkpoints" / "step_20"
 
     model = ZeroDCE.from_pretrained(result.model_dir)
@@ -72,13 +82,21 @@ def test_smoke_loss_goes_down_and_checkpoint_runs_in_the_runner(photos, tmp_path
     x = torch.rand(1, 3, 16, 16)
     assert torch.equal(model(x), again(x))
 
-    config = validate_config({
-        "name": "trained", "output": str(tmp_path / "results"), "device": "cpu",
-        "enhancers": [{"name": "zero_dce", "weights": str(result.model_dir)}],
-        "datasets": [{"name": "darkened", "params": {
-            "dataset": {"name": "unpaired_folder", "root": str(photos)}}}],
-        "evaluations": [{"name": "iqa", "params": {"metrics": ["psnr"]}}],
-    })  # fmt: skip
+    config = validate_config(
+        {
+            "name": "trained",
+            "output": str(tmp_path / "results"),
+            "device": "cpu",
+            "enhancers": [{"name": "zero_dce", "weights": str(result.model_dir)}],
+            "datasets": [
+                {
+                    "name": "darkened",
+                    "params": {"dataset": {"name": "unpaired_folder", "root": str(photos)}},
+                }
+            ],
+            "evaluations": [{"name": "iqa", "params": {"metrics": ["psnr"]}}],
+        }
+    )
     outcome = Runner(config, quiet=True).run()
     assert not outcome.failed and outcome.computed
 
@@ -106,7 +124,8 @@ def test_random_aux_refused_without_weights():
     with pytest.raises(FileNotFoundError, match=r"aux\.vgg.*vgg16.*allow_random_aux"):
         build_aux("vgg", {})
     assert build_aux("vgg", {"layer": "relu1_2"}, allow_random=True)(
-        torch.rand(1, 3, 8, 8)).shape == (1, 64, 8, 8)  # fmt: skip
+        torch.rand(1, 3, 8, 8)
+    ).shape == (1, 64, 8, 8)
 
 
 def write_yaml(path: Path, text: str) -> Path:
@@ -118,15 +137,24 @@ def write_yaml(path: Path, text: str) -> Path:
     ("argv_method", "yaml_text", "message"),
     [
         ("zero_dcee", "method: zero_dce\nsteps: 1\n", "unknown method 'zero_dcee'"),
-        ("zero_dce", "method: zero_dce\nsteps: 1\nbatch_sizee: 2\n",
-         "batch_sizee: unknown key; valid keys here: method, seed"),
-        ("zero_dce", "method: zero_dce\nsteps: 1\nparams: {weight_tvv: 1}\n",
-         "params.weight_tvv: unknown key; valid keys here: iterations"),
-        ("zero_dce", "method: zero_dce\nsteps: 1\nvalidation: {dataset: {name: demo}, limt: 2}\n",
-         "validation.limt: unknown key"),
+        (
+            "zero_dce",
+            "method: zero_dce\nsteps: 1\nbatch_sizee: 2\n",
+            "batch_sizee: unknown key; valid keys here: method, seed",
+        ),
+        (
+            "zero_dce",
+            "method: zero_dce\nsteps: 1\nparams: {weight_tvv: 1}\n",
+            "params.weight_tvv: unknown key; valid keys here: iterations",
+        ),
+        (
+            "zero_dce",
+            "method: zero_dce\nsteps: 1\nvalidation: {dataset: {name: demo}, limt: 2}\n",
+            "validation.limt: unknown key",
+        ),
         ("zero_dce_pp", "method: zero_dce\nsteps: 1\n", "trains 'zero_dce', not 'zero_dce_pp'"),
     ],
-)  # fmt: skip
+)
 def test_cli_errors(tmp_path, capsys, argv_method, yaml_text, message):
     from gefu.bench.cli.main import main
 
@@ -140,6 +168,7 @@ def test_cli_data_typo_names_the_key(tmp_path, capsys):
     from gefu.bench.cli.main import main
 
     config = write_yaml(tmp_path / "c.yaml", "method: zero_dce\nsteps: 1\ndata: {crp: 32}\n")
-    assert main(["train", "zero_dce", "--config", str(config), "--output",
-                 str(tmp_path / "o")]) == 2  # fmt: skip
+    assert (
+        main(["train", "zero_dce", "--config", str(config), "--output", str(tmp_path / "o")]) == 2
+    )
     assert "data.crp: unknown key" in capsys.readouterr().err

@@ -38,10 +38,18 @@ def test_real_exposures_are_used_as_they_are_and_resized_whole(photos):
 
 
 def test_trained_model_records_its_recipe_and_switches(photos, tmp_path):
-    cfg = {"method": "zero_dce", "steps": 2, "batch_size": 1, "device": "cpu",
-           "checkpoint_every": 1,
-           "data": {"dataset": {"name": "unpaired_folder", "root": str(photos)}, "crop": 16,
-                    "fit": "square"}}  # fmt: skip
+    cfg = {
+        "method": "zero_dce",
+        "steps": 2,
+        "batch_size": 1,
+        "device": "cpu",
+        "checkpoint_every": 1,
+        "data": {
+            "dataset": {"name": "unpaired_folder", "root": str(photos)},
+            "crop": 16,
+            "fit": "square",
+        },
+    }
     result = train(validate_train_config(cfg), output=tmp_path / "run", quiet=True)
     saved = json.loads((result.model_dir / "config.json").read_text())
     recipe = saved["training"]
@@ -68,8 +76,9 @@ def test_each_shipped_config_says_what_it_is(path):
         assert "paper" in head or "as published" in head or "released" in head
 
 
-@pytest.mark.parametrize("method,size,steps", [("zero_dce", 256, 60_600),
-                                               ("zero_dce_pp", 512, 30_300)])  # fmt: skip
+@pytest.mark.parametrize(
+    "method,size,steps", [("zero_dce", 256, 60_600), ("zero_dce_pp", 512, 30_300)]
+)
 def test_zero_dce_paper_configs_follow_the_release(method, size, steps):
     data = yaml.safe_load((CONFIGS / f"{method}.yaml").read_text())
     assert data["batch_size"] == 8 and data["grad_clip"] == 0.1 and data["steps"] == steps
@@ -83,12 +92,13 @@ def test_zero_dce_paper_configs_follow_the_release(method, size, steps):
 def test_recipe_names_each_switch_with_the_released_value():
     from gefu.methods.scl_lle.recipe import SCLLLEConfig, SCLLLETraining
 
-    method = SCLLLETraining(SCLLLEConfig(pseudo_labels=True, brightness_loss="variance"),
-                            {"photos": ["x"], "positives": ["x"]})  # fmt: skip
+    method = SCLLLETraining(
+        SCLLLEConfig(pseudo_labels=True, brightness_loss="variance"),
+        {"photos": ["x"], "positives": ["x"]},
+    )
     recipe = method.recipe()
     assert recipe["method"] == "scl_lle" and recipe["params"]["brightness_loss"] == "variance"
-    assert recipe["switches"]["seg_grad"] == {"value": True, "release": False,
-                                              "as_released": False}  # fmt: skip
+    assert recipe["switches"]["seg_grad"] == {"value": True, "release": False, "as_released": False}
     assert recipe["switches"]["brightness_loss"]["as_released"] is False
     assert recipe["data"]["crop"] == 384  # the resolved data section, defaults included
 

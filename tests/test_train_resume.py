@@ -72,8 +72,17 @@ def test_killed_gefu_train_resumes_to_the_same_losses(tmp_path):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     train(validate_train_config(data), output=straight, quiet=True)
 
-    cmd = [sys.executable, "-m", "gefu.bench.cli.main", "train", "zero_dce",
-           "--config", str(config_file), "--output", str(killed)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "gefu.bench.cli.main",
+        "train",
+        "zero_dce",
+        "--config",
+        str(config_file),
+        "--output",
+        str(killed),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120

@@ -20,8 +20,14 @@ def photos(tmp_path):
 
 def _config(method: str, data: dict) -> dict:
     params = {"pseudo_labels": True} if method == "scl_lle" else {}
-    return {"method": method, "steps": 1, "batch_size": 1, "device": "cpu", "data": data,
-            "params": params}  # fmt: skip
+    return {
+        "method": method,
+        "steps": 1,
+        "batch_size": 1,
+        "device": "cpu",
+        "data": data,
+        "params": params,
+    }
 
 
 def _items(datasets) -> list[torch.Tensor]:
@@ -41,24 +47,50 @@ def _darkened(root, **params) -> dict:
 @pytest.mark.parametrize(
     "method, old, new",
     [
-        ("zero_dce", {"images": "{photos}", "crop": 16, "model": "gamma_curve"},
-         {"dataset": _darkened("{photos}", model="gamma_curve", severity="random"),
-          "crop": 16}),
-        ("zero_dce", {"images": ["{photos}"], "darken": False, "crop": 16},
-         {"dataset": {"name": "unpaired_folder", "root": "{photos}"}, "crop": 16}),
-        ("hvr_ssle", {"images": ["{photos}"], "crop": 16},
-         {"dataset": {"name": "unpaired_folder", "root": "{photos}"}, "crop": 16}),
-        ("retinexnet", {"synthetic": ["{photos}"], "severity": "mild", "crop": 16},
-         {"dataset": _darkened("{photos}", model="physical", severity="mild"), "crop": 16}),
-        ("scl_lle", {"photos": ["{photos}"], "positives": ["{photos}"], "crop": 16},
-         {"scenes": _darkened("{photos}", model="gamma_curve", severity="random"),
-          "positives": {"name": "unpaired_folder", "root": "{photos}"}, "crop": 16}),
-        ("sagc", {"low": {"photos": ["{photos}"], "darken": {"severity": "severe"}},
-                  "normal": "{photos}", "size": 16},
-         {"low": _darkened("{photos}", model="physical", severity="severe"),
-          "normal": {"name": "unpaired_folder", "root": "{photos}"}, "size": 16}),
+        (
+            "zero_dce",
+            {"images": "{photos}", "crop": 16, "model": "gamma_curve"},
+            {"dataset": _darkened("{photos}", model="gamma_curve", severity="random"), "crop": 16},
+        ),
+        (
+            "zero_dce",
+            {"images": ["{photos}"], "darken": False, "crop": 16},
+            {"dataset": {"name": "unpaired_folder", "root": "{photos}"}, "crop": 16},
+        ),
+        (
+            "hvr_ssle",
+            {"images": ["{photos}"], "crop": 16},
+            {"dataset": {"name": "unpaired_folder", "root": "{photos}"}, "crop": 16},
+        ),
+        (
+            "retinexnet",
+            {"synthetic": ["{photos}"], "severity": "mild", "crop": 16},
+            {"dataset": _darkened("{photos}", model="physical", severity="mild"), "crop": 16},
+        ),
+        (
+            "scl_lle",
+            {"photos": ["{photos}"], "positives": ["{photos}"], "crop": 16},
+            {
+                "scenes": _darkened("{photos}", model="gamma_curve", severity="random"),
+                "positives": {"name": "unpaired_folder", "root": "{photos}"},
+                "crop": 16,
+            },
+        ),
+        (
+            "sagc",
+            {
+                "low": {"photos": ["{photos}"], "darken": {"severity": "severe"}},
+                "normal": "{photos}",
+                "size": 16,
+            },
+            {
+                "low": _darkened("{photos}", model="physical", severity="severe"),
+                "normal": {"name": "unpaired_folder", "root": "{photos}"},
+                "size": 16,
+            },
+        ),
     ],
-)  # fmt: skip
+)
 def test_an_old_spelling_loads_the_same_data_and_names_the_new_form(photos, method, old, new):
     def fill(obj):
         if isinstance(obj, dict):
@@ -89,26 +121,46 @@ def test_bundled_is_the_bundled_photos_as_stored():
 @pytest.mark.parametrize(
     "data, message",
     [
-        ({"dataset": {"name": "unpaired_foldr", "root": "{photos}"}},
-         r"data\.dataset\.name: unknown dataset 'unpaired_foldr'\. Did you mean "
-         r"'unpaired_folder'.*Valid choices: .*bundled_photos"),
-        ({"dataset": {"name": "unpaired_folder", "roots": "{photos}"}},
-         r"data\.dataset\.roots: unknown key; valid keys here: name, id, params, root, limit"),
-        ({"dataset": {"name": "unpaired_folder", "root": "{photos}", "params": {"x": 1}}},
-         r"data\.dataset\.params\.x: unknown parameter of 'unpaired_folder'; valid: \(none\)"),
-        ({"dataset": {"name": "darkened", "params": {"dataset": {"name": "bundled_photos"},
-                                                     "severty": "mild"}}},
-         r"data\.dataset\.params\.severty: not a parameter of `darkened` in training.*"
-         r"valid: dataset, model, severity"),
-        ({"dataset": {"name": "darkened", "params": {"dataset": {"name": "bundled_photos"},
-                                                     "model": "gamma"}}},
-         r"data\.dataset\.params\.model: Input should be 'physical' or 'gamma_curve'"),
-        ({"dataset": {"name": "darkened", "params": {"dataset": {"nam": "bundled_photos"}}}},
-         r"data\.dataset\.params\.dataset\.nam: unknown key; valid keys here: name"),
+        (
+            {"dataset": {"name": "unpaired_foldr", "root": "{photos}"}},
+            r"data\.dataset\.name: unknown dataset 'unpaired_foldr'\. Did you mean "
+            r"'unpaired_folder'.*Valid choices: .*bundled_photos",
+        ),
+        (
+            {"dataset": {"name": "unpaired_folder", "roots": "{photos}"}},
+            r"data\.dataset\.roots: unknown key; valid keys here: name, id, params, root, limit",
+        ),
+        (
+            {"dataset": {"name": "unpaired_folder", "root": "{photos}", "params": {"x": 1}}},
+            r"data\.dataset\.params\.x: unknown parameter of 'unpaired_folder'; valid: \(none\)",
+        ),
+        (
+            {
+                "dataset": {
+                    "name": "darkened",
+                    "params": {"dataset": {"name": "bundled_photos"}, "severty": "mild"},
+                }
+            },
+            r"data\.dataset\.params\.severty: not a parameter of `darkened` in training.*"
+            r"valid: dataset, model, severity",
+        ),
+        (
+            {
+                "dataset": {
+                    "name": "darkened",
+                    "params": {"dataset": {"name": "bundled_photos"}, "model": "gamma"},
+                }
+            },
+            r"data\.dataset\.params\.model: Input should be 'physical' or 'gamma_curve'",
+        ),
+        (
+            {"dataset": {"name": "darkened", "params": {"dataset": {"nam": "bundled_photos"}}}},
+            r"data\.dataset\.params\.dataset\.nam: unknown key; valid keys here: name",
+        ),
         ({"crp": 16}, r"data\.crp: unknown key; valid keys here: dataset, resize, crop"),
         ({"images": ["a", "b"]}, r"^data\.images: a list of several image sources is no longer"),
     ],
-)  # fmt: skip
+)
 def test_a_typo_in_a_data_entry_names_its_key_path_and_the_valid_choices(photos, data, message):
     data = {k: v for k, v in data.items()}
     if "dataset" in data and "root" in data["dataset"]:
@@ -120,9 +172,11 @@ def test_a_typo_in_a_data_entry_names_its_key_path_and_the_valid_choices(photos,
 
 def test_a_method_that_degrades_by_itself_refuses_darkened():
     config = validate_train_config(
-        _config("hvr_ssle", {"dataset": {"name": "darkened",
-                                         "params": {"dataset": {"name": "bundled_photos"}}}})
-    )  # fmt: skip
+        _config(
+            "hvr_ssle",
+            {"dataset": {"name": "darkened", "params": {"dataset": {"name": "bundled_photos"}}}},
+        )
+    )
     with pytest.raises(ConfigError, match="data.dataset: name the normal-light images"):
         build_method(config)
 
@@ -133,16 +187,23 @@ def test_semi_llie_paper_layout_and_synthetic_split_old_spellings(tmp_path, phot
         write_photo(root / "labeled" / "input" / f"{i}.png", (40, 60), seed=i, scale=0.2)
         write_photo(root / "labeled" / "GT" / f"{i}.png", (40, 60), seed=i)
         write_photo(root / "unlabeled" / "input" / f"u{i}.png", (40, 60), seed=5 + i, scale=0.2)
-    labeled = {"name": "paired_folder", "root": str(root / "labeled"),
-               "params": {"low_dir": "input", "high_dir": "GT"}}  # fmt: skip
+    labeled = {
+        "name": "paired_folder",
+        "root": str(root / "labeled"),
+        "params": {"low_dir": "input", "high_dir": "GT"},
+    }
     unlabeled = {"name": "unpaired_folder", "root": str(root / "unlabeled" / "input")}
     darkened = _darkened(photos, model="gamma_curve", severity="random")
     cases = [
-        ({"root": str(root), "crop": 16, "resize": 20},
-         {"labeled": labeled, "unlabeled": unlabeled, "crop": 16, "resize": 20}),
-        ({"synthetic": [str(photos)], "model": "gamma_curve", "crop": 16},
-         {"labeled": darkened, "unlabeled": darkened, "crop": 16}),
-    ]  # fmt: skip
+        (
+            {"root": str(root), "crop": 16, "resize": 20},
+            {"labeled": labeled, "unlabeled": unlabeled, "crop": 16, "resize": 20},
+        ),
+        (
+            {"synthetic": [str(photos)], "model": "gamma_curve", "crop": 16},
+            {"labeled": darkened, "unlabeled": darkened, "crop": 16},
+        ),
+    ]
     for old, new in cases:
         with pytest.warns(FutureWarning, match="deprecated spelling"):
             _, old_sets = build_method(validate_train_config(_config("semi_llie", old)))
@@ -160,9 +221,13 @@ def test_scuf_release_layout_old_spelling_keeps_its_captions(tmp_path):
             write_photo(root / domain / f"{domain}{i}.png", (40, 60), seed=i)
     (root / "enlight_low.csv").write_text("filepath\ttitle\ntrainA/trainA1.png\ta dark street\n")
     old = {"root": str(root), "resize": 24, "crop": 16}
-    new = {"low": {"name": "unpaired_folder", "root": str(root / "trainA")},
-           "normal": {"name": "unpaired_folder", "root": str(root / "trainB")},
-           "captions": str(root), "resize": 24, "crop": 16}  # fmt: skip
+    new = {
+        "low": {"name": "unpaired_folder", "root": str(root / "trainA")},
+        "normal": {"name": "unpaired_folder", "root": str(root / "trainB")},
+        "captions": str(root),
+        "resize": 24,
+        "crop": 16,
+    }
     with pytest.warns(FutureWarning, match="data.root: deprecated spelling"):
         _, old_sets = build_method(validate_train_config(_config("scuf", old)))
     _, new_sets = build_method(validate_train_config(_config("scuf", new)))

@@ -51,10 +51,15 @@ def test_types_metric_names_unknown_names_and_params_in_one_message(tmp_path, ca
 def test_well_typed_values_pass(tmp_path):
     from gefu.bench.config import validate_config
 
-    data = yaml.safe_load(_write(tmp_path, [
-        {"name": "gamma", "params": {"gamma": 1, "mode": "fixed"}},  # an int is a float
-        {"name": "msrcr", "params": {"sigmas": [15, 80.0]}},  # a YAML list is a tuple
-    ]).read_text())  # fmt: skip
+    data = yaml.safe_load(
+        _write(
+            tmp_path,
+            [
+                {"name": "gamma", "params": {"gamma": 1, "mode": "fixed"}},  # an int is a float
+                {"name": "msrcr", "params": {"sigmas": [15, 80.0]}},  # a YAML list is a tuple
+            ],
+        ).read_text()
+    )
     assert len(validate_config(data).enhancers) == 2
 
 
@@ -62,10 +67,11 @@ def test_a_missing_annotation_folder_is_refused_before_any_work(tmp_path, capsys
     root = tmp_path / "exdark"
     write_photo(root / "ExDark" / "Bicycle" / "a.jpg", (16, 16))
     cfg = _write(
-        tmp_path, [{"name": "gamma"}],
+        tmp_path,
+        [{"name": "gamma"}],
         datasets=[{"name": "exdark", "root": str(root), "params": {"split": "all"}}],
         evaluations=[{"name": "iqa", "params": {"metrics": ["niqe"]}}],
-    )  # fmt: skip
+    )
     assert main(["run", str(cfg), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "datasets[0] (exdark)" in err and "ExDark_Annno" in err, err

@@ -77,8 +77,7 @@ def _run_in_worker(unit) -> UnitResult:
 
 
 class ProcessExecutor:
-    def __init__(self, config, devices: list[str], workers: int, *, save_images=False,
-                 debug=False):  # fmt: skip
+    def __init__(self, config, devices: list[str], workers: int, *, save_images=False, debug=False):
         import multiprocessing
 
         self.capacity, self.reports_batches = workers, False
@@ -165,8 +164,16 @@ def _run_on_ray(setup: tuple, unit) -> UnitResult:
 class RayExecutor:
     """Each unit is a Ray task (``num_gpus`` 1 on CUDA); Ray retries it if its worker dies."""
 
-    def __init__(self, config, device: str, workers: int, address: str | None = None, *,
-                 save_images=False, debug=False):  # fmt: skip
+    def __init__(
+        self,
+        config,
+        device: str,
+        workers: int,
+        address: str | None = None,
+        *,
+        save_images=False,
+        debug=False,
+    ):
         import ray
 
         self.ray = ray
@@ -201,8 +208,16 @@ class RayExecutor:
             self.ray.cancel(ref, force=True)
 
 
-def make_executor(name: str, *, worker: Worker, config, device: str, workers: int = 1,
-                  devices: list[str] | None = None, ray_address: str | None = None):  # fmt: skip
+def make_executor(
+    name: str,
+    *,
+    worker: Worker,
+    config,
+    device: str,
+    workers: int = 1,
+    devices: list[str] | None = None,
+    ray_address: str | None = None,
+):
     if name == "local":
         return LocalExecutor(worker)
     opts = dict(save_images=worker.save_images, debug=worker.debug)

@@ -23,13 +23,28 @@ from typing import Any
 # Libraries whose version can change any cell's numbers (image decoding, enhancers' ops): their
 # versions are part of every key; an evaluation adds its own (``Task.libraries``).
 BASE_LIBRARIES = (
-    "torch", "torchvision", "numpy", "scipy", "pillow", "kornia", "opencv-python", "scikit-image",
-)  # fmt: skip
+    "torch",
+    "torchvision",
+    "numpy",
+    "scipy",
+    "pillow",
+    "kornia",
+    "opencv-python",
+    "scikit-image",
+)
 # Everything recorded with a run (the report's run summary).
 RESULT_LIBRARIES = (
-    *BASE_LIBRARIES, "pyiqa", "pycocotools", "mmdet", "mmsegmentation", "mmcv", "mmengine",
-    "timm", "facenet-pytorch", "efficientnet-lite-pytorch",
-)  # fmt: skip
+    *BASE_LIBRARIES,
+    "pyiqa",
+    "pycocotools",
+    "mmdet",
+    "mmsegmentation",
+    "mmcv",
+    "mmengine",
+    "timm",
+    "facenet-pytorch",
+    "efficientnet-lite-pytorch",
+)
 
 
 OWN_DISTRIBUTION = {"gefu": "gefu-bench"}

@@ -142,9 +142,13 @@ class ImageFolderClassification(_ClassFolders):
     ``classes`` gives them (in the model's output order); then other folders are reported."""
 
     def __init__(
-        self, root, split: str | None = None, classes: list[str] | None = None, limit=None,
+        self,
+        root,
+        split: str | None = None,
+        classes: list[str] | None = None,
+        limit=None,
         subset=None,
-    ):  # fmt: skip
+    ):
         super().__init__(root, split, limit)
         folder = self.require_dir(
             self.root / split if split else self.root, "a folder with one sub-folder per class"

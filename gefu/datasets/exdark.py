@@ -18,9 +18,19 @@ from gefu.datasets.boxes import (
 from gefu.io import is_image, read_image
 
 CLASSES = (
-    "Bicycle", "Boat", "Bottle", "Bus", "Car", "Cat",
-    "Chair", "Cup", "Dog", "Motorbike", "People", "Table",
-)  # fmt: skip
+    "Bicycle",
+    "Boat",
+    "Bottle",
+    "Bus",
+    "Car",
+    "Cat",
+    "Chair",
+    "Cup",
+    "Dog",
+    "Motorbike",
+    "People",
+    "Table",
+)
 LIGHT_TYPES = (
     "Low",
     "Ambient",
@@ -237,8 +247,13 @@ class ExDark(Dataset):
                 add(Finding(str(path), f"image not listed in {self.class_list}"))
             elif table and table[key].image_class != cls:
                 row = table[key]
-                add(Finding(str(self.class_list), f"{row.name}: class {row.image_class} but "
-                            f"the image is in {cls}/", row.line))  # fmt: skip
+                add(
+                    Finding(
+                        str(self.class_list),
+                        f"{row.name}: class {row.image_class} but the image is in {cls}/",
+                        row.line,
+                    )
+                )
         for key, (_, path) in annotations.items():
             if key[:-4] not in images:
                 add(Finding(str(path), "annotation without an image"))

@@ -113,8 +113,10 @@ class PairedSet(PairedFolder):
         low_key = _without_prefix(self.low_prefix) if self.low_prefix else _stem
         high_key = _without_prefix(self.high_prefix) if self.high_prefix else _stem
         pairs, only_low, only_high = pair_by_key(low, high, low_key, high_key)
-        for side, other, files in ((self.low_dir, self.high_dir, only_low),
-                                   (self.high_dir, self.low_dir, only_high)):  # fmt: skip
+        for side, other, files in (
+            (self.low_dir, self.high_dir, only_low),
+            (self.high_dir, self.low_dir, only_high),
+        ):
             self.unmatched += [(p, f"no matching file in {other}/") for p in files]
             if files:
                 names = ", ".join(p.name for p in files)
@@ -207,8 +209,10 @@ class LSRW(PairedSet):
 
     splits = {"eval": "Eval", "train": "Training data"}
     cameras: ClassVar[dict[str, tuple[str, ...]]] = {
-        "huawei": ("Huawei",), "nikon": ("Nikon",), "both": ("Huawei", "Nikon"),
-    }  # fmt: skip
+        "huawei": ("Huawei",),
+        "nikon": ("Nikon",),
+        "both": ("Huawei", "Nikon"),
+    }
     layout = "'Training data/' and 'Eval/', each with Huawei/ and Nikon/"
 
     def __init__(self, root, split: str = "eval", camera: str = "both", limit=None, subset=None):

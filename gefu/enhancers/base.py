@@ -107,8 +107,9 @@ class Enhancer(nn.Module):
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
-            raise ValueError(f"{path}: not a {cls.registry_name or cls.__name__} "
-                             f"checkpoint: {exc}") from None  # fmt: skip
+            raise ValueError(
+                f"{path}: not a {cls.registry_name or cls.__name__} checkpoint: {exc}"
+            ) from None
         return model.eval()
 
     def convert_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -53,26 +53,38 @@ SPECS: dict[str, IqaSpec] = {
     "ssim": IqaSpec("ssim", **FR, **HIGHER, options={**_LUMA, "downsample": False}, min_size=11),
     # the 11x11 window must fit at the 5th scale: 161 -> 81 -> 41 -> 21 -> 11
     "ms_ssim": IqaSpec(
-        "ms_ssim", **FR, **HIGHER, options={**_LUMA, "downsample": False, "is_prod": True},
+        "ms_ssim",
+        **FR,
+        **HIGHER,
+        options={**_LUMA, "downsample": False, "is_prod": True},
         min_size=161,
     ),
     "lpips": IqaSpec(
-        "lpips", **FR, **LOWER, options={"net": "alex", "version": "0.1"},
+        "lpips",
+        **FR,
+        **LOWER,
+        options={"net": "alex", "version": "0.1"},
         weights=("pyiqa/LPIPS_v0.1_alex-df73285e.pth", "checkpoints/alexnet-owt-7be5be79.pth"),
     ),
     # 96x96 blocks; a flat image makes pyiqa fail inside an SVD, for the whole batch
     "niqe": IqaSpec("niqe", **NR, **LOWER, options=_LUMA, min_size=96, needs_texture=True),
     "piqe": IqaSpec("piqe", **NR, **LOWER, min_size=16),  # 16x16 blocks
     "brisque": IqaSpec(
-        "brisque", **NR, **LOWER, options={"test_y_channel": True},
+        "brisque",
+        **NR,
+        **LOWER,
+        options={"test_y_channel": True},
         weights=("pyiqa/brisque_svm_weights.pth",),
     ),
     "musiq": IqaSpec(
-        "musiq", **NR, **HIGHER, options={"pretrained": "koniq10k"},
+        "musiq",
+        **NR,
+        **HIGHER,
+        options={"pretrained": "koniq10k"},
         weights=("pyiqa/musiq_koniq_ckpt-e95806b9.pth",),
     ),
     "clipiqa": IqaSpec("clipiqa", **NR, **HIGHER, weights=("clip/RN50.pt",)),
-}  # fmt: skip
+}
 
 
 def weights_dir() -> Path:
@@ -178,8 +190,10 @@ class PyiqaMetric(Metric):
         _check_batch(name, "images", images)
         bad = self.unscorable(images)
         if bad:
-            raise ValueError(f"{name} cannot score image(s) {sorted(bad)} of the batch: "
-                             f"{next(iter(bad.values()))}")  # fmt: skip
+            raise ValueError(
+                f"{name} cannot score image(s) {sorted(bad)} of the batch: "
+                f"{next(iter(bad.values()))}"
+            )
         if not self.full_reference:
             return
         if references is None:

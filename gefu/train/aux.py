@@ -114,8 +114,9 @@ def build_aux(name: str, spec: dict | None, allow_random: bool = False, device="
         from gefu.train.ram_encoder import load_ram_encoder
 
         arch = cfg.arch.model_dump(exclude_none=True)
-        net = load_ram_encoder(weights, imagenet_norm=cfg.imagenet_norm,
-                               tag_logits=cfg.tag_logits, **arch)  # fmt: skip
+        net = load_ram_encoder(
+            weights, imagenet_norm=cfg.imagenet_norm, tag_logits=cfg.tag_logits, **arch
+        )
     elif name == "vgg":
         net = _build_vgg(cfg, weights)
     else:
@@ -177,8 +178,9 @@ def _build_segmenter(cfg: SegmenterSpec, weights: str | None, device):
         raise ValueError(
             f"aux.segmenter.arch: {cfg.arch!r} is not a torchvision segmentation model"
         )
-    model = builder(weights=None, weights_backbone=None, num_classes=cfg.num_classes,
-                    aux_loss=False)  # fmt: skip
+    model = builder(
+        weights=None, weights_backbone=None, num_classes=cfg.num_classes, aux_loss=False
+    )
     if weights is not None:
         state = {k: v for k, v in _load_state(weights).items() if not k.startswith("aux_")}
         model.load_state_dict(state)

@@ -33,8 +33,17 @@ class StepBatches(torch.utils.data.Sampler):
     Position ``p = (step * world + rank) * batch_size + k`` walks through epochs of a seeded
     permutation of the dataset; each process of a DDP run reads its own positions."""
 
-    def __init__(self, size: int, batch_size: int, seed: int, name: str, start: int, total: int,
-                 rank: int = 0, world: int = 1):  # fmt: skip
+    def __init__(
+        self,
+        size: int,
+        batch_size: int,
+        seed: int,
+        name: str,
+        start: int,
+        total: int,
+        rank: int = 0,
+        world: int = 1,
+    ):
         if size < 1:
             raise ValueError(f"training stream {name!r} has no samples")
         self.size, self.batch_size, self.seed, self.name = size, batch_size, seed, name
@@ -83,8 +92,13 @@ def random_patch(image: torch.Tensor, crop: int, gen: torch.Generator, flip: boo
 class _Photos(torch.utils.data.Dataset):
     """Decoded images of a registered dataset (each item's ``image``) or of image files."""
 
-    def __init__(self, source: Dataset | list[Path], resize: int | None, cache: bool,
-                 square: int | None = None):  # fmt: skip
+    def __init__(
+        self,
+        source: Dataset | list[Path],
+        resize: int | None,
+        cache: bool,
+        square: int | None = None,
+    ):
         self.source = source if isinstance(source, Dataset) else list(source)
         self.resize, self.cache, self.square = resize, cache, square
         self._cached: dict[int, torch.Tensor] = {}
@@ -104,8 +118,13 @@ class _Photos(torch.utils.data.Dataset):
             return self._cached[index]
         image = self.read(index)
         if self.square is not None:
-            image = F.interpolate(image[None], (self.square,) * 2, mode="bilinear",
-                                  antialias=True, align_corners=False)[0].clamp(0, 1)  # fmt: skip
+            image = F.interpolate(
+                image[None],
+                (self.square,) * 2,
+                mode="bilinear",
+                antialias=True,
+                align_corners=False,
+            )[0].clamp(0, 1)
         else:
             image = _resize(image, shorter=self.resize)
         if self.cache:
@@ -121,8 +140,18 @@ class DarkenedPatches(_Photos):
     patch: gamma_curve from the HVR-SSLE distribution, physical with an exposure log-uniform
     between the severe and mild presets (about -5.5 to -1.8 EV)."""
 
-    def __init__(self, source, crop=256, resize=None, flip=True, model="physical",
-                 severity="random", cache=True, fit="crop", darken=True):  # fmt: skip
+    def __init__(
+        self,
+        source,
+        crop=256,
+        resize=None,
+        flip=True,
+        model="physical",
+        severity="random",
+        cache=True,
+        fit="crop",
+        darken=True,
+    ):
         from gefu.simulate import resolve_params
 
         super().__init__(source, resize, cache, square=crop if fit == "square" else None)
@@ -135,8 +164,17 @@ class DarkenedPatches(_Photos):
         cfg = validate(PatchConfig, data, "data") if isinstance(data, dict) else data
         images, darkening = open_source(cfg.dataset, "data.dataset")
         d = darkening or Darkening()
-        return cls(images, cfg.crop, cfg.resize, cfg.flip, d.model, d.severity, cfg.cache,
-                   cfg.fit, darken=darkening is not None)  # fmt: skip
+        return cls(
+            images,
+            cfg.crop,
+            cfg.resize,
+            cfg.flip,
+            d.model,
+            d.severity,
+            cfg.cache,
+            cfg.fit,
+            darken=darkening is not None,
+        )
 
     def darken(self, image: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         from gefu import simulate as S
@@ -146,8 +184,9 @@ class DarkenedPatches(_Photos):
             if p is None:
                 low, high = (S.PHYSICAL_PRESETS[s].exposure for s in ("severe", "mild"))
                 u = float(torch.rand((), generator=gen, dtype=torch.float64))
-                p = S.PhysicalParams(math.exp(math.log(low) + u * math.log(high / low)),
-                                     4000.0, 2.0)  # fmt: skip
+                p = S.PhysicalParams(
+                    math.exp(math.log(low) + u * math.log(high / low)), 4000.0, 2.0
+                )
             return S.physical(image, p.exposure, p.full_well, p.read_noise, gen)
         p = self.params if self.params is not None else S.sample_gamma_curve_params(gen)
         return S.quantize_8bit(S.gamma_curve(image, p.alpha, p.k, p.l))

@@ -30,13 +30,21 @@ from torch import nn
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 # t (expansion), c (channels), n (blocks), s (stride) of MobileNetV2
-MOBILENET_V2 = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-                (6, 160, 3, 2), (6, 320, 1, 1))  # fmt: skip
+MOBILENET_V2 = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 PARAMETERS_19 = 5_225_203  # deeplabv3plus_mobilenet(num_classes=19, output_stride=16)
 
 
-def conv_bn_relu6(cin: int, cout: int, k: int = 3, stride: int = 1, dilation: int = 1,
-                  groups: int = 1) -> nn.Sequential:  # fmt: skip
+def conv_bn_relu6(
+    cin: int, cout: int, k: int = 3, stride: int = 1, dilation: int = 1, groups: int = 1
+) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(cin, cout, k, stride, 0, dilation=dilation, groups=groups, bias=False),
         nn.BatchNorm2d(cout),
@@ -76,8 +84,11 @@ def mobilenet_v2_features(output_stride: int = 16) -> list[nn.Module]:
         else:
             stride, stride_now = s, stride_now * s
         for i in range(n):
-            layers.append(InvertedResidual(cin, c, stride if i == 0 else 1,
-                                           first_dilation if i == 0 else dilation, t))  # fmt: skip
+            layers.append(
+                InvertedResidual(
+                    cin, c, stride if i == 0 else 1, first_dilation if i == 0 else dilation, t
+                )
+            )
             cin = c
     return layers
 
@@ -92,8 +103,7 @@ def _indexed(layers: list[nn.Module], start: int) -> nn.Sequential:
 
 class ASPPPooling(nn.Sequential):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(super().forward(x), x.shape[-2:], mode="bilinear",
-                             align_corners=False)  # fmt: skip
+        return F.interpolate(super().forward(x), x.shape[-2:], mode="bilinear", align_corners=False)
 
 
 class ASPP(nn.Module):
@@ -107,12 +117,19 @@ class ASPP(nn.Module):
                 nn.ReLU(inplace=True),
             )
 
-        pool = ASPPPooling(nn.AdaptiveAvgPool2d(1), nn.Conv2d(cin, cout, 1, bias=False),
-                           nn.BatchNorm2d(cout), nn.ReLU(inplace=True))  # fmt: skip
+        pool = ASPPPooling(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(cin, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+        )
         self.convs = nn.ModuleList([branch(1), *(branch(3, r) for r in rates), pool])
-        self.project = nn.Sequential(nn.Conv2d(5 * cout, cout, 1, bias=False),
-                                     nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-                                     nn.Dropout(0.1))  # fmt: skip
+        self.project = nn.Sequential(
+            nn.Conv2d(5 * cout, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.1),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.project(torch.cat([conv(x) for conv in self.convs], 1))
@@ -121,8 +138,9 @@ class ASPP(nn.Module):
 class HeadV3Plus(nn.Module):
     def __init__(self, cin: int, low_channels: int, num_classes: int, rates):
         super().__init__()
-        self.project = nn.Sequential(nn.Conv2d(low_channels, 48, 1, bias=False),
-                                     nn.BatchNorm2d(48), nn.ReLU(inplace=True))  # fmt: skip
+        self.project = nn.Sequential(
+            nn.Conv2d(low_channels, 48, 1, bias=False), nn.BatchNorm2d(48), nn.ReLU(inplace=True)
+        )
         self.aspp = ASPP(cin, rates)
         self.classifier = nn.Sequential(
             nn.Conv2d(304, 256, 3, padding=1, bias=False),
@@ -133,8 +151,7 @@ class HeadV3Plus(nn.Module):
 
     def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         low = self.project(low)
-        high = F.interpolate(self.aspp(high), low.shape[-2:], mode="bilinear",
-                             align_corners=False)  # fmt: skip
+        high = F.interpolate(self.aspp(high), low.shape[-2:], mode="bilinear", align_corners=False)
         return self.classifier(torch.cat([low, high], 1))
 
 
@@ -186,8 +203,9 @@ def read_vainf_state(path: str | Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in ckpt.items()}
 
 
-def load_vainf_segmenter(path: str | Path | None, num_classes: int = 19,
-                         output_stride: int = 16) -> DeepLabV3PlusMobileNet:  # fmt: skip
+def load_vainf_segmenter(
+    path: str | Path | None, num_classes: int = 19, output_stride: int = 16
+) -> DeepLabV3PlusMobileNet:
     """The architecture with the checkpoint's weights (random weights when ``path`` is None);
     a mismatching file is an error naming the missing / unexpected keys."""
     model = DeepLabV3PlusMobileNet(num_classes, output_stride)

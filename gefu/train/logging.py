@@ -54,6 +54,6 @@ def read_log(file: str | Path) -> list[dict]:
                 "split": r["split"],
                 "name": r["name"],
                 "value": float(r["value"]),
-            }  # fmt: skip
+            }
             for r in csv.DictReader(f)
         ]

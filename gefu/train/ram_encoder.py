@@ -46,11 +46,23 @@ from torch import nn
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 # ram/configs/swin/config_swinL_384.json; image_proj's output width from ram/models/ram.py
-SWIN_L_384 = {"image_size": 384, "patch_size": 4, "embed_dim": 192, "depths": (2, 2, 18, 2),
-              "num_heads": (6, 12, 24, 48), "window_size": 12, "proj_dim": 512}  # fmt: skip
+SWIN_L_384 = {
+    "image_size": 384,
+    "patch_size": 4,
+    "embed_dim": 192,
+    "depths": (2, 2, 18, 2),
+    "num_heads": (6, 12, 24, 48),
+    "window_size": 12,
+    "proj_dim": 512,
+}
 # ram/configs/q2l_config.json (hidden 768, 4 heads, 2 layers, intermediate 3072); 4,585 tags
-TAG_HEAD = {"num_tags": 4585, "tag_hidden": 768, "tag_heads": 4, "tag_layers": 2,
-            "tag_intermediate": 3072}  # fmt: skip
+TAG_HEAD = {
+    "num_tags": 4585,
+    "tag_hidden": 768,
+    "tag_heads": 4,
+    "tag_layers": 2,
+    "tag_intermediate": 3072,
+}
 ENCODER_PREFIXES = ("visual_encoder.", "image_proj.")
 TAG_PREFIXES = ("tagging_head.", "label_embed", "wordvec_proj.", "fc.")
 BUFFERS = ("relative_position_index", "attn_mask")
@@ -60,25 +72,48 @@ DELETED = re.compile(r"^tagging_head\.(embeddings\.|encoder\.layer\.\d+\.attenti
 
 def _bert_cross_layer(hidden: int, width: int, intermediate: int) -> nn.ModuleDict:
     """One layer of RAM's tagging decoder, in BERT's module names, self-attention removed."""
-    return nn.ModuleDict({
-        "crossattention": nn.ModuleDict({
-            "self": nn.ModuleDict({"query": nn.Linear(hidden, hidden),
-                                   "key": nn.Linear(width, hidden),
-                                   "value": nn.Linear(width, hidden)}),
-            "output": nn.ModuleDict({"dense": nn.Linear(hidden, hidden),
-                                     "LayerNorm": nn.LayerNorm(hidden, eps=1e-12)}),
-        }),
-        "intermediate": nn.ModuleDict({"dense": nn.Linear(hidden, intermediate)}),
-        "output": nn.ModuleDict({"dense": nn.Linear(intermediate, hidden),
-                                 "LayerNorm": nn.LayerNorm(hidden, eps=1e-12)}),
-    })  # fmt: skip
+    return nn.ModuleDict(
+        {
+            "crossattention": nn.ModuleDict(
+                {
+                    "self": nn.ModuleDict(
+                        {
+                            "query": nn.Linear(hidden, hidden),
+                            "key": nn.Linear(width, hidden),
+                            "value": nn.Linear(width, hidden),
+                        }
+                    ),
+                    "output": nn.ModuleDict(
+                        {
+                            "dense": nn.Linear(hidden, hidden),
+                            "LayerNorm": nn.LayerNorm(hidden, eps=1e-12),
+                        }
+                    ),
+                }
+            ),
+            "intermediate": nn.ModuleDict({"dense": nn.Linear(hidden, intermediate)}),
+            "output": nn.ModuleDict(
+                {
+                    "dense": nn.Linear(intermediate, hidden),
+                    "LayerNorm": nn.LayerNorm(hidden, eps=1e-12),
+                }
+            ),
+        }
+    )
 
 
 class RAMTaggingHead(nn.Module):
     """Image embedding ``[B, N, width]`` -> RAM's tag logits ``[B, num_tags]``."""
 
-    def __init__(self, width=512, num_tags=4585, tag_hidden=768, tag_heads=4, tag_layers=2,
-                 tag_intermediate=3072):  # fmt: skip
+    def __init__(
+        self,
+        width=512,
+        num_tags=4585,
+        tag_hidden=768,
+        tag_heads=4,
+        tag_layers=2,
+        tag_intermediate=3072,
+    ):
         super().__init__()
         self.heads = tag_heads
         self.label_embed = nn.Parameter(torch.zeros(num_tags, width))
@@ -113,18 +148,36 @@ class RAMImageEncoder(nn.Module):
     token first)``, its tag logits [B, num_tags])``, the input resized to ``image_size`` first;
     without the tagging head (``tag_logits=False``) the embedding alone, as a 1-tuple."""
 
-    def __init__(self, image_size=384, patch_size=4, embed_dim=192, depths=(2, 2, 18, 2),
-                 num_heads=(6, 12, 24, 48), window_size=12, proj_dim=512,
-                 imagenet_norm=False, tag_logits=True, **tag_head):  # fmt: skip
+    def __init__(
+        self,
+        image_size=384,
+        patch_size=4,
+        embed_dim=192,
+        depths=(2, 2, 18, 2),
+        num_heads=(6, 12, 24, 48),
+        window_size=12,
+        proj_dim=512,
+        imagenet_norm=False,
+        tag_logits=True,
+        **tag_head,
+    ):
         super().__init__()
         from timm.models.swin_transformer import SwinTransformer
 
         self.image_size, self.imagenet_norm = image_size, imagenet_norm
         self.visual_encoder = SwinTransformer(
-            img_size=image_size, patch_size=patch_size, embed_dim=embed_dim,
-            depths=tuple(depths), num_heads=tuple(num_heads), window_size=window_size,
-            mlp_ratio=4.0, qkv_bias=True, drop_rate=0.0, drop_path_rate=0.0, num_classes=0,
-        )  # fmt: skip
+            img_size=image_size,
+            patch_size=patch_size,
+            embed_dim=embed_dim,
+            depths=tuple(depths),
+            num_heads=tuple(num_heads),
+            window_size=window_size,
+            mlp_ratio=4.0,
+            qkv_bias=True,
+            drop_rate=0.0,
+            drop_path_rate=0.0,
+            num_classes=0,
+        )
         self.image_proj = nn.Linear(self.visual_encoder.num_features, proj_dim)
         self.tags = RAMTaggingHead(proj_dim, **{**TAG_HEAD, **tag_head}) if tag_logits else None
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), False)
@@ -144,8 +197,15 @@ class RAMImageEncoder(nn.Module):
         return (embeds,) if self.tags is None else (embeds, self.tags(embeds))
 
 
-def swin_parameter_count(image_size: int, embed_dim: int, depths, num_heads, window_size: int,
-                         patch_size: int = 4, mlp_ratio: int = 4) -> int:  # fmt: skip
+def swin_parameter_count(
+    image_size: int,
+    embed_dim: int,
+    depths,
+    num_heads,
+    window_size: int,
+    patch_size: int = 4,
+    mlp_ratio: int = 4,
+) -> int:
     """Parameters of RAM's headless Swin (``visual_encoder``), counted from its layer shapes
     (a stage whose resolution is at most the window attends over the whole stage instead)."""
     total = 3 * embed_dim * patch_size**2 + embed_dim + 2 * embed_dim  # conv + patch norm
@@ -162,13 +222,13 @@ def swin_parameter_count(image_size: int, embed_dim: int, depths, num_heads, win
 
 def _official_to_timm(key: str) -> str:
     key = key[len("visual_encoder.") :] if key.startswith("visual_encoder.") else key
-    return re.sub(r"^layers\.(\d+)\.downsample", lambda m: f"layers.{int(m[1]) + 1}.downsample",
-                  key)  # fmt: skip
+    return re.sub(
+        r"^layers\.(\d+)\.downsample", lambda m: f"layers.{int(m[1]) + 1}.downsample", key
+    )
 
 
 def _timm_to_official(key: str) -> str:
-    key = re.sub(r"^layers\.(\d+)\.downsample", lambda m: f"layers.{int(m[1]) - 1}.downsample",
-                 key)  # fmt: skip
+    key = re.sub(r"^layers\.(\d+)\.downsample", lambda m: f"layers.{int(m[1]) - 1}.downsample", key)
     return "visual_encoder." + key
 
 
@@ -225,14 +285,21 @@ def load_ram_encoder(weights: str | Path | None, **arch) -> RAMImageEncoder:
     own = {k: v for k, v in ram_state_dict(encoder).items() if k.rsplit(".", 1)[-1] not in BUFFERS}
     missing, unknown = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
     common = sorted(own.keys() & state.keys())
-    shapes = [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}"
-              for k in common if state[k].shape != own[k].shape]  # fmt: skip
-    problems = [f"{what} ({len(keys)}): {', '.join(keys[:5])}"
-                for what, keys in (("missing", missing), ("unknown", unknown), ("shape", shapes))
-                if keys]  # fmt: skip
+    shapes = [
+        f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}"
+        for k in common
+        if state[k].shape != own[k].shape
+    ]
+    problems = [
+        f"{what} ({len(keys)}): {', '.join(keys[:5])}"
+        for what, keys in (("missing", missing), ("unknown", unknown), ("shape", shapes))
+        if keys
+    ]
     if problems:
-        raise ValueError(f"{weights}: does not fit RAM's image encoder {arch or 'Swin-L 384'}: "
-                         + "; ".join(problems))  # fmt: skip
+        raise ValueError(
+            f"{weights}: does not fit RAM's image encoder {arch or 'Swin-L 384'}: "
+            + "; ".join(problems)
+        )
     encoder.visual_encoder.load_state_dict(
         {_official_to_timm(k): v for k, v in state.items() if k.startswith("visual_encoder.")}
     )

@@ -91,8 +91,9 @@ def _create(spec: DatasetSpec, where: str) -> Dataset:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
     if len(dataset) == 0:
-        raise FileNotFoundError(f"{where}: {spec.name} has no images" +
-                                (f" at {spec.root}" if spec.root else ""))  # fmt: skip
+        raise FileNotFoundError(
+            f"{where}: {spec.name} has no images" + (f" at {spec.root}" if spec.root else "")
+        )
     return dataset
 
 

@@ -17,9 +17,10 @@ def add_arguments(p) -> None:
     p.add_argument("folder", help="images to caption")
     p.add_argument("csv", help="output file (tab-separated: filepath, title)")
     p.add_argument(
-        "--model", default="Salesforce/blip-image-captioning-base",
+        "--model",
+        default="Salesforce/blip-image-captioning-base",
         help="a local folder or hub id of an image-to-text model",
-    )  # fmt: skip
+    )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
 
 
@@ -33,8 +34,11 @@ def main(args) -> int:
     try:
         caption = load_captioner(args.model, args.device)
     except OSError as exc:
-        print(f"error: cannot load the captioning model {args.model!r} ({exc}); download it "
-              "with network access, or pass --model a local folder", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: cannot load the captioning model {args.model!r} ({exc}); download it "
+            "with network access, or pass --model a local folder",
+            file=sys.stderr,
+        )
         return 2
     rows, failures = [], 0
     for path in list_images(folder):
@@ -57,9 +61,11 @@ def load_captioner(model: str, device: str = "auto"):
 
     local = Path(model).expanduser().is_dir()
     pipe = pipeline(
-        "image-to-text", model=model, device=resolve_device(device),
+        "image-to-text",
+        model=model,
+        device=resolve_device(device),
         model_kwargs={"local_files_only": local},
-    )  # fmt: skip
+    )
     return lambda array: pipe(Image.fromarray(array))[0]["generated_text"].strip()
 
 

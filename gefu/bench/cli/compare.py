@@ -31,8 +31,10 @@ def main(args) -> int:
             missing = [name for name in (args.a, args.b) if name not in known]
             if missing:
                 choices = ", ".join(known) or "none: the store has no completed run"
-                print(f"error: unknown enhancer {', '.join(missing)}; choose from: {choices}",
-                      file=sys.stderr)  # fmt: skip
+                print(
+                    f"error: unknown enhancer {', '.join(missing)}; choose from: {choices}",
+                    file=sys.stderr,
+                )
                 return 2
             report = analyse(load_report(store))
     except (StoreError, sqlite3.DatabaseError) as exc:

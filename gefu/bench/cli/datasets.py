@@ -11,9 +11,12 @@ def add_arguments(p) -> None:
     check.add_argument("kind", help="a registered dataset name (see `gefu list datasets`)")
     check.add_argument("path", help="the dataset's root folder")
     check.add_argument(
-        "--param", action="append", default=[], metavar="KEY=VALUE",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="reader parameter (YAML value), e.g. --param split=test; repeatable",
-    )  # fmt: skip
+    )
     check.add_argument("--no-images", action="store_true", help="skip decoding every image")
     check.add_argument("--max-findings", type=int, default=200, help="findings printed at most")
 

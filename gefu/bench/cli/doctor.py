@@ -6,9 +6,24 @@ import shutil
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-PACKAGES = ("gefu-bench", "torch", "torchvision", "pyiqa", "kornia", "numpy", "scikit-image",
-            "matplotlib", "mmengine", "mmcv", "mmdet", "mmsegmentation", "accelerate",
-            "diffusers", "transformers", "peft")  # fmt: skip
+PACKAGES = (
+    "gefu-bench",
+    "torch",
+    "torchvision",
+    "pyiqa",
+    "kornia",
+    "numpy",
+    "scikit-image",
+    "matplotlib",
+    "mmengine",
+    "mmcv",
+    "mmdet",
+    "mmsegmentation",
+    "accelerate",
+    "diffusers",
+    "transformers",
+    "peft",
+)
 
 
 def add_arguments(p) -> None:

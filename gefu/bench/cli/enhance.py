@@ -21,28 +21,36 @@ def add_arguments(p) -> None:
         help="never download weights (as GEFU_OFFLINE=1): a release must be cached",
     )
     p.add_argument(
-        "--param", action="append", default=[], metavar="KEY=VALUE",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="enhancer parameter (YAML value), repeatable",
-    )  # fmt: skip
+    )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument(
-        "--format", default="png", choices=["png", "npy"],
+        "--format",
+        default="png",
+        choices=["png", "npy"],
         help="png: 8-bit images; npy: the float32 HxWx3 output in [0, 1], unrounded",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--in-place", action="store_true",
+        "--in-place",
+        action="store_true",
         help="allow OUTPUT_DIR to be INPUT_DIR (outputs may replace input files)",
-    )  # fmt: skip
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_argument(p)
 
 
 def add_threads_argument(p) -> None:
     p.add_argument(
-        "--threads", type=int, metavar="N",
+        "--threads",
+        type=int,
+        metavar="N",
         help="CPU threads for torch, OpenCV and BLAS (default: GEFU_THREADS, else the CPUs "
         "this process may use less the current load)",
-    )  # fmt: skip
+    )
 
 
 def main(args) -> int:
@@ -134,9 +142,13 @@ def _enhance(model, device, files: list[Path], dst: Path, args) -> int:
     console = Console(stderr=True, quiet=args.quiet, highlight=False)
     failures = 0
     bar = Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console, disable=args.quiet,
-    )  # fmt: skip
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=args.quiet,
+    )
     with bar:
         task = bar.add_task(args.name, total=len(files))
         for path in files:

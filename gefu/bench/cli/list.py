@@ -69,8 +69,10 @@ def _details(name: str) -> int:
     for configuration, parts in parameter_report(cls).items():
         print(f"  parameter counts, {configuration}:")
         for part, counts in parts.items():
-            print(f"    {part:<14} trainable {counts['trainable']:>14,}  "
-                  f"frozen {counts['frozen']:>14,}")  # fmt: skip
+            print(
+                f"    {part:<14} trainable {counts['trainable']:>14,}  "
+                f"frozen {counts['frozen']:>14,}"
+            )
     return 0
 
 

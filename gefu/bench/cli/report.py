@@ -9,9 +9,10 @@ from pathlib import Path
 def add_arguments(p) -> None:
     p.add_argument("results_dir", nargs="?", default="results/demo", help="default: results/demo")
     p.add_argument(
-        "--output", metavar="DIR",
+        "--output",
+        metavar="DIR",
         help="write the report files here (default: RESULTS_DIR; for a read-only results folder)",
-    )  # fmt: skip
+    )
 
 
 def main(args) -> int:
@@ -33,8 +34,10 @@ def main(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as exc:  # the store read fine: the output folder cannot be written
-        print(f"error: cannot write the report into {out} ({exc.strerror or exc}); "
-              "pass --output DIR", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: cannot write the report into {out} ({exc.strerror or exc}); pass --output DIR",
+            file=sys.stderr,
+        )
         return 2
     for kind, path in paths.items():
         print(f"{kind}: {path}")

@@ -31,8 +31,9 @@ def main(args) -> int:
     from gefu.train.loop import train
 
     try:
-        result = train(config, resume=args.resume, output=args.output, steps=args.steps,
-                       quiet=args.quiet)  # fmt: skip
+        result = train(
+            config, resume=args.resume, output=args.output, steps=args.steps, quiet=args.quiet
+        )
     except (ConfigError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

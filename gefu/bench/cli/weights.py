@@ -18,16 +18,20 @@ def add_arguments(p) -> None:
     fe.add_argument("names", nargs="*", metavar="NAME", help="release names (`gefu weights list`)")
     fe.add_argument("--all", action="store_true", help="every release with a download source")
     imp = sub.add_parser(
-        "import", help="convert an author's weights file to a checkpoint folder (config.json + "
+        "import",
+        help="convert an author's weights file to a checkpoint folder (config.json + "
         "model.safetensors)",
-    )  # fmt: skip
+    )
     imp.add_argument("name", help="the enhancer (zero_dce, zero_dce_pp, scl_lle, sagc, ...)")
     imp.add_argument("file", help="the released weights file")
     imp.add_argument("out_dir", help="the checkpoint folder to write")
     imp.add_argument(
-        "--param", action="append", default=[], metavar="KEY=VALUE",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="enhancer parameter (YAML value), repeatable",
-    )  # fmt: skip
+    )
 
 
 def main(args) -> int:

@@ -87,11 +87,14 @@ def report_key(store: Store) -> str:
         return digest(["empty", code_hash(write_report)])
     cells = [
         [r["cell_key"], r["enhancer"], r["dataset"], r["evaluation"]]
-        + list(store.db.execute(
-            "SELECT status, created FROM cells WHERE cell_key = ?", (r["cell_key"],)
-        ).fetchone() or [])
+        + list(
+            store.db.execute(
+                "SELECT status, created FROM cells WHERE cell_key = ?", (r["cell_key"],)
+            ).fetchone()
+            or []
+        )
         for r in store.run_grid(run["run_id"])
-    ]  # fmt: skip
+    ]
     return digest([dict(run), cells, code_hash(write_report)])
 
 

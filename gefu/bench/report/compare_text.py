@@ -12,8 +12,15 @@ WORDS = {BETTER: "better", WORSE: "worse", TIED: "not significantly different", 
 
 def comparison_lines(report: Report, a: str, b: str) -> list[str]:
     """One block per table where both rows have a primary value, then a one-line tally."""
-    header = ["dataset · evaluation", "metric", a, b, f"Δ ({a} − {b}) [95% CI]", "p (Holm)",
-              f"{a} is"]  # fmt: skip
+    header = [
+        "dataset · evaluation",
+        "metric",
+        a,
+        b,
+        f"Δ ({a} − {b}) [95% CI]",
+        "p (Holm)",
+        f"{a} is",
+    ]
     rows, tally = [], {BETTER: 0, WORSE: 0, TIED: 0, None: 0}
     for t in report.tables:
         col = t.primary

@@ -89,8 +89,9 @@ class CocoMatching(Reaggregator):
                 gt_anns.append(_coco_ann(len(gt_anns) + 1, i + 1, box, label, iscrowd=int(crowd)))
             p_boxes = np.asarray(p["boxes"], np.float32).reshape(-1, 4)
             p_scores = np.asarray(p["scores"], np.float32).reshape(-1)
-            for box, label, score in zip(p_boxes, np.asarray(p["labels"]).reshape(-1), p_scores,
-                                         strict=True):  # fmt: skip
+            for box, label, score in zip(
+                p_boxes, np.asarray(p["labels"]).reshape(-1), p_scores, strict=True
+            ):
                 dt_anns.append(_coco_ann(len(dt_anns) + 1, i + 1, box, label, score=float(score)))
         with contextlib.redirect_stdout(io.StringIO()):
             ev = COCOeval(_coco(imgs, cats, gt_anns), _coco(imgs, cats, dt_anns), "bbox")

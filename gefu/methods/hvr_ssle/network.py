@@ -41,11 +41,13 @@ from gefu.methods.hvr_ssle.release import official_to_suite
 class _ConvPair(nn.Sequential):
     def __init__(self, cin: int, cout: int, groups: int):
         super().__init__(
-            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.GroupNorm(groups, cout),
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+            nn.GroupNorm(groups, cout),
             nn.LeakyReLU(inplace=True),
-            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.GroupNorm(groups, cout),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+            nn.GroupNorm(groups, cout),
             nn.LeakyReLU(inplace=True),
-        )  # fmt: skip
+        )
 
 
 class LightUNetPP(nn.Module):
@@ -101,8 +103,9 @@ class _WindowAttention(nn.Module):
         table = torch.stack(torch.meshgrid(r, r, indexing="ij"), -1)  # [2w-1, 2w-1, 2]
         table = torch.sign(table) * torch.log2(table.abs() + 1.0) / math.log2(8)
         self.register_buffer("coords_table", table.view(-1, 2), persistent=False)
-        pos = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window),
-                                         indexing="ij")).flatten(1)  # fmt: skip
+        pos = torch.stack(
+            torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")
+        ).flatten(1)
         rel = (pos[:, :, None] - pos[:, None, :]) + (window - 1)
         self.register_buffer("bias_index", rel[0] * (2 * window - 1) + rel[1], persistent=False)
         self.qkv = nn.Linear(dim, 3 * dim, bias=False)
@@ -229,14 +232,35 @@ class HVRSSLE(Enhancer):
     trainable = True
     needs_weights = True
 
-    def __init__(self, T: int = 2, C: int = 2, n_supervision: int = 2, dim: int = 24,
-                 features: int = 24, groups: int = 2, depths=(2, 2), heads=(4, 4),
-                 window: int = 8, mlp_ratio: float = 2.0, z_seed: int | None = None):  # fmt: skip
+    def __init__(
+        self,
+        T: int = 2,
+        C: int = 2,
+        n_supervision: int = 2,
+        dim: int = 24,
+        features: int = 24,
+        groups: int = 2,
+        depths=(2, 2),
+        heads=(4, 4),
+        window: int = 8,
+        mlp_ratio: float = 2.0,
+        z_seed: int | None = None,
+    ):
         super().__init__()
         depths, heads = list(depths), list(heads)
-        self.hparams = dict(T=T, C=C, n_supervision=n_supervision, dim=dim, features=features,
-                            groups=groups, depths=depths, heads=heads, window=window,
-                            mlp_ratio=mlp_ratio, z_seed=z_seed)  # fmt: skip
+        self.hparams = dict(
+            T=T,
+            C=C,
+            n_supervision=n_supervision,
+            dim=dim,
+            features=features,
+            groups=groups,
+            depths=depths,
+            heads=heads,
+            window=window,
+            mlp_ratio=mlp_ratio,
+            z_seed=z_seed,
+        )
         self.T, self.C, self.n_supervision, self.z_seed = T, C, n_supervision, z_seed
         self.dim = dim
         self.multiple = math.lcm(4, window)  # UNet++ pools twice; windows tile the map

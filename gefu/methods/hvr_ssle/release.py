@@ -17,15 +17,19 @@ _OFFICIAL_RENAMES = [
     (r"^L_net_model\.final_conv\.", "l_net.out."),
     (r"^H_net_model\.patch_embed\.proj\.", "h_net.embed."),
     (r"^H_net_model\.patch_embed\.norm\.", "h_net.embed_norm."),
-    (r"^H_net_model\.layers\.(\d+)\.residual_group\.blocks\.(\d+)\.mlp\.fc1\.",
-     r"h_net.groups.\1.blocks.\2.mlp.0."),
-    (r"^H_net_model\.layers\.(\d+)\.residual_group\.blocks\.(\d+)\.mlp\.fc2\.",
-     r"h_net.groups.\1.blocks.\2.mlp.2."),
+    (
+        r"^H_net_model\.layers\.(\d+)\.residual_group\.blocks\.(\d+)\.mlp\.fc1\.",
+        r"h_net.groups.\1.blocks.\2.mlp.0.",
+    ),
+    (
+        r"^H_net_model\.layers\.(\d+)\.residual_group\.blocks\.(\d+)\.mlp\.fc2\.",
+        r"h_net.groups.\1.blocks.\2.mlp.2.",
+    ),
     (r"^H_net_model\.layers\.(\d+)\.residual_group\.blocks\.", r"h_net.groups.\1.blocks."),
     (r"^H_net_model\.layers\.(\d+)\.patch_embed\.proj\.", r"h_net.groups.\1.proj."),
     (r"^H_net_model\.layers\.(\d+)\.conv\.", r"h_net.groups.\1.conv."),
     (r"^H_net_model\.(norm|conv_after_body)\.", r"h_net.\1."),
-]  # fmt: skip
+]
 _OFFICIAL_BUFFERS = re.compile(r"\.(attn_mask|relative_coords_table|relative_position_index)$")
 
 
@@ -54,11 +58,17 @@ def official_to_suite(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
 
 RELEASES = (
     Release(
-        "hvr_ssle.official", "hvr_ssle", "HVR.safetensors", "dwchoo/HVR-SSLE",
-        "checkpoint/HVR.safetensors", "00dac33931b34e2fe43f6da3c11db5f231dc13bf", None,
-        "none stated", size_multiple=8,
+        "hvr_ssle.official",
+        "hvr_ssle",
+        "HVR.safetensors",
+        "dwchoo/HVR-SSLE",
+        "checkpoint/HVR.safetensors",
+        "00dac33931b34e2fe43f6da3c11db5f231dc13bf",
+        None,
+        "none stated",
+        size_multiple=8,
         note="a large file (Git LFS per the authors; GitHub's raw route serves either way); "
         "no hash pinned yet: the first download records it; keys carry `_orig_mod.`; the "
         "network sees [-1, 1] (the enhancer maps); padded to a multiple of 8 inside",
     ),
-)  # fmt: skip
+)

@@ -44,8 +44,9 @@ def gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return gx.abs(), gy.abs()
 
 
-def illumination_smoothness(illumination: torch.Tensor, reflectance: torch.Tensor,
-                            lambda_g: float = 10.0) -> torch.Tensor:  # fmt: skip
+def illumination_smoothness(
+    illumination: torch.Tensor, reflectance: torch.Tensor, lambda_g: float = 10.0
+) -> torch.Tensor:
     """Mean over pixels of |∇I| exp(-lambda_g * avgpool3(|∇ gray(R)|)), x plus y: smooth
     illumination except where the reflectance has edges."""
     ix, iy = gradients(illumination)

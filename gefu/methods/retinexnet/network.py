@@ -89,8 +89,11 @@ class RetinexNet(Enhancer):
 
     def __init__(self, channels: int = 64, kernel_size: int = 3, decom_layers: int = 5):
         super().__init__()
-        self.hparams = {"channels": channels, "kernel_size": kernel_size,
-                        "decom_layers": decom_layers}  # fmt: skip
+        self.hparams = {
+            "channels": channels,
+            "kernel_size": kernel_size,
+            "decom_layers": decom_layers,
+        }
         self.decom = DecomNet(channels, kernel_size, decom_layers)
         self.enhance = EnhanceNet(channels, kernel_size)
 
@@ -133,8 +136,9 @@ def load_decomnet(path: str | Path, device: str | torch.device = "cpu") -> Decom
 
             check_file(RELEASES[0], path)
         state = {rename_foreign(k): v for k, v in _load_state(path).items()}
-        state = {k.removeprefix("decom."): v for k, v in state.items()
-                 if not k.startswith("enhance.")}  # fmt: skip
+        state = {
+            k.removeprefix("decom."): v for k, v in state.items() if not k.startswith("enhance.")
+        }
         decom = DecomNet()
         try:
             decom.load_state_dict(state)

@@ -158,8 +158,14 @@ class RetinexNetTraining(TrainMethod):
             d = self.data_config
             source, darkening = open_source(d.dataset, "data.dataset")
             if darkening is not None:
-                source = DarkenedPatches(source, d.crop, flip=False, model=darkening.model,
-                                         severity=darkening.severity, cache=d.cache)  # fmt: skip
+                source = DarkenedPatches(
+                    source,
+                    d.crop,
+                    flip=False,
+                    model=darkening.model,
+                    severity=darkening.severity,
+                    cache=d.cache,
+                )
             elif not source.paired:
                 raise ConfigError(
                     f"data.dataset: {d.dataset.name!r} is not a paired dataset (wrap it in "

@@ -23,10 +23,15 @@ def rename_foreign(key: str, prefix: str = "") -> str:
 
 RELEASES = (
     Release(
-        "retinexnet.decom", None, "decomp.pth", "wangsen99/GEFU", "retinexnet/decomp.pth",
+        "retinexnet.decom",
+        None,
+        "decomp.pth",
+        "wangsen99/GEFU",
+        "retinexnet/decomp.pth",
         "5d28e53c0e3e02113faa2285ef20196432e240b0",
         "c6901c9424100bc24b682c278f8c8318c661c649c3aa36f828a5d6582ba166b9",
-        "MIT", note="RetinexNet's DecomNet only (SCUF's reflectance teacher): "
+        "MIT",
+        note="RetinexNet's DecomNet only (SCUF's reflectance teacher): "
         "gefu.methods.retinexnet.network.load_decomnet, or SCUF training's teacher",
     ),
-)  # fmt: skip
+)

@@ -106,8 +106,15 @@ class UnpairedImages(torch.utils.data.Dataset):
     """``size`` x ``size`` images of one source; ``__getitem__((index, seed))`` is a pure
     function of its argument (crop position and darkening noise come from ``seed``)."""
 
-    def __init__(self, source: DatasetSpec, where: str, size: int, resize: bool,
-                 shorter: int | None = None, reference: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        source: DatasetSpec,
+        where: str,
+        size: int,
+        resize: bool,
+        shorter: int | None = None,
+        reference: bool = False,
+    ):
         from gefu.train.sources import open_source
 
         self.size, self.resize, self.shorter = size, resize, shorter
@@ -189,7 +196,7 @@ class SAGCTraining(TrainMethod):
             "low": UnpairedImages(d.low, "data.low", d.size, d.resize, d.shorter),
             "normal": UnpairedImages(
                 d.normal, "data.normal", d.size, d.resize, d.shorter, reference=True
-            ),  # fmt: skip
+            ),
         }
 
     @staticmethod

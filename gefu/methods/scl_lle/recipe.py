@@ -82,7 +82,10 @@ class SCLLLEConfig(MethodConfig):
     brightness_loss: Literal["released", "variance"] = "released"
 
     release_switches: ClassVar[dict[str, Any]] = {
-        "seg_grad": False, "brightness_loss": "released", "vgg_imagenet_norm": False}  # fmt: skip
+        "seg_grad": False,
+        "brightness_loss": "released",
+        "vgg_imagenet_norm": False,
+    }
 
 
 def vgg_taps(vgg, x: torch.Tensor, layers=VGG_LAYERS, imagenet_norm: bool = False):
@@ -127,8 +130,9 @@ class SCLLLEData(StrictModel):
 
         data = dict(data)
         darken = data.pop("darken", {})
-        darken = None if darken is None else {"model": "gamma_curve", "severity": "random",
-                                              **darken}  # fmt: skip
+        darken = (
+            None if darken is None else {"model": "gamma_curve", "severity": "random", **darken}
+        )
         if "dataset" in data:
             scenes = {k: v for k, v in data.pop("dataset").items() if k in ("name", "params")}
             if darken is not None:
@@ -327,8 +331,11 @@ class SCLLLETraining(TrainMethod):
             for x in (low, enhanced, positive, negative)
         )
         seg_input = enhanced if c.seg_grad else enhanced.detach()
-        brightness = (L.semantic_brightness_released if c.brightness_loss == "released"
-                      else L.semantic_brightness_consistency)  # fmt: skip
+        brightness = (
+            L.semantic_brightness_released
+            if c.brightness_loss == "released"
+            else L.semantic_brightness_consistency
+        )
         terms = {
             "tv": illumination_smoothness(curves),
             "color": colour_constancy(enhanced),

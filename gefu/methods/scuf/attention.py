@@ -35,8 +35,13 @@ def _merge(x: torch.Tensor) -> torch.Tensor:
 
 
 class CycleAttnProcessor(nn.Module):
-    def __init__(self, hidden_size: int, cross_attention_dim: int, num_tokens: int = 4,
-                 add_input: bool = True):  # fmt: skip
+    def __init__(
+        self,
+        hidden_size: int,
+        cross_attention_dim: int,
+        num_tokens: int = 4,
+        add_input: bool = True,
+    ):
         super().__init__()
         self.hidden_size, self.cross_attention_dim = hidden_size, cross_attention_dim
         self.num_tokens, self.add_input, self.enabled = num_tokens, add_input, True
@@ -44,8 +49,16 @@ class CycleAttnProcessor(nn.Module):
         self.to_k_ca = nn.Linear(cross_attention_dim, hidden_size, bias=False)
         self.to_v_ca = nn.Linear(cross_attention_dim, hidden_size, bias=False)
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None,
-                 temb=None, *args, **kwargs):  # fmt: skip
+    def __call__(
+        self,
+        attn,
+        hidden_states,
+        encoder_hidden_states=None,
+        attention_mask=None,
+        temb=None,
+        *args,
+        **kwargs,
+    ):
         if encoder_hidden_states is None:
             raise ValueError("CycleAttnProcessor is for cross-attention layers only")
         if hidden_states.ndim != 3 or attn.spatial_norm is not None or attn.group_norm is not None:

@@ -15,9 +15,22 @@ import hashlib
 import torch
 from torch import nn
 
-VAE_LORA_TARGETS = ["conv1", "conv2", "conv_in", "conv_shortcut", "conv", "conv_out",
-                    "skip_conv_1", "skip_conv_2", "skip_conv_3", "skip_conv_4",
-                    "to_k", "to_q", "to_v", "to_out.0"]  # fmt: skip
+VAE_LORA_TARGETS = [
+    "conv1",
+    "conv2",
+    "conv_in",
+    "conv_shortcut",
+    "conv",
+    "conv_out",
+    "skip_conv_1",
+    "skip_conv_2",
+    "skip_conv_3",
+    "skip_conv_4",
+    "to_k",
+    "to_q",
+    "to_v",
+    "to_out.0",
+]
 LORA_ADAPTER = "vae_skip"  # the released adapter name (same state-dict keys)
 SD_TURBO, CLIP_B32 = "stabilityai/sd-turbo", "openai/clip-vit-base-patch32"
 
@@ -26,37 +39,87 @@ def _configs(kind: str) -> dict:
     """Constructor kwargs of the UNet, VAE, CLIP text and vision models."""
     if kind == "tiny":
         return {
-            "unet": dict(sample_size=8, layers_per_block=1, block_out_channels=(8, 16),
-                         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-                         cross_attention_dim=16, attention_head_dim=2, norm_num_groups=4,
-                         use_linear_projection=True),
-            "vae": dict(block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=4,
-                        down_block_types=("DownEncoderBlock2D",) * 2, latent_channels=4,
-                        up_block_types=("UpDecoderBlock2D",) * 2, sample_size=32),
-            "text": dict(vocab_size=1000, hidden_size=16, intermediate_size=32,
-                         num_hidden_layers=1, num_attention_heads=2,
-                         max_position_embeddings=16, projection_dim=16,
-                         bos_token_id=998, eos_token_id=999, pad_token_id=0),
-            "vision": dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                           num_attention_heads=2, image_size=16, patch_size=8,
-                           projection_dim=8),
-        }  # fmt: skip
+            "unet": dict(
+                sample_size=8,
+                layers_per_block=1,
+                block_out_channels=(8, 16),
+                down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+                cross_attention_dim=16,
+                attention_head_dim=2,
+                norm_num_groups=4,
+                use_linear_projection=True,
+            ),
+            "vae": dict(
+                block_out_channels=(8, 16),
+                layers_per_block=1,
+                norm_num_groups=4,
+                down_block_types=("DownEncoderBlock2D",) * 2,
+                latent_channels=4,
+                up_block_types=("UpDecoderBlock2D",) * 2,
+                sample_size=32,
+            ),
+            "text": dict(
+                vocab_size=1000,
+                hidden_size=16,
+                intermediate_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                max_position_embeddings=16,
+                projection_dim=16,
+                bos_token_id=998,
+                eos_token_id=999,
+                pad_token_id=0,
+            ),
+            "vision": dict(
+                hidden_size=16,
+                intermediate_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                image_size=16,
+                patch_size=8,
+                projection_dim=8,
+            ),
+        }
     return {  # the published SD-Turbo (SD 2.1 architecture) and CLIP ViT-B/32 configs
-        "unet": dict(sample_size=64, layers_per_block=2, block_out_channels=(320, 640, 1280, 1280),
-                     down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-                     up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-                     cross_attention_dim=1024, attention_head_dim=(5, 10, 20, 20),
-                     use_linear_projection=True),
-        "vae": dict(block_out_channels=(128, 256, 512, 512), layers_per_block=2,
-                    down_block_types=("DownEncoderBlock2D",) * 4, latent_channels=4,
-                    up_block_types=("UpDecoderBlock2D",) * 4, sample_size=768),
-        "text": dict(vocab_size=49408, hidden_size=1024, intermediate_size=4096,
-                     num_hidden_layers=23, num_attention_heads=16, max_position_embeddings=77,
-                     hidden_act="gelu", projection_dim=512),
-        "vision": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                       num_attention_heads=12, image_size=224, patch_size=32, projection_dim=512),
-    }  # fmt: skip
+        "unet": dict(
+            sample_size=64,
+            layers_per_block=2,
+            block_out_channels=(320, 640, 1280, 1280),
+            down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+            up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+            cross_attention_dim=1024,
+            attention_head_dim=(5, 10, 20, 20),
+            use_linear_projection=True,
+        ),
+        "vae": dict(
+            block_out_channels=(128, 256, 512, 512),
+            layers_per_block=2,
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            latent_channels=4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            sample_size=768,
+        ),
+        "text": dict(
+            vocab_size=49408,
+            hidden_size=1024,
+            intermediate_size=4096,
+            num_hidden_layers=23,
+            num_attention_heads=16,
+            max_position_embeddings=77,
+            hidden_act="gelu",
+            projection_dim=512,
+        ),
+        "vision": dict(
+            hidden_size=768,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            image_size=224,
+            patch_size=32,
+            projection_dim=512,
+        ),
+    }
 
 
 class HashTokenizer:
@@ -68,8 +131,10 @@ class HashTokenizer:
     def __call__(self, texts: list[str]) -> torch.Tensor:
         rows = []
         for text in texts:
-            ids = [int(hashlib.md5(w.encode()).hexdigest(), 16) % (self.vocab_size - 2) + 1
-                   for w in text.lower().split()][: self.model_max_length - 1]  # fmt: skip
+            ids = [
+                int(hashlib.md5(w.encode()).hexdigest(), 16) % (self.vocab_size - 2) + 1
+                for w in text.lower().split()
+            ][: self.model_max_length - 1]
             ids.append(self.vocab_size - 1)
             rows.append(ids + [0] * (self.model_max_length - len(ids)))
         return torch.tensor(rows)
@@ -80,8 +145,13 @@ class _ClipTokenizer:
         self.tok, self.model_max_length = tok, tok.model_max_length
 
     def __call__(self, texts: list[str]) -> torch.Tensor:
-        return self.tok(texts, max_length=self.model_max_length, padding="max_length",
-                        truncation=True, return_tensors="pt").input_ids  # fmt: skip
+        return self.tok(
+            texts,
+            max_length=self.model_max_length,
+            padding="max_length",
+            truncation=True,
+            return_tensors="pt",
+        ).input_ids
 
 
 def _offline_error(what: str, source: str, exc: Exception) -> OSError:
@@ -184,8 +254,9 @@ def _encoder_skip_channels(vae) -> list[int]:
     return [blocks[max(i - 1, 0)] for i in range(len(blocks))]
 
 
-def vae_encode(vae, x: torch.Tensor, sample: bool, generator: torch.Generator | None = None
-               ) -> tuple[torch.Tensor, list[torch.Tensor]]:  # fmt: skip
+def vae_encode(
+    vae, x: torch.Tensor, sample: bool, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """[-1,1] image -> (scaled latent, the inputs of the encoder's down blocks). ``sample``:
     draw from the posterior (noise from ``generator``, a CPU one, else the global RNG), else
     its mean."""
@@ -200,8 +271,11 @@ def vae_encode(vae, x: torch.Tensor, sample: bool, generator: torch.Generator | 
     mean, logvar = h.chunk(2, dim=1)
     z = mean
     if sample:
-        noise = (torch.randn_like(mean) if generator is None
-                 else torch.randn(mean.shape, generator=generator).to(mean))  # fmt: skip
+        noise = (
+            torch.randn_like(mean)
+            if generator is None
+            else torch.randn(mean.shape, generator=generator).to(mean)
+        )
         z = mean + torch.exp(0.5 * logvar.clamp(-30, 20)) * noise
     return z * vae.config.scaling_factor, skips
 

@@ -3,8 +3,7 @@ in ``gefu.methods.scuf.network`` builds the model without weights and counts it 
 
 from __future__ import annotations
 
-COMPONENTS = ("unet", "text_encoder", "clip_vision", "vae_a2b", "vae_b2a", "vae_ref",
-              "prompt_proj")  # fmt: skip
+COMPONENTS = ("unet", "text_encoder", "clip_vision", "vae_a2b", "vae_b2a", "vae_ref", "prompt_proj")
 
 
 def count_model(model) -> dict[str, dict[str, int]]:
@@ -14,7 +13,9 @@ def count_model(model) -> dict[str, dict[str, int]]:
     for name in COMPONENTS:
         module = getattr(model, name)
         params = list(module.parameters()) if module is not None else []
-        out[name] = {"trainable": sum(p.numel() for p in params if p.requires_grad),
-                     "frozen": sum(p.numel() for p in params if not p.requires_grad)}  # fmt: skip
+        out[name] = {
+            "trainable": sum(p.numel() for p in params if p.requires_grad),
+            "frozen": sum(p.numel() for p in params if not p.requires_grad),
+        }
     out["total"] = {k: sum(v[k] for v in out.values()) for k in ("trainable", "frozen")}
     return out

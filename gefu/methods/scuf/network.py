@@ -24,12 +24,16 @@ from gefu.methods.scuf.counts import count_model
 from gefu.methods.scuf.prompt import PromptProjection, clip_image_embedding, value_map
 from gefu.methods.scuf.release import import_released
 
-BRIGHT_PROMPT = ("natural light, bright lighting, soft illumination, high light, evenly lit, "
-                 "clear visibility, daylight, bright atmosphere, well-lit photo.")  # fmt: skip
+BRIGHT_PROMPT = (
+    "natural light, bright lighting, soft illumination, high light, evenly lit, "
+    "clear visibility, daylight, bright atmosphere, well-lit photo."
+)
 # The release reads the b2a prompt from its data folder's fixed_prompt_a.txt (published with
 # its unpaired training data); this is that file's text.
-DARK_PROMPT = ("low light, dim lighting, low illumination, underexposed, ambient shadows, "
-               "subdued light, silhouetted, dark atmosphere photo.")  # fmt: skip
+DARK_PROMPT = (
+    "low light, dim lighting, low illumination, underexposed, ambient shadows, "
+    "subdued light, silhouetted, dark atmosphere photo."
+)
 TRAINED_MARKERS = ("lora_", "skip_conv_", ".processor.", "prompt_proj.")
 
 
@@ -49,20 +53,38 @@ class SCUF(Enhancer):
         """Trainable/frozen counts per component, tiny (tests) and full size (SD-Turbo)."""
         return {"tiny": parameter_counts("tiny"), "full size": parameter_counts("full")}
 
-    def __init__(self, base: str = C.SD_TURBO, clip: str = C.CLIP_B32,
-                 local_files_only: bool = True, lora_rank: int = 4, prompt_tokens: int = 4,
-                 prompt_a2b: str = BRIGHT_PROMPT, prompt_b2a: str = DARK_PROMPT,
-                 processor_adds_input: bool = True, fit: str = "resize", seed: int = 0,
-                 gradient_checkpointing: bool = False, sample_latents: bool = True):  # fmt: skip
+    def __init__(
+        self,
+        base: str = C.SD_TURBO,
+        clip: str = C.CLIP_B32,
+        local_files_only: bool = True,
+        lora_rank: int = 4,
+        prompt_tokens: int = 4,
+        prompt_a2b: str = BRIGHT_PROMPT,
+        prompt_b2a: str = DARK_PROMPT,
+        processor_adds_input: bool = True,
+        fit: str = "resize",
+        seed: int = 0,
+        gradient_checkpointing: bool = False,
+        sample_latents: bool = True,
+    ):
         super().__init__()
         if fit not in ("resize", "pad"):
             raise ValueError(f"fit must be 'resize' (as released) or 'pad', got {fit!r}")
-        self.hparams = dict(base=base, clip=clip, local_files_only=local_files_only,
-                            lora_rank=lora_rank, prompt_tokens=prompt_tokens,
-                            prompt_a2b=prompt_a2b, prompt_b2a=prompt_b2a,
-                            processor_adds_input=processor_adds_input, fit=fit, seed=seed,
-                            gradient_checkpointing=gradient_checkpointing,
-                            sample_latents=sample_latents)  # fmt: skip
+        self.hparams = dict(
+            base=base,
+            clip=clip,
+            local_files_only=local_files_only,
+            lora_rank=lora_rank,
+            prompt_tokens=prompt_tokens,
+            prompt_a2b=prompt_a2b,
+            prompt_b2a=prompt_b2a,
+            processor_adds_input=processor_adds_input,
+            fit=fit,
+            seed=seed,
+            gradient_checkpointing=gradient_checkpointing,
+            sample_latents=sample_latents,
+        )
         unet, vae, text, self.tokenizer, sched = C.load_base(base, local_files_only, seed)
         self.unet, self.text_encoder = unet, text
         self.clip_vision = C.load_clip_vision(clip, local_files_only, seed)
@@ -125,8 +147,14 @@ class SCUF(Enhancer):
         finally:
             set_cycle_attention(self.unet, True)
 
-    def translate(self, x: torch.Tensor, direction: str, text: torch.Tensor,
-                  prompt_emb: torch.Tensor, reflectance: bool = False):  # fmt: skip
+    def translate(
+        self,
+        x: torch.Tensor,
+        direction: str,
+        text: torch.Tensor,
+        prompt_emb: torch.Tensor,
+        reflectance: bool = False,
+    ):
         """[-1,1] image -> ([-1,1] translation, output latent[, reflectance in (0,1)])."""
         vae = self.vae(direction)
         z, skips = vae_encode_ckpt(self, vae, x)
@@ -166,8 +194,7 @@ class SCUF(Enhancer):
 
     # -- checkpoints: only what training changes --------------------------------------------
     def trained_state_dict(self) -> dict[str, torch.Tensor]:
-        return {k: v for k, v in self.state_dict().items()
-                if any(m in k for m in TRAINED_MARKERS)}  # fmt: skip
+        return {k: v for k, v in self.state_dict().items() if any(m in k for m in TRAINED_MARKERS)}
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
@@ -182,9 +209,12 @@ class SCUF(Enhancer):
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        config = {"enhancer": self.registry_name, "params": self.hparams,
-                  "weights": "trained parameters only; the frozen base loads from params.base "
-                             "and params.clip"}  # fmt: skip
+        config = {
+            "enhancer": self.registry_name,
+            "params": self.hparams,
+            "weights": "trained parameters only; the frozen base loads from params.base "
+            "and params.clip",
+        }
         (path / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True))
         state = {k: v.detach().contiguous().cpu() for k, v in self.trained_state_dict().items()}
         save_file(state, str(path / WEIGHTS_NAME))
@@ -196,9 +226,11 @@ class SCUF(Enhancer):
         unexpected = [k for k in state_dict if k not in expected]
         missing = [k for k in expected if k not in state_dict]
         if strict and (unexpected or missing):
-            raise RuntimeError(f"SCUF checkpoint mismatch: missing {sorted(missing)[:5]} "
-                               f"({len(missing)}), unexpected {sorted(unexpected)[:5]} "
-                               f"({len(unexpected)})")  # fmt: skip
+            raise RuntimeError(
+                f"SCUF checkpoint mismatch: missing {sorted(missing)[:5]} "
+                f"({len(missing)}), unexpected {sorted(unexpected)[:5]} "
+                f"({len(unexpected)})"
+            )
         return super().load_state_dict(state_dict, strict=False, assign=assign)
 
     @classmethod

@@ -140,8 +140,9 @@ class Domain(torch.utils.data.Dataset):
         self.captions, self.d = captions, d
         self.darkener = None
         if darkening is not None:
-            self.darkener = DarkenedPatches(self.reader, d.crop, model=darkening.model,
-                                            severity=darkening.severity)  # fmt: skip
+            self.darkener = DarkenedPatches(
+                self.reader, d.crop, model=darkening.model, severity=darkening.severity
+            )
         self._cache: dict[int, torch.Tensor] = {}
 
     def __len__(self) -> int:
@@ -157,8 +158,9 @@ class Domain(torch.utils.data.Dataset):
         if index not in self._cache:
             img = self.reader.load(index).image[None]
             size = (self.d.resize, self.d.resize)
-            self._cache[index] = F.interpolate(img, size, mode="bicubic", antialias=True,
-                                               align_corners=False)[0].clamp(0, 1)  # fmt: skip
+            self._cache[index] = F.interpolate(
+                img, size, mode="bicubic", antialias=True, align_corners=False
+            )[0].clamp(0, 1)
         image = random_patch(self._cache[index], self.d.crop, gen, self.d.flip)
         if self.darkener is not None:
             image = self.darkener.darken(image, gen)
@@ -178,8 +180,14 @@ class CLIPDiscriminator(nn.Module):
         self.layers = sorted({round(n * (i + 1) / levels) for i in range(levels)})
         d = cfg.hidden_size
         self.heads = nn.ModuleList(
-            nn.Sequential(nn.LayerNorm(2 * d), nn.Linear(2 * d, hidden), nn.LeakyReLU(0.2),
-                          nn.Linear(hidden, 1)) for _ in self.layers)  # fmt: skip
+            nn.Sequential(
+                nn.LayerNorm(2 * d),
+                nn.Linear(2 * d, hidden),
+                nn.LeakyReLU(0.2),
+                nn.Linear(hidden, 1),
+            )
+            for _ in self.layers
+        )
         self.register_buffer("mean", torch.tensor([0.4815, 0.4578, 0.4082]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.2686, 0.2613, 0.2758]).view(1, 3, 1, 1))
 
@@ -189,8 +197,9 @@ class CLIPDiscriminator(nn.Module):
         clip = self._clip[0]
         size = clip.config.image_size
         x = F.interpolate((x + 1) / 2, (size, size), mode="bicubic", align_corners=False)
-        states = clip.vision_model(pixel_values=(x - self.mean) / self.std,
-                                   output_hidden_states=True).hidden_states  # fmt: skip
+        states = clip.vision_model(
+            pixel_values=(x - self.mean) / self.std, output_hidden_states=True
+        ).hidden_states
         out = []
         for head, layer in zip(self.heads, self.layers, strict=True):
             h = states[layer]
@@ -233,11 +242,16 @@ class SCUFTraining(TrainMethod):
             c = self.config
             if c.cpu_threads is not None:
                 torch.set_num_threads(c.cpu_threads)
-            model = SCUF(base=c.base, clip=c.clip, local_files_only=c.local_files_only,
-                         lora_rank=c.lora_rank, prompt_a2b=self.prompts["a2b"] or BRIGHT_PROMPT,
-                         prompt_b2a=self.prompts["b2a"] or DARK_PROMPT,
-                         gradient_checkpointing=c.gradient_checkpointing,
-                         sample_latents=c.sample_latents)  # fmt: skip
+            model = SCUF(
+                base=c.base,
+                clip=c.clip,
+                local_files_only=c.local_files_only,
+                lora_rank=c.lora_rank,
+                prompt_a2b=self.prompts["a2b"] or BRIGHT_PROMPT,
+                prompt_b2a=self.prompts["b2a"] or DARK_PROMPT,
+                gradient_checkpointing=c.gradient_checkpointing,
+                sample_latents=c.sample_latents,
+            )
             self._modules = {
                 "model": model,
                 "disc_a": CLIPDiscriminator(model.clip_vision, c.disc_levels),
@@ -249,8 +263,9 @@ class SCUFTraining(TrainMethod):
         c = self.config
 
         def adamw(params):
-            opt = torch.optim.AdamW(params, lr=c.lr, betas=c.betas, eps=c.eps,
-                                    weight_decay=c.weight_decay, foreach=True)  # fmt: skip
+            opt = torch.optim.AdamW(
+                params, lr=c.lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay, foreach=True
+            )
             warm = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_factor(s, c.warmup))
             return opt, warm
 
@@ -344,8 +359,11 @@ class SCUFTraining(TrainMethod):
             ref = L.reflectance(r_rec, r) + L.reflectance_agreement(r_fake, r_rec)
             cap_loss = L.caption_consistency(z_rec, teacher)
             gen_update(cyc + ref + cap_loss)
-            log |= {f"cycle_{name}": cyc.item(), f"ref_{name}": ref.item(),
-                    f"caption_{name}": cap_loss.item()}  # fmt: skip
+            log |= {
+                f"cycle_{name}": cyc.item(),
+                f"ref_{name}": ref.item(),
+                f"caption_{name}": cap_loss.item(),
+            }
         fake_a, _ = model.translate(b, "b2a", fixed["b2a"], pb_r)
         fake_b, _ = model.translate(a, "a2b", fixed["a2b"], pa_r)
         gan = (L.gan_bce(disc_a(fake_b), True) + L.gan_bce(disc_b(fake_a), True)) * c.lambda_gan
@@ -370,8 +388,13 @@ class SCUFTraining(TrainMethod):
         d_real = (L.gan_bce(disc_a(b), True) + L.gan_bce(disc_b(a), True)) * c.lambda_gan
         ctx.backward(d_real, "disc")
         ctx.step_optimizer("disc")
-        log |= {"gan": gan.item(), "identity": idt.item(), "identity_ref": idt_ref.item(),
-                "identity_caption": idt_cap.item(), "disc_fake": d_fake.item(),
-                "disc_real": d_real.item()}  # fmt: skip
+        log |= {
+            "gan": gan.item(),
+            "identity": idt.item(),
+            "identity_ref": idt_ref.item(),
+            "identity_caption": idt_cap.item(),
+            "disc_fake": d_fake.item(),
+            "disc_real": d_real.item(),
+        }
         log["total"] = sum(v for k, v in log.items() if not k.startswith("disc"))
         return log

@@ -30,8 +30,14 @@ from gefu.enhancers.released import Release
 if TYPE_CHECKING:
     import torch
 
-REQUIRED = ("rank_vae", "vae_lora_target_modules", "sd_vae_enc", "sd_vae_dec", "image_proj",
-            "ca_adapter")  # fmt: skip
+REQUIRED = (
+    "rank_vae",
+    "vae_lora_target_modules",
+    "sd_vae_enc",
+    "sd_vae_dec",
+    "image_proj",
+    "ca_adapter",
+)
 VAE_PREFIXES = {"vae.": "vae_a2b.", "vae_b2a.": "vae_b2a.", "vae_ref.": "vae_ref."}
 
 
@@ -93,8 +99,11 @@ def released_to_state_dict(sd: dict, model) -> dict[str, torch.Tensor]:
         out[f"unet.{processors[int(index)]}.{param}"] = value
     absent = sorted(wanted - set(out))
     if absent and all(k.startswith("vae_ref.") for k in absent) and "sd_vae_ref" not in sd:
-        warnings.warn("released checkpoint has no sd_vae_ref: the reflectance decoder keeps its "
-                      "initial weights (inference does not use it)", stacklevel=2)  # fmt: skip
+        warnings.warn(
+            "released checkpoint has no sd_vae_ref: the reflectance decoder keeps its "
+            "initial weights (inference does not use it)",
+            stacklevel=2,
+        )
         state = model.trained_state_dict()
         out |= {k: state[k] for k in absent}
     return out
@@ -133,8 +142,12 @@ def to_released_layout(model) -> dict:
 
     vaes = prefixed(model.vae_a2b, "vae.") | prefixed(model.vae_b2a, "vae_b2a.")
     processors = list(model.unet.attn_processors.values())
-    adapter = {f"{i}.{k}": v.detach().clone() for i, p in enumerate(processors)
-               if isinstance(p, torch.nn.Module) for k, v in p.state_dict().items()}  # fmt: skip
+    adapter = {
+        f"{i}.{k}": v.detach().clone()
+        for i, p in enumerate(processors)
+        if isinstance(p, torch.nn.Module)
+        for k, v in p.state_dict().items()
+    }
     return {
         "rank_vae": int(model.hparams["lora_rank"]),
         "vae_lora_target_modules": list(VAE_LORA_TARGETS),
@@ -154,28 +167,58 @@ def to_released_layout(model) -> dict:
 _HUB = "wangsen99/GEFU"
 RELEASES = (
     Release(
-        "scuf.official", "scuf", "test_model.pkl", "wangsen99/GEFU", None, None, None, "MIT",
+        "scuf.official",
+        "scuf",
+        "test_model.pkl",
+        "wangsen99/GEFU",
+        None,
+        None,
+        None,
+        "MIT",
         hub=(_HUB, "SCUF/test_model.pkl", "main"),
-        urls=("https://huggingface.co/wangsen99/GEFU/tree/main/SCUF",
-              "https://pan.baidu.com/s/1NlgfCm2x1iDmrFXJl-7nlw?pwd=bpbe"),
+        urls=(
+            "https://huggingface.co/wangsen99/GEFU/tree/main/SCUF",
+            "https://pan.baidu.com/s/1NlgfCm2x1iDmrFXJl-7nlw?pwd=bpbe",
+        ),
         note="the trained subset; the frozen base is SD-Turbo (params.base); the Hub file "
         "name is the one the README's inference command uses (not verified on the Hub)",
     ),
     Release(
-        "gefu_eval.codan_resnet18", None, "model_best.pt", "wangsen99/GEFU", None, None, None,
-        "MIT", hub=(_HUB, "Classification/model_best.pt", "main"),
+        "gefu_eval.codan_resnet18",
+        None,
+        "model_best.pt",
+        "wangsen99/GEFU",
+        None,
+        None,
+        None,
+        "MIT",
+        hub=(_HUB, "Classification/model_best.pt", "main"),
         note="GEFU's CODaN night classifier (evaluation `classification`, arch "
         "gefu_codan_resnet18, `checkpoint:`)",
     ),
     Release(
-        "gefu_eval.darkface_yolov3", None, "yolov3.pth", "wangsen99/GEFU", None, None, None,
-        "MIT", hub=(_HUB, "Detection/yolov3.pth", "main"),
+        "gefu_eval.darkface_yolov3",
+        None,
+        "yolov3.pth",
+        "wangsen99/GEFU",
+        None,
+        None,
+        None,
+        "MIT",
+        hub=(_HUB, "Detection/yolov3.pth", "main"),
         note="GEFU's DARK FACE YOLOv3 (MAET's mmdet 2.x layout; `checkpoint:` of face_detection)",
     ),
     Release(
-        "gefu_eval.bdd100k_segmenter", None, "best_weights.pth.tar", "wangsen99/GEFU", None,
-        None, None, "MIT", hub=(_HUB, "Segmentation/best_weights.pth.tar", "main"),
+        "gefu_eval.bdd100k_segmenter",
+        None,
+        "best_weights.pth.tar",
+        "wangsen99/GEFU",
+        None,
+        None,
+        None,
+        "MIT",
+        hub=(_HUB, "Segmentation/best_weights.pth.tar", "main"),
         note="GEFU's BDD100K-night segmenter (name from gefu_eval/README.md, not verified on "
         "the Hub); the suite has no reader for its layout yet",
     ),
-)  # fmt: skip
+)

@@ -50,8 +50,9 @@ def sigmoid_rampup(current: float, length: float) -> float:
 
 
 @torch.no_grad()
-def ema_update(teacher: torch.nn.Module, student: torch.nn.Module, step: int,
-               keep_rate: float = 0.996) -> float:  # fmt: skip
+def ema_update(
+    teacher: torch.nn.Module, student: torch.nn.Module, step: int, keep_rate: float = 0.996
+) -> float:
     """Mean-teacher update after optimisation step ``step`` (0-based):
     ``alpha = min(1 - 1/(step+1), keep_rate)``, teacher = alpha teacher + (1-alpha) student
     (so the first update copies the student). Returns alpha."""

@@ -38,7 +38,7 @@ _OFFICIAL_RENAMES = [
     (_BLOCK + r"self_attention\.dt_projs_bias$", r"groups.\1.blocks.\2.ssm.dt_bias"),
     (_BLOCK + r"self_attention\.A_logs$", r"groups.\1.blocks.\2.ssm.A_log"),
     (_BLOCK + r"self_attention\.Ds$", r"groups.\1.blocks.\2.ssm.D"),
-]  # fmt: skip
+]
 
 
 def official_to_suite(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -62,10 +62,18 @@ def official_to_suite(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
 
 RELEASES = (
     Release(
-        "semi_llie.training", "semi_llie", "model_e<N>.pth", "guanguanboy/Semi-LLIE", None,
-        None, None, "none stated", size_multiple=16, params={"fit": "resize", "multiple": 16},
+        "semi_llie.training",
+        "semi_llie",
+        "model_e<N>.pth",
+        "guanguanboy/Semi-LLIE",
+        None,
+        None,
+        None,
+        "none stated",
+        size_multiple=16,
+        params={"fit": "resize", "multiple": 16},
         note="no released weights: the "
         "official trainer's checkpoints (state_dict of MambaLowlightguided under "
         "DataParallel) load; the test scripts resize to the next multiple of 16 and back",
     ),
-)  # fmt: skip
+)

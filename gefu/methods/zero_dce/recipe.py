@@ -94,9 +94,11 @@ class ZeroDCETraining(TrainMethod):
             "tv": L.illumination_smoothness(curves),
         }
         terms["loss"] = (
-            cfg.weight_spatial * terms["spatial"] + cfg.weight_exposure * terms["exposure"]
-            + cfg.weight_colour * terms["colour"] + cfg.weight_tv * terms["tv"]
-        )  # fmt: skip
+            cfg.weight_spatial * terms["spatial"]
+            + cfg.weight_exposure * terms["exposure"]
+            + cfg.weight_colour * terms["colour"]
+            + cfg.weight_tv * terms["tv"]
+        )
         return terms
 
     def train_step(self, batch, ctx) -> dict[str, float]:

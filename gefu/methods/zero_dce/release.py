@@ -40,16 +40,26 @@ def official_to_suite(state: dict[str, torch.Tensor], separable: bool, name: str
 
 RELEASES = (
     Release(
-        "zero_dce.official", "zero_dce", "Epoch99.pth", "Li-Chongyi/Zero-DCE",
-        "Zero-DCE_code/snapshots/Epoch99.pth", "e0f4adc54d0f23348c4a9b84acc08fe8778d5bfd",
+        "zero_dce.official",
+        "zero_dce",
+        "Epoch99.pth",
+        "Li-Chongyi/Zero-DCE",
+        "Zero-DCE_code/snapshots/Epoch99.pth",
+        "e0f4adc54d0f23348c4a9b84acc08fe8778d5bfd",
         "a4395acb874f320375d9704997cef874eaaaaa26a1777ceb29a92b70f74c3612",
         "CC BY-NC 4.0 (academic research only)",
     ),
     Release(
-        "zero_dce_pp.official", "zero_dce_pp", "Epoch99.pth", "Li-Chongyi/Zero-DCE_extension",
-        "Zero-DCE++/snapshots_Zero_DCE++/Epoch99.pth", "09f202b690f82da939b8e6ec8535960ae97ad8bd",
+        "zero_dce_pp.official",
+        "zero_dce_pp",
+        "Epoch99.pth",
+        "Li-Chongyi/Zero-DCE_extension",
+        "Zero-DCE++/snapshots_Zero_DCE++/Epoch99.pth",
+        "09f202b690f82da939b8e6ec8535960ae97ad8bd",
         "ca8855b90df9a80fa4195a831f33d3476b1964f787eb70602797c773067f3b84",
-        "CC BY-NC 4.0", size_multiple=12, params={"scale_factor": 12},
+        "CC BY-NC 4.0",
+        size_multiple=12,
+        params={"scale_factor": 12},
         note="cropped at the top left; the curve map is computed at 1/12 size",
     ),
-)  # fmt: skip
+)
