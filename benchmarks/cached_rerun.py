@@ -16,9 +16,7 @@ import time
 
 def timed(*args: str) -> float:
     t0 = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "gefu.bench.cli.main", *args], check=True, capture_output=True
-    )
+    subprocess.run([sys.executable, "-m", "gefu.cli.main", *args], check=True, capture_output=True)
     return time.perf_counter() - t0
 
 

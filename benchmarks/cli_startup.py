@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-GEFU = [sys.executable, "-m", "gefu.bench.cli.main"]
+GEFU = [sys.executable, "-m", "gefu.cli.main"]
 TYPO = (
     "name: t\nenhancers: [{name: identity}]\ndatasets: [{name: demo}]\n"
     "evaluations: [{name: iqa}]\nbatchsize: 2\n"

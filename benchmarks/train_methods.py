@@ -87,7 +87,7 @@ def main() -> int:
     cmd = [
         sys.executable,
         "-m",
-        "gefu.bench.cli.main",
+        "gefu.cli.main",
         "run",
         str(config_file),
         "--quiet",

@@ -24,7 +24,7 @@ def pytest_configure(config):
     os.environ.setdefault("GEFU_THREADS", "1")  # what `gefu` commands run in-process choose
 
 
-GEFU = [sys.executable, "-m", "gefu.bench.cli.main"]
+GEFU = [sys.executable, "-m", "gefu.cli.main"]
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from conftest import GEFU, write_photo
-from gefu.bench.cli.main import main
+from gefu.cli.main import main
 
 
 def test_help_lists_commands():  # its start-up time: benchmarks/cli_startup.py

@@ -67,7 +67,7 @@ def test_bad_config_fails_with_one_line_in_a_fresh_process(tmp_path):
         "evaluations: [{name: iqa}]\nbatchsize: 2\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "gefu.bench.cli.main", "run", str(f)], capture_output=True, text=True
+        [sys.executable, "-m", "gefu.cli.main", "run", str(f)], capture_output=True, text=True
     )
     assert proc.returncode == 2
     assert "batchsize: unknown key" in proc.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import write_photo
-from gefu.bench.cli.main import main as gefu_main
+from gefu.cli.main import main as gefu_main
 from gefu.datasets import create_dataset
 
 CODAN = ("Bicycle", "Car", "Motorbike", "Bus", "Boat", "Cat", "Dog", "Bottle", "Cup", "Chair")

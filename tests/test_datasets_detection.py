@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import write_photo
-from gefu.bench.cli.main import main as gefu_main
+from gefu.cli.main import main as gefu_main
 from gefu.datasets import DATASETS, create_dataset
 from gefu.datasets.class_maps import (
     COCO_CATEGORY_IDS,

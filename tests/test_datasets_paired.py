@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gefu.bench.cli.main import main as gefu_main
+from gefu.cli.main import main as gefu_main
 from gefu.datasets import DATASETS, create_dataset
 from gefu.datasets.paired_sets import LOLv1, LOLv2Real, UnpairedSet
 from gefu.io import ImageReadError

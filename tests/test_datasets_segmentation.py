@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from conftest import write_photo
-from gefu.bench.cli.main import main as gefu_main
+from gefu.cli.main import main as gefu_main
 from gefu.datasets import DATASETS, create_dataset
 from gefu.datasets.cityscapes_ids import LABEL_TO_TRAIN, LABELS, TRAIN_CLASSES, apply_lookup
 from gefu.io import ImageReadError

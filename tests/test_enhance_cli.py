@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import write_photo
-from gefu.bench.cli.main import main
+from gefu.cli.main import main
 
 
 @pytest.fixture

@@ -202,7 +202,7 @@ def test_a_killed_worker_or_driver_resumes_to_the_identical_leaderboard(tmp_path
 
 
 def test_ray_without_the_extra_is_one_clear_message(tmp_path, monkeypatch, capsys):
-    from gefu.bench.cli.main import main
+    from gefu.cli.main import main
 
     monkeypatch.setitem(sys.modules, "ray", None)
     path = tmp_path / "c.yaml"

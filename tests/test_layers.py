@@ -55,7 +55,7 @@ LAYERS = [
     ("gefu.methods.*.critic*", "train"),
     ("gefu.methods*", "enhancers"),
     ("gefu.train*", "train"),
-    ("gefu.bench.cli*", "cli"),
+    ("gefu.cli*", "cli"),
     ("gefu.bench*", "bench"),
 ]
 

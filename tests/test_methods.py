@@ -224,7 +224,7 @@ def test_a_new_method_folder_is_registered_for_benchmarks_and_training(tmp_path)
         gefu.methods.__path__.append({str(tmp_path / "extra")!r})
 
         import torch
-        from gefu.bench.cli.main import main
+        from gefu.cli.main import main
         from gefu.enhancers import ENHANCERS, create_enhancer
         from gefu.train import METHODS
 

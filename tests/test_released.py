@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from conftest import REPO
-from gefu.bench.cli.main import main
+from gefu.cli.main import main
 from gefu.enhancers import create_enhancer
 
 RELEASED = Path(os.environ.get("GEFU_RELEASED_DIR", REPO.parent / "shared" / "released"))

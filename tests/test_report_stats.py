@@ -218,7 +218,7 @@ def test_protocol_card_from_the_cell_spec():
 
 
 def test_gefu_compare_cli(tmp_path, capsys):
-    from gefu.bench.cli.main import main
+    from gefu.cli.main import main
 
     a, b = _two_rows(paired=True)
     _analysed(tmp_path, a, b)

@@ -113,9 +113,9 @@ params: {{channels: 8, epoch_steps: 5, decom_epochs: 3, lr_drop_epoch: 2}}
 
 def test_two_phase_training_checkpoint_runner_and_load_decomnet(paired_dir, tmp_path):
     pytest.importorskip("accelerate")
-    from gefu.bench.cli.main import main
     from gefu.bench.config import validate_config
     from gefu.bench.runner import Runner
+    from gefu.cli.main import main
     from gefu.train.logging import read_log
 
     out = tmp_path / "run"

@@ -239,7 +239,7 @@ params: {{lr: 0.001}}
 
 
 def test_cli_training_lowers_the_generator_loss_and_loads_as_the_enhancer(tmp_path, monkeypatch):
-    from gefu.bench.cli.main import main
+    from gefu.cli.main import main
     from gefu.train import aux
 
     # the config names a real torchvision segmenter (validated, built with random weights by

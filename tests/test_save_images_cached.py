@@ -3,7 +3,7 @@ for the rows whose images are missing), without recomputing any cell."""
 
 from __future__ import annotations
 
-from gefu.bench.cli.main import main
+from gefu.cli.main import main
 
 
 def test_save_images_on_a_cached_run(tmp_path, paired_dir, capsys):

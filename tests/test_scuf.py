@@ -148,9 +148,9 @@ def test_training_step_has_every_loss_and_the_loss_falls():
 
 
 def test_train_cli_checkpoint_round_trip_and_runner(tmp_path):
-    from gefu.bench.cli.main import main
     from gefu.bench.config import validate_config
     from gefu.bench.runner import Runner
+    from gefu.cli.main import main
     from gefu.methods.scuf.network import SCUF
     from gefu.train.logging import read_log
 
@@ -221,7 +221,7 @@ def test_import_released_round_trip_and_refusal(model, tmp_path):
 
 
 def test_weights_import_converts_the_released_pkl(model, tmp_path):
-    from gefu.bench.cli.main import main
+    from gefu.cli.main import main
     from gefu.enhancers import create_enhancer
     from gefu.methods.scuf.release import to_released_layout
 
@@ -248,8 +248,8 @@ def test_captions_command_writes_what_scuf_training_reads(tmp_path, monkeypatch)
     import numpy as np
     from PIL import Image
 
-    from gefu.bench.cli import captions
-    from gefu.bench.cli.main import main
+    from gefu.cli import captions
+    from gefu.cli.main import main
     from gefu.methods.scuf.recipe import read_captions
 
     for name in ("a.png", "b.jpg"):

@@ -12,8 +12,8 @@ import pytest
 from test_report import _build
 
 from conftest import GEFU
-from gefu.bench.cli.main import main
 from gefu.bench.store import DB_NAME, Store, StoreError
+from gefu.cli.main import main
 
 
 @pytest.fixture(scope="module")

@@ -156,7 +156,7 @@ def write_yaml(path: Path, text: str) -> Path:
     ],
 )
 def test_cli_errors(tmp_path, capsys, argv_method, yaml_text, message):
-    from gefu.bench.cli.main import main
+    from gefu.cli.main import main
 
     config = write_yaml(tmp_path / "c.yaml", yaml_text)
     assert main(["train", argv_method, "--config", str(config)]) == 2
@@ -165,7 +165,7 @@ def test_cli_errors(tmp_path, capsys, argv_method, yaml_text, message):
 
 
 def test_cli_data_typo_names_the_key(tmp_path, capsys):
-    from gefu.bench.cli.main import main
+    from gefu.cli.main import main
 
     config = write_yaml(tmp_path / "c.yaml", "method: zero_dce\nsteps: 1\ndata: {crp: 32}\n")
     assert (

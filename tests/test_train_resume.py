@@ -75,7 +75,7 @@ def test_killed_gefu_train_resumes_to_the_same_losses(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "gefu.bench.cli.main",
+        "gefu.cli.main",
         "train",
         "zero_dce",
         "--config",

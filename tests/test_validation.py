@@ -6,7 +6,7 @@ from __future__ import annotations
 import yaml
 
 from conftest import write_photo
-from gefu.bench.cli.main import main
+from gefu.cli.main import main
 
 
 def _write(tmp_path, enhancers, datasets=None, evaluations=None):

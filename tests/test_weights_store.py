@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from gefu.bench.cli.main import main
+from gefu.cli.main import main
 from gefu.enhancers import released, weights
 from gefu.enhancers.released import RELEASES, Release
 
@@ -390,7 +390,7 @@ def test_run_leaves_a_release_row_out_until_fetched_then_scores_it(
     assert main(["weights", "fetch", "zero_dce.official"]) == 0
     assert main(["run", str(cfg), "--no-download"]) == 0
     assert "zero_dce.official" in (tmp_path / "res" / "leaderboard.md").read_text()
-    from gefu.bench.cli.doctor import print_weights_cache  # `gefu doctor`'s section
+    from gefu.cli.doctor import print_weights_cache  # `gefu doctor`'s section
 
     capsys.readouterr()
     print_weights_cache()

@@ -1,5 +1,5 @@
 """The one training loop, on Hugging Face ``accelerate``: one CPU, one GPU or DDP over several
-(``accelerate launch -m gefu.bench.cli.main train ...``) from the same code, mixed precision per
+(``accelerate launch -m gefu.cli.main train ...``) from the same code, mixed precision per
 config. A method (``gefu.train.method``) supplies its networks, optimizers, datasets and step.
 
 Decisions:

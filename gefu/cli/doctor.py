@@ -49,7 +49,7 @@ def main(args) -> int:
         print("  cpu only (no CUDA device visible to torch)")
     print(f"  torch threads: {torch.get_num_threads()}")
 
-    from gefu.bench.cli.list import availability, registries
+    from gefu.cli.list import availability, registries
 
     print("metrics:")
     metrics = registries()["metrics"]

@@ -124,7 +124,7 @@ def _list(as_json: bool) -> int:
 def _import(args) -> int:
     import warnings
 
-    from gefu.bench.cli.enhance import parse_params
+    from gefu.cli.enhance import parse_params
     from gefu.enhancers.released import import_weights
 
     try:

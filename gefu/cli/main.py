@@ -9,16 +9,16 @@ import sys
 import gefu
 
 COMMANDS = {  # name -> module with add_arguments(parser) and main(args) -> exit code
-    "run": "gefu.bench.cli.run",
-    "report": "gefu.bench.cli.report",
-    "compare": "gefu.bench.cli.compare",
-    "list": "gefu.bench.cli.list",
-    "enhance": "gefu.bench.cli.enhance",
-    "doctor": "gefu.bench.cli.doctor",
-    "datasets": "gefu.bench.cli.datasets",
-    "train": "gefu.bench.cli.train",
-    "captions": "gefu.bench.cli.captions",
-    "weights": "gefu.bench.cli.weights",
+    "run": "gefu.cli.run",
+    "report": "gefu.cli.report",
+    "compare": "gefu.cli.compare",
+    "list": "gefu.cli.list",
+    "enhance": "gefu.cli.enhance",
+    "doctor": "gefu.cli.doctor",
+    "datasets": "gefu.cli.datasets",
+    "train": "gefu.cli.train",
+    "captions": "gefu.cli.captions",
+    "weights": "gefu.cli.weights",
 }
 HELP = {
     "run": "run a benchmark config (default: the embedded demo benchmark)",

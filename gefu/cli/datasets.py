@@ -24,7 +24,7 @@ def add_arguments(p) -> None:
 def main(args) -> int:
     from pathlib import Path
 
-    from gefu.bench.cli.enhance import parse_params
+    from gefu.cli.enhance import parse_params
     from gefu.datasets import DATASETS, create_dataset
 
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from gefu.bench.cli.enhance import add_threads_argument
+from gefu.cli.enhance import add_threads_argument
 
 
 def add_arguments(p) -> None:
