@@ -3,7 +3,8 @@ allocator's, ``gefu.train.memory.peak_memory``): the pure-PyTorch scan (chunks r
 backward, or all states kept), the naive step-by-step loop under autograd, and mamba_ssm's
 CUDA kernel where it imports (on a GPU). Semi-LLIE's shapes: 4 directions x 128 channels,
 d_state 16. ``--model`` instead measures Semi-LLIE's enhancer (forward + backward, the paper
-network) at the given batch x size pairs, with and without recomputation.
+network) at the given batch x size pairs, keeping every state, recomputing scan chunks, and
+also recomputing whole VSS blocks (``SemiLLIE.checkpoint_blocks``).
 
     python benchmarks/selective_scan.py [--lengths 1024 4096] [--device cpu]
     python benchmarks/selective_scan.py --model 1x32 1x64 2x64 1x128 [--device cpu]
@@ -54,15 +55,17 @@ def model_step(shapes: list[str], device: str) -> None:
         torch.manual_seed(0)
         model = network.SemiLLIE().to(device).train()
         x = torch.rand(batch, 3, side, side, device=device)
-        for recompute in (True, False):
+        variants = {"keep states": (False, False), "recompute chunks": (True, False),
+                    "recompute chunks + blocks": (True, True)}  # fmt: skip
+        for label, (recompute, blocks) in variants.items():
             network.selective_scan = lambda *a, r=recompute, **k: scan(*a, recompute=r, **k)
+            model.checkpoint_blocks(blocks)
             step = lambda m=model, x=x: m.predict(x).square().mean().backward()  # noqa: E731
             t0 = time.perf_counter()
             step()
             seconds = time.perf_counter() - t0
             mib = peak_memory(step, device) / 2**20
             per = 1e3 * mib / (batch * side * side)
-            label = "recompute" if recompute else "keep states"
             print(
                 f"| {batch} x {side}² | {label} | {seconds:.2f} | {mib:.0f} | {per:.2f} |",
                 flush=True,

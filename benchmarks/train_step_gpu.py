@@ -88,6 +88,7 @@ def build_step(method_name: str, device, batch: int | None = None, crop: int | N
     from gefu.train import METHODS as REGISTRY
     from gefu.train.aux import build_aux
     from gefu.train.config import method_config, validate_train_config
+    from gefu.train.loop import compile_backend
 
     data = yaml.safe_load((REPO / "configs" / "train" / f"{method_name}.yaml").read_text())
     if method_name == "scuf":
@@ -100,9 +101,13 @@ def build_step(method_name: str, device, batch: int | None = None, crop: int | N
     config = validate_train_config(data)
     device = torch.device(device)
     method = REGISTRY.get(config.method)(method_config(config), config.data)
+    if method_name == "scuf":
+        method._sets = {}  # random batches: its data folders are not read (released prompts)
     modules = method.modules()
     for m in modules.values():
         m.to(device).train()
+    if (backend := compile_backend(method, config)) is not None:  # as the config says
+        method.compile_modules(modules, backend)
     optimizers = method.optimizers(modules)
     aux = {n: build_aux(n, config.aux.get(n), True, device) for n in method.aux_networks}
     if hasattr(method, "epoch_steps") and method.epoch_steps is None:
