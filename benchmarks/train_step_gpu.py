@@ -3,6 +3,8 @@ shipped ``configs/train/<method>.yaml``), on a GPU: steps/s and peak GPU memory.
 
     python benchmarks/train_step_gpu.py [METHOD ...] [--steps 3]
     python benchmarks/train_step_gpu.py scuf --device cpu --batch 1 --crop 64   # reduced, CPU
+    python benchmarks/train_step_gpu.py semi_llie --set params.checkpoint_blocks=true
+    python benchmarks/train_step_gpu.py hvr_ssle --set compile=false
 
 The batch is random tensors of the recipe's shape (data loading is not timed); frozen auxiliary
 networks get random weights (their cost is what is measured), gradients are clipped as the
@@ -79,10 +81,10 @@ SCUF_RANDOM = {"base": "full-config", "clip": "full-config", "random_teachers": 
 
 
 def build_step(method_name: str, device, batch: int | None = None, crop: int | None = None,
-               params: dict | None = None):  # fmt: skip
+               params: dict | None = None, top: dict | None = None):  # fmt: skip
     """(one training step as a closure, its config, the trained modules) of
     ``configs/train/<method>.yaml`` on random tensors, optionally at another batch / crop size
-    and with ``params`` overridden."""
+    and with ``params`` (the method's) and ``top`` (the config's own keys) overridden."""
     import yaml
 
     from gefu.train import METHODS as REGISTRY
@@ -94,6 +96,7 @@ def build_step(method_name: str, device, batch: int | None = None, crop: int | N
     if method_name == "scuf":
         data["params"] = {**data.get("params", {}), **SCUF_RANDOM}
     data["params"] = {**data.get("params", {}), **(params or {})}
+    data.update(top or {})
     if batch is not None:
         data["batch_size"] = batch
     if crop is not None:
@@ -124,10 +127,14 @@ def build_step(method_name: str, device, batch: int | None = None, crop: int | N
     return step, config, modules
 
 
-def measure(method_name: str, steps: int, device: str = "cuda", batch=None, crop=None) -> dict:
+def measure(method_name: str, steps: int, device: str = "cuda", batch=None, crop=None,
+            overrides: dict | None = None) -> dict:  # fmt: skip
     from gefu.train.memory import peak_memory
 
-    step, config, _ = build_step(method_name, device, batch, crop)
+    overrides = overrides or {}
+    params = {k.removeprefix("params."): v for k, v in overrides.items() if k.startswith("params.")}
+    top = {k: v for k, v in overrides.items() if not k.startswith("params.")}
+    step, config, _ = build_step(method_name, device, batch, crop, params, top)
     cuda = torch.device(device).type == "cuda"
     times = []
     for _ in range(steps + 1):  # the first step warms up
@@ -145,6 +152,7 @@ def measure(method_name: str, steps: int, device: str = "cuda", batch=None, crop
         "batch": config.batch_size,
         "crop": config.data.get("crop", config.data.get("size")),
         "mixed_precision": config.mixed_precision,
+        "overrides": overrides,
         "seconds_per_step": round(per_step, 4),
         "steps_per_second": round(1 / per_step, 3),
         "peak_memory_gib": round(peak / 2**30, 2),
@@ -159,15 +167,25 @@ def main() -> int:
     p.add_argument("--device", default="cuda")
     p.add_argument("--batch", type=int, help="instead of the recipe's batch")
     p.add_argument("--crop", type=int, help="instead of the recipe's crop (or size)")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override config keys (YAML values), params.NAME for the method's",
+    )
     p.add_argument("--out", type=Path, help="write the figures here as JSON lines")
     args = p.parse_args()
+    import yaml
+
+    overrides = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     cuda = torch.device(args.device).type == "cuda"
     if cuda and not torch.cuda.is_available():
         print("no CUDA device (pass --device cpu for a reduced CPU run)", file=sys.stderr)
         return 2
     for name in args.methods:
         try:
-            row = measure(name, args.steps, args.device, args.batch, args.crop)
+            row = measure(name, args.steps, args.device, args.batch, args.crop, overrides)
         except Exception as exc:  # report and go on with the next method
             row = {"method": name, "error": f"{type(exc).__name__}: {exc}"[:500]}
         print(json.dumps(row), flush=True)

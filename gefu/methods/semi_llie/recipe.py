@@ -84,8 +84,9 @@ class SemiLLIEConfig(MethodConfig):
     vgg_imagenet_norm: bool = False  # released: raw [0,1] input to VGG16
     contrastive_grad: bool = False  # released: features under no_grad (the term trains nothing)
     contrastive_features: Literal["ram", "vgg"] = "ram"  # released: RAM's image embedding
-    # recompute each VSS block in backward (same results, ~1/5 of the memory of the enhancer's
-    # forward; benchmarks/selective_scan.py --model): for the paper batch without mamba_ssm
+    # recompute each VSS block in backward: same results, ~40% of the enhancer's training
+    # memory with the scan's chunk recomputation alone (benchmarks/selective_scan.py --model);
+    # for the paper batch on one GPU without mamba_ssm
     checkpoint_blocks: bool = False
 
     release_switches: ClassVar[dict[str, Any]] = {"contrastive_grad": False,
