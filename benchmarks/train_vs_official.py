@@ -5,7 +5,9 @@ side at the same shapes, precision (fp32) and device, and the suite / official r
         [--device cpu] [--batch 2] [--size 64] [--steps 5]
 
 ``--official`` holds each authors' repository checked out under the method's name
-(``zero_dce`` = github.com/Li-Chongyi/Zero-DCE, ``scl_lle`` = github.com/LingLIx/SCL-LLE);
+(``zero_dce`` = github.com/Li-Chongyi/Zero-DCE, ``scl_lle`` = github.com/LingLIx/SCL-LLE,
+``sagc`` = github.com/georgepan900530/ + Semantics-Aware-Gamma-Correction-for-Unsupervised-
+Low-Light-Image-Enhancement);
 it is imported from there, never copied into this repository, and a method whose folder is
 absent is skipped. The official step is the body of the release's training loop, called on
 the release's own model and loss classes: forward, the weighted loss terms, ``zero_grad``,
@@ -31,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_step_gpu import build_step  # noqa: E402
 
-METHODS = ("zero_dce", "scl_lle")
+METHODS = ("zero_dce", "scl_lle", "sagc")
 
 
 @contextlib.contextmanager
@@ -156,7 +158,77 @@ def scl_lle(folder: Path, batch: int, size: int, device: torch.device):
     return step
 
 
-OFFICIAL = {"zero_dce": zero_dce, "scl_lle": scl_lle}
+def sagc(folder: Path, batch: int, size: int, device: torch.device):
+    """The loop body of SAGC's train.py ``Trainer.train`` (critic step with its gradient
+    penalty, then the generator's five terms), on its own ``Trainer`` methods and classes;
+    one process (the release wraps each network in DataParallel over two GPUs)."""
+    argv, sys.argv = sys.argv, [sys.argv[0]]  # its option.py parses the command line on import
+    try:
+        with official_code(folder, device):
+            import model
+            import seg_network
+            import train
+
+            trainer = train.Trainer.__new__(train.Trainer)  # its __init__ reads the dataset
+            train.device = device
+            t = trainer
+            t.net = model.GPE_Enhance(1).to(device).train()
+            t.Discriminator = model.Discriminator(img_size=(size, size, 19), dim=16).to(device)
+            t.seg_model = seg_network.modeling.deeplabv3plus_mobilenet(
+                num_classes=19, output_stride=16, pretrained_backbone=False
+            )
+            t.seg_model.to(device).eval()
+            t.losses = {"G": [], "D": [], "GP": [], "gradient_norm": []}
+            t.L_color, t.L_brightness = train.loss.L_color(), train.loss.L_brightness()
+            t.L_smooth = train.loss.L_smooth()
+            t.L_flip = torch.nn.MSELoss(reduction="sum")
+            t.L_recon = torch.nn.MSELoss(reduction="mean")
+            t.G_optimizer = torch.optim.Adam(t.net.parameters(), lr=1e-4, weight_decay=1e-4)
+            t.D_optimizer = torch.optim.Adam(
+                t.Discriminator.parameters(), lr=1e-4, weight_decay=1e-4
+            )
+            t.num_steps, t.gp_weight, t.critic_iterations = 0, 10, 10
+    finally:
+        sys.argv = argv
+    from torchvision import transforms
+
+    flip = transforms.RandomHorizontalFlip(p=1)
+    norm = transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+    low = torch.rand(batch, 3, size, size, device=device) * 0.3
+    normal = torch.rand(batch, 3, size, size, device=device)
+
+    def step():
+        with official_code(folder, device):
+            t.num_steps += 1
+            enhanced, curves = t.net(low)
+            enhanced_normal, _ = t.net(normal)
+            _, flip_curves = t.net(flip(low))
+            loss_flip = t.L_flip(curves, flip(flip_curves))
+            loss_recon = t.L_recon(normal, enhanced_normal)
+            fake_seg, real_seg = t.seg_model(norm(enhanced)), t.seg_model(norm(normal))
+            d_generated, d_real = t.Discriminator(fake_seg), t.Discriminator(real_seg)
+            penalty = t._gradient_penalty(real_seg, fake_seg)
+            d_loss = d_generated.mean() - d_real.mean() + penalty
+            t.D_optimizer.zero_grad()
+            d_loss.backward(retain_graph=True)
+            t.D_optimizer.step()
+            loss_smooth, brightness_e, color_e = t.get_loss(curves, enhanced, fake_seg)
+            _, brightness_n, color_n = t.get_loss(curves, normal, real_seg)
+            g_loss = (
+                20 * torch.mean((brightness_e - brightness_n) ** 2)
+                + 10 * torch.mean((color_e - color_n) ** 2)
+                + 3 * loss_smooth + 0.5 * loss_flip + loss_recon
+            )  # fmt: skip
+            if t.num_steps % t.critic_iterations == 0:
+                g_loss -= d_generated.detach().clone().mean()
+            t.G_optimizer.zero_grad()
+            g_loss.backward()
+            t.G_optimizer.step()
+
+    return step
+
+
+OFFICIAL = {"zero_dce": zero_dce, "scl_lle": scl_lle, "sagc": sagc}
 
 
 def timed(step, device: torch.device) -> float:
