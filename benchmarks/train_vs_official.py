@@ -256,13 +256,15 @@ def compare(name: str, folder: Path, batch: int, size: int, steps: int, device) 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("methods", nargs="*", default=[], choices=METHODS, metavar="METHOD")
+    p.add_argument("methods", nargs="*", metavar="METHOD", help=f"of {', '.join(METHODS)} (all)")
     p.add_argument("--official", type=Path, required=True, help="folder of the releases' code")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--steps", type=int, default=5)
     args = p.parse_args()
+    if unknown := set(args.methods) - set(METHODS):
+        p.error(f"unknown method(s) {sorted(unknown)}: choose from {', '.join(METHODS)}")
     device = torch.device(args.device)
     print(f"device {device}, batch {args.batch} x {args.size}², fp32, median of {args.steps}")
     print("| method | official s / step | suite s / step | suite / official |")

@@ -33,10 +33,13 @@ def test_official_code_is_imported_on_a_cpu_and_forgotten(tmp_path):
     assert torch.Tensor.cuda is cuda and str(tmp_path) not in sys.path
 
 
-def test_a_method_without_official_code_is_skipped(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["x", "--official", str(tmp_path), "zero_dce"])
+def test_methods_without_official_code_are_skipped(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["x", "--official", str(tmp_path)])  # all methods
     assert train_vs_official.main() == 0
-    assert "no official code" in capsys.readouterr().out
+    assert capsys.readouterr().out.count("no official code") == len(train_vs_official.METHODS)
+    monkeypatch.setattr(sys, "argv", ["x", "--official", str(tmp_path), "zero_dcee"])
+    with pytest.raises(SystemExit):
+        train_vs_official.main()
 
 
 OFFICIAL = Path(os.environ.get("GEFU_OFFICIAL_CODE", "/work/official"))
