@@ -243,3 +243,42 @@ def test_paper_config_is_the_released_global_batch_and_steps():
     data = yaml.safe_load((REPO / "configs" / "train" / "hvr_ssle.yaml").read_text())
     assert data["steps"] == 69_300 == data["params"]["schedule_steps"] == 300 * 231
     assert data["batch_size"] == 512 and data["params"]["micro_batch"] == 64
+
+
+def test_compile_defaults_to_the_release_and_can_be_turned_off():
+    from gefu.train.config import validate_train_config
+    from gefu.train.loop import compile_backend
+    from gefu.train.method import TrainMethod
+
+    def backend(method, value):
+        data = {"method": method, "steps": 1}
+        if value != "unset":
+            data["compile"] = value
+        return compile_backend(M.HVRSSLETraining if method == "hvr_ssle" else TrainMethod,
+                               validate_train_config(data))  # fmt: skip
+
+    assert backend("hvr_ssle", "unset") == "inductor"  # released under torch.compile
+    assert backend("zero_dce", "unset") is None
+    assert backend("hvr_ssle", False) is None
+    assert backend("zero_dce", "eager") == "eager"
+
+
+def test_compiled_segment_matches_eager_and_keeps_state_dict_keys():
+    torch.manual_seed(0)
+    eager = HVRSSLE(dim=8, features=8, depths=(1,), heads=(2,), window=4)
+    compiled = HVRSSLE(dim=8, features=8, depths=(1,), heads=(2,), window=4)
+    compiled.load_state_dict(eager.state_dict())
+    method = M.HVRSSLETraining.__new__(M.HVRSSLETraining)
+    method.compile_modules({"model": compiled}, backend="eager")  # dynamo, no code generation
+    assert compiled.l_net._compiled_call_impl is not None
+    assert list(compiled.state_dict()) == list(eager.state_dict())
+    x = torch.rand(1, 3, 12, 12) * 2 - 1
+    grads = []
+    for model in (eager, compiled):
+        z = model.init_latents(x, torch.Generator().manual_seed(1))
+        _, out = model.segment(x, z)
+        out.square().mean().backward()
+        grads.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-6)
+    for a, b in zip(grads[0][1], grads[1][1]):
+        assert torch.allclose(a, b, atol=1e-6)

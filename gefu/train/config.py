@@ -33,6 +33,9 @@ class TrainConfig(StrictModel):
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     device: Literal["auto", "cpu"] = "auto"  # auto: what accelerate finds (GPU if any)
     grad_clip: float | None = Field(None, gt=0, description="max gradient norm; None = off")
+    # torch.compile the networks the training step calls: true (inductor), a backend name, or
+    # false; None: as the authors' release trained (the method's ``released_compile``)
+    compile: bool | str | None = None
     log_every: int = Field(10, ge=1)
     checkpoint_every: int = Field(100, ge=1)
     keep_checkpoints: int = Field(2, ge=1)

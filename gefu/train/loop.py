@@ -98,6 +98,8 @@ def train(config: TrainConfig, *, resume: bool = False, output: str | Path | Non
             raise TypeError(f"{type(method).__name__}.modules() must include 'model'")
         for m in modules.values():
             m.to(accelerator.device)
+        if (backend := compile_backend(method, config)) is not None:
+            method.compile_modules(modules, backend)
         optimizers = method.optimizers(modules)
         recipe = run_recipe(method, config, total, accelerator.num_processes)
         if accelerator.is_main_process:
@@ -276,6 +278,14 @@ def _set_rng_state(state: dict) -> None:
     np.random.set_state(("MT19937", keys, n["pos"], n["has_gauss"], n["gauss"]))
 
 
+def compile_backend(method, config: TrainConfig) -> str | None:
+    """The ``torch.compile`` backend of the run (``compile:``; unset: as released), or None."""
+    wanted = method.released_compile if config.compile is None else config.compile
+    if wanted is True:
+        return "inductor"
+    return wanted or None
+
+
 def run_recipe(method, config: TrainConfig, steps: int, processes: int) -> dict:
     """``method.recipe()`` plus what the run adds: steps, batch (per process and global),
     processes, seed, precision, clipping and the auxiliary networks."""
@@ -288,6 +298,10 @@ def run_recipe(method, config: TrainConfig, steps: int, processes: int) -> dict:
         "seed": config.seed,
         "mixed_precision": config.mixed_precision,
         "grad_clip": config.grad_clip,
+        "compile": {
+            "value": compile_backend(method, config),
+            "release": "inductor" if method.released_compile else None,
+        },  # fmt: skip
         "aux": config.aux,
         "allow_random_aux": config.allow_random_aux,
     }

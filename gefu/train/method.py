@@ -61,6 +61,8 @@ class TrainMethod:
     Data: ClassVar[type[BaseModel] | None] = None
     # names of the frozen auxiliary networks it needs (e.g. "segmenter", "vgg"); see aux.py
     aux_networks: ClassVar[tuple[str, ...]] = ()
+    # whether the authors' release trained under torch.compile (the default of ``compile:``)
+    released_compile: ClassVar[bool] = False
 
     def __init__(self, config: MethodConfig, data: dict[str, Any]):
         self.config = config
@@ -74,6 +76,12 @@ class TrainMethod:
         """``{group: (optimizer, scheduler or None)}``; the group names are used by the
         ``StepContext`` and in checkpoints."""
         raise NotImplementedError
+
+    def compile_modules(self, modules: dict[str, Any], backend: str = "inductor") -> None:
+        """``torch.compile`` what the training step calls, in place (``nn.Module.compile``:
+        state-dict keys unchanged). By default the model's forward; methods whose step calls
+        other entry points compile the submodules those call."""
+        modules["model"].compile(backend=backend)
 
     def datasets(self) -> dict[str, Any]:
         """Named map-style torch datasets of training samples (tensors or dicts of tensors);

@@ -136,6 +136,13 @@ class HVRSSLETraining(TrainMethod):
     __doc__ = __doc__
     enhancer = "hvr_ssle"
     Config = HVRSSLEConfig
+    released_compile = True  # its checkpoint's "_orig_mod." keys: trained under torch.compile
+
+    def compile_modules(self, modules, backend: str = "inductor") -> None:
+        """The step calls ``segment``, not ``forward``: compile the networks it calls."""
+        model = modules["model"]
+        for net in (model.embed, model.l_net, model.h_net, model.head):
+            net.compile(backend=backend)
 
     def __init__(self, config: HVRSSLEConfig, data: dict[str, Any]):
         from gefu.methods.hvr_ssle.train_data import HVRData

@@ -24,6 +24,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 from gefu.enhancers import register_enhancer
@@ -168,11 +169,15 @@ class ResidualGroup(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList(VSSBlock(dim, d_state, expand, r) for r in drop_paths)
         self.conv = nn.Conv2d(dim, dim, 3, 1, 1)
+        self.checkpoint = False  # training only: recompute each block in backward
 
     def forward(self, x, guide):  # x [B, H, W, C]
         y = x
         for block in self.blocks:
-            y = block(y, guide)
+            if self.checkpoint and torch.is_grad_enabled():  # the RNG (DropPath) is replayed
+                y = torch.utils.checkpoint.checkpoint(block, y, guide, use_reentrant=False)
+            else:
+                y = block(y, guide)
         return self.conv(y.permute(0, 3, 1, 2)).permute(0, 2, 3, 1) + x
 
 
@@ -240,6 +245,13 @@ class SemiLLIE(Enhancer):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+
+    def checkpoint_blocks(self, enabled: bool = True) -> None:
+        """Keep only each VSS block's input for backward and recompute the block there: the
+        four directions' tensors of every block are no longer all alive at once (a training
+        switch; it changes no result)."""
+        for group in self.groups:
+            group.checkpoint = enabled
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """The unclamped output (what the training losses see)."""

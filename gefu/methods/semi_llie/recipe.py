@@ -84,6 +84,10 @@ class SemiLLIEConfig(MethodConfig):
     vgg_imagenet_norm: bool = False  # released: raw [0,1] input to VGG16
     contrastive_grad: bool = False  # released: features under no_grad (the term trains nothing)
     contrastive_features: Literal["ram", "vgg"] = "ram"  # released: RAM's image embedding
+    # recompute each VSS block in backward: same results, ~40% of the enhancer's training
+    # memory with the scan's chunk recomputation alone (benchmarks/selective_scan.py --model);
+    # for the paper batch on one GPU without mamba_ssm
+    checkpoint_blocks: bool = False
 
     release_switches: ClassVar[dict[str, Any]] = {"contrastive_grad": False,
                                                   "contrastive_features": "ram",
@@ -278,6 +282,7 @@ class SemiLLIETraining(TrainMethod):
 
             c = self.config
             model = SemiLLIE(embed_dim=c.embed_dim, depths=tuple(c.depths), d_state=c.d_state)
+            model.checkpoint_blocks(c.checkpoint_blocks)
             teacher = copy.deepcopy(model).requires_grad_(False)
             self._modules = {"model": model, "teacher": teacher}
         return self._modules

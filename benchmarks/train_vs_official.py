@@ -1,0 +1,283 @@
+"""One optimisation step of each method's official training code and of the suite, side by
+side at the same shapes, precision (fp32) and device, and the suite / official ratio.
+
+    python benchmarks/train_vs_official.py --official /work/official [METHOD ...]
+        [--device cpu] [--batch 2] [--size 64] [--steps 5]
+
+``--official`` holds each authors' repository checked out under the method's name
+(``zero_dce`` = github.com/Li-Chongyi/Zero-DCE, ``scl_lle`` = github.com/LingLIx/SCL-LLE,
+``sagc`` = github.com/georgepan900530/ + Semantics-Aware-Gamma-Correction-for-Unsupervised-
+Low-Light-Image-Enhancement);
+it is imported from there, never copied into this repository, and a method whose folder is
+absent is skipped. The official step is the body of the release's training loop, called on
+the release's own model and loss classes: forward, the weighted loss terms, ``zero_grad``,
+backward, gradient clipping, ``step``. The suite's step is its method's ``train_step``
+(``benchmarks/train_step_gpu.build_step``) on the same random batch shape. The releases
+hard-code ``.cuda()``; on a CPU those calls are made no-ops while their code is built and
+run, and ImageNet weights they would download are replaced by random ones (of the same
+architecture: the cost is what is measured). Both steps alternate, after one warm-up each;
+the figure is the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_step_gpu import build_step  # noqa: E402
+
+METHODS = ("zero_dce", "scl_lle", "sagc")
+
+
+@contextlib.contextmanager
+def official_code(folder: Path, device: torch.device):
+    """Import from ``folder`` (its modules forgotten afterwards); on a CPU, ``.cuda()`` is a
+    no-op and torchvision's ``pretrained=True`` builds random weights."""
+    import types
+
+    import torchvision.models as tvm
+    import torchvision.models.vgg as vgg
+
+    before = set(sys.modules)
+    sys.path.insert(0, str(folder))
+    # SCL-LLE's Myloss imports pytorch_colors (absent from its repository) and never uses it
+    sys.modules.setdefault("pytorch_colors", types.ModuleType("pytorch_colors"))
+    # and torchvision < 0.13's models.utils (load_state_dict_from_url moved to torch.hub)
+    shim = types.ModuleType("torchvision.models.utils")
+    shim.load_state_dict_from_url = torch.hub.load_state_dict_from_url
+    sys.modules.setdefault("torchvision.models.utils", shim)
+    saved = torch.Tensor.cuda, torch.nn.Module.cuda, vgg.vgg16, tvm.vgg16
+    if device.type == "cpu":
+        torch.Tensor.cuda = lambda self, *a, **k: self
+        torch.nn.Module.cuda = lambda self, *a, **k: self
+
+        def vgg16(pretrained=False, **kw):
+            return saved[2](weights=None)
+
+        vgg.vgg16 = tvm.vgg16 = vgg16
+    try:
+        yield
+    finally:
+        torch.Tensor.cuda, torch.nn.Module.cuda, vgg.vgg16, tvm.vgg16 = saved
+        sys.path.remove(str(folder))
+        for name in set(sys.modules) - before:  # both releases have a "model" / "Myloss"
+            del sys.modules[name]
+
+
+def zero_dce(folder: Path, batch: int, size: int, device: torch.device):
+    """The loop body of Zero-DCE_code/lowlight_train.py (weights 200 / 1 / 5 / 10, clip 0.1)."""
+    with official_code(folder / "Zero-DCE_code", device):
+        import model
+        import Myloss
+
+        net = model.enhance_net_nopool().to(device).train()
+        l_color, l_spa, l_exp, l_tv = (
+            Myloss.L_color(),
+            Myloss.L_spa(),
+            Myloss.L_exp(16, 0.6),
+            Myloss.L_TV(),
+        )
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4, weight_decay=1e-4)
+    low = torch.rand(batch, 3, size, size, device=device) * 0.3
+
+    def step():
+        with official_code(folder / "Zero-DCE_code", device):
+            _, enhanced, curves = net(low)
+            loss = (
+                200 * l_tv(curves) + torch.mean(l_spa(enhanced, low))
+                + 5 * torch.mean(l_color(enhanced)) + 10 * torch.mean(l_exp(enhanced))
+            )  # fmt: skip
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 0.1)
+            opt.step()
+
+    return step
+
+
+def scl_lle(folder: Path, batch: int, size: int, device: torch.device):
+    """The loop body of SCL-LLE's train.py: DCE-Net under its seven losses (VGG16 perceptual
+    and Gram terms, contrastive hinges on unpaired positives / negatives), then the frozen
+    DeepLabV3+ MobileNet (train mode, as released) on the detached output, whose cross-entropy
+    is added as a constant: the release builds its graph and never calls backward on it."""
+    with official_code(folder, device):
+        import lowlight_model
+        import Myloss
+        import network
+
+        net = lowlight_model.enhance_net_nopool().to(device).train()
+        seg = (
+            network.deeplabv3plus_mobilenet(
+                num_classes=19, output_stride=16, pretrained_backbone=False
+            )
+            .to(device)
+            .train()
+        )
+        l_color, l_con, l_tv = Myloss.L_color(), Myloss.L_con(), Myloss.L_TV()
+        l_segexp, l_percept, l_const = (
+            Myloss.L_segexp(),
+            Myloss.perception_loss(),
+            Myloss.PerceptualLoss(),
+        )
+    l_percept.to(device), l_const.vgg.to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4, weight_decay=1e-4)
+    criterion = torch.nn.CrossEntropyLoss(ignore_index=255)
+    images = torch.rand(batch, 3, size, size, device=device) * 0.3
+    labels = torch.randint(0, 19, (batch, size, size), device=device)
+    positive, negative = (torch.rand(2, 3, size, size, device=device) * s for s in (1, 0.3))
+    mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1)
+
+    def step():
+        with official_code(folder, device):
+            _, enhanced, curves = net(images)
+            loss_tv = 200 * l_tv(curves)
+            loss_col = 8 * torch.mean(l_color(enhanced))
+            loss_segexp = torch.mean(l_segexp(enhanced, labels))
+            loss_percept = torch.mean(l_percept(images, enhanced))
+            zero = l_con(negative, enhanced) - l_con(negative, enhanced)
+            hinge = l_con(enhanced, positive) - l_con(enhanced, negative) + 0.3
+            loss_cont = 10 * torch.mean(max(hinge, zero))
+            hinge2 = l_const(enhanced, positive) - l_const(enhanced, negative) + 0.04
+            loss_cont2 = 5 * torch.mean(max(hinge2, zero))
+            seg_loss = criterion(seg((enhanced.detach() - mean) / std), labels).detach()
+            loss = loss_tv + loss_col + loss_segexp + loss_cont + loss_cont2 + loss_percept
+            loss = loss + seg_loss
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 0.1)
+            opt.step()
+
+    return step
+
+
+def sagc(folder: Path, batch: int, size: int, device: torch.device):
+    """The loop body of SAGC's train.py ``Trainer.train`` (critic step with its gradient
+    penalty, then the generator's five terms), on its own ``Trainer`` methods and classes;
+    one process (the release wraps each network in DataParallel over two GPUs)."""
+    argv, sys.argv = sys.argv, [sys.argv[0]]  # its option.py parses the command line on import
+    try:
+        with official_code(folder, device):
+            import model
+            import seg_network
+            import train
+
+            trainer = train.Trainer.__new__(train.Trainer)  # its __init__ reads the dataset
+            train.device = device
+            t = trainer
+            t.net = model.GPE_Enhance(1).to(device).train()
+            t.Discriminator = model.Discriminator(img_size=(size, size, 19), dim=16).to(device)
+            t.seg_model = seg_network.modeling.deeplabv3plus_mobilenet(
+                num_classes=19, output_stride=16, pretrained_backbone=False
+            )
+            t.seg_model.to(device).eval()
+            t.losses = {"G": [], "D": [], "GP": [], "gradient_norm": []}
+            t.L_color, t.L_brightness = train.loss.L_color(), train.loss.L_brightness()
+            t.L_smooth = train.loss.L_smooth()
+            t.L_flip = torch.nn.MSELoss(reduction="sum")
+            t.L_recon = torch.nn.MSELoss(reduction="mean")
+            t.G_optimizer = torch.optim.Adam(t.net.parameters(), lr=1e-4, weight_decay=1e-4)
+            t.D_optimizer = torch.optim.Adam(
+                t.Discriminator.parameters(), lr=1e-4, weight_decay=1e-4
+            )
+            t.num_steps, t.gp_weight, t.critic_iterations = 0, 10, 10
+    finally:
+        sys.argv = argv
+    from torchvision import transforms
+
+    flip = transforms.RandomHorizontalFlip(p=1)
+    norm = transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+    low = torch.rand(batch, 3, size, size, device=device) * 0.3
+    normal = torch.rand(batch, 3, size, size, device=device)
+
+    def step():
+        with official_code(folder, device):
+            t.num_steps += 1
+            enhanced, curves = t.net(low)
+            enhanced_normal, _ = t.net(normal)
+            _, flip_curves = t.net(flip(low))
+            loss_flip = t.L_flip(curves, flip(flip_curves))
+            loss_recon = t.L_recon(normal, enhanced_normal)
+            fake_seg, real_seg = t.seg_model(norm(enhanced)), t.seg_model(norm(normal))
+            d_generated, d_real = t.Discriminator(fake_seg), t.Discriminator(real_seg)
+            penalty = t._gradient_penalty(real_seg, fake_seg)
+            d_loss = d_generated.mean() - d_real.mean() + penalty
+            t.D_optimizer.zero_grad()
+            d_loss.backward(retain_graph=True)
+            t.D_optimizer.step()
+            loss_smooth, brightness_e, color_e = t.get_loss(curves, enhanced, fake_seg)
+            _, brightness_n, color_n = t.get_loss(curves, normal, real_seg)
+            g_loss = (
+                20 * torch.mean((brightness_e - brightness_n) ** 2)
+                + 10 * torch.mean((color_e - color_n) ** 2)
+                + 3 * loss_smooth + 0.5 * loss_flip + loss_recon
+            )  # fmt: skip
+            if t.num_steps % t.critic_iterations == 0:
+                g_loss -= d_generated.detach().clone().mean()
+            t.G_optimizer.zero_grad()
+            g_loss.backward()
+            t.G_optimizer.step()
+
+    return step
+
+
+OFFICIAL = {"zero_dce": zero_dce, "scl_lle": scl_lle, "sagc": sagc}
+
+
+def timed(step, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def compare(name: str, folder: Path, batch: int, size: int, steps: int, device) -> dict:
+    torch.manual_seed(0)
+    official = OFFICIAL[name](folder, batch, size, device)
+    suite, *_ = build_step(name, device, batch, size)
+    times = {"official": [], "suite": []}
+    official(), suite()  # warm-up
+    for _ in range(steps):
+        times["official"].append(timed(official, device))
+        times["suite"].append(timed(suite, device))
+    official_s, suite_s = (statistics.median(times[k]) for k in ("official", "suite"))
+    return {"official": official_s, "suite": suite_s, "ratio": suite_s / official_s}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("methods", nargs="*", metavar="METHOD", help=f"of {', '.join(METHODS)} (all)")
+    p.add_argument("--official", type=Path, required=True, help="folder of the releases' code")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=5)
+    args = p.parse_args()
+    if unknown := set(args.methods) - set(METHODS):
+        p.error(f"unknown method(s) {sorted(unknown)}: choose from {', '.join(METHODS)}")
+    device = torch.device(args.device)
+    print(f"device {device}, batch {args.batch} x {args.size}², fp32, median of {args.steps}")
+    print("| method | official s / step | suite s / step | suite / official |")
+    print("|---|---|---|---|")
+    for name in args.methods or METHODS:
+        folder = args.official / name
+        if not folder.is_dir():
+            print(f"| {name} | (no official code at {folder}: skipped) | | |")
+            continue
+        r = compare(name, folder, args.batch, args.size, args.steps, device)
+        print(f"| {name} | {r['official']:.4f} | {r['suite']:.4f} | {r['ratio']:.2f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

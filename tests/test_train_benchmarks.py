@@ -1,0 +1,55 @@
+"""The training-speed benchmarks' own machinery (their figures live in the README)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import train_step_gpu  # noqa: E402
+import train_vs_official  # noqa: E402
+
+
+def test_suite_step_trains_at_an_overridden_shape_with_clipping():
+    step, config, modules = train_step_gpu.build_step("zero_dce", "cpu", batch=1, crop=16)
+    assert (config.batch_size, config.data["crop"], config.grad_clip) == (1, 16, 0.1)
+    before = [p.detach().clone() for p in modules["model"].parameters()]
+    step()
+    assert any(not torch.equal(a, b) for a, b in zip(modules["model"].parameters(), before))
+
+
+def test_official_code_is_imported_on_a_cpu_and_forgotten(tmp_path):
+    (tmp_path / "released_module_xyz.py").write_text("import torch\nONES = torch.ones(2).cuda()\n")
+    cuda = torch.Tensor.cuda
+    with train_vs_official.official_code(tmp_path, torch.device("cpu")):
+        import released_module_xyz
+
+        assert released_module_xyz.ONES.device.type == "cpu"
+    assert "released_module_xyz" not in sys.modules
+    assert torch.Tensor.cuda is cuda and str(tmp_path) not in sys.path
+
+
+def test_methods_without_official_code_are_skipped(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["x", "--official", str(tmp_path)])  # all methods
+    assert train_vs_official.main() == 0
+    assert capsys.readouterr().out.count("no official code") == len(train_vs_official.METHODS)
+    monkeypatch.setattr(sys, "argv", ["x", "--official", str(tmp_path), "zero_dcee"])
+    with pytest.raises(SystemExit):
+        train_vs_official.main()
+
+
+OFFICIAL = Path(os.environ.get("GEFU_OFFICIAL_CODE", "/work/official"))
+
+
+@pytest.mark.skipif(
+    not (OFFICIAL / "zero_dce" / "Zero-DCE_code").is_dir(),
+    reason="needs github.com/Li-Chongyi/Zero-DCE at $GEFU_OFFICIAL_CODE/zero_dce",
+)
+def test_zero_dce_official_and_suite_steps_compare():
+    r = train_vs_official.compare("zero_dce", OFFICIAL / "zero_dce", 1, 16, 1, torch.device("cpu"))
+    assert r["official"] > 0 and r["suite"] > 0
+    assert r["ratio"] == pytest.approx(r["suite"] / r["official"])
