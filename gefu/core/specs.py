@@ -36,4 +36,9 @@ class DatasetSpec(ComponentSpec):
 
 
 class EvaluationSpec(ComponentSpec):
-    pass
+    seeds: list[int] | None = Field(
+        None,
+        min_length=1,
+        description="one evaluation per seed (param `seed`), labelled <id>@seed<N>: "
+        "a fine-tuned model per seed (finetune_detection)",
+    )

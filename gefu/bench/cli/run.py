@@ -13,6 +13,12 @@ def add_arguments(p) -> None:
     p.add_argument("--save-images", action="store_true", help="also write enhanced images")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--debug", action="store_true", help="print the traceback of each failure")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be computed (cells, fine-tunes and their recipes, estimated "
+        "cost) and exit",
+    )
     g = p.add_argument_group("scale-out (results are the same whichever is used)")
     g.add_argument(
         "--executor",
@@ -50,6 +56,12 @@ def main(args) -> int:
         return 2
     if args.output:
         config = config.model_copy(update={"output": args.output})
+
+    if args.dry_run:
+        from gefu.bench.dry_run import dry_run
+
+        dry_run(config)
+        return 0
 
     from gefu.bench.runner import Runner
 
