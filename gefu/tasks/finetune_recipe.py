@@ -85,6 +85,8 @@ def runner_config(
     ``images/`` and ``annotations.json`` (COCO format, ``gefu.tasks.finetune_data``)."""
     r = recipe
     cfg = copy.deepcopy(base)
+    # The backbone's ImageNet init (a download) is overwritten by ``load_from``: never fetched.
+    cfg.model.backbone.pop("init_cfg", None)
     head = cfg.model.bbox_head
     head.num_classes = len(classes)
     if r.anchors is not None:
