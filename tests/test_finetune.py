@@ -26,10 +26,14 @@ TINY = {
 RECIPE = {
     "epochs": 2,
     "batch_size": 2,
-    "lr": 0.002,
-    "warmup_iters": 2,
+    "lr": 0.01,
+    "warmup_iters": 1,
     "milestones": [1],
-    "train_scales": [[64, 64], [96, 96]],
+    # one scale, no expand/crop: a sum-reduced YOLO loss is comparable across iterations
+    # (the resume test runs the published augmentations)
+    "train_scales": [[96, 96], [96, 96]],
+    "expand_ratio": None,
+    "min_ious": None,
     "test_scale": [96, 96],
     "num_workers": 0,
     "log_interval": 1,
@@ -38,7 +42,7 @@ RECIPE = {
 CLASSES = ("square", "bar")
 
 
-def write_set(root, n_train=6, n_test=3, size=96):
+def write_set(root, n_train=4, n_test=2, size=96):
     """Dark noisy images with bright squares and bars, COCO JSON per split."""
     from PIL import Image
 
@@ -112,7 +116,7 @@ def test_finetune_cells_end_to_end(tmp_path):
     root = write_set(tmp_path / "set")
     config = bench(tmp_path, root)
     outcome = Runner(config, quiet=True).run()
-    assert not outcome.failed, outcome.failed
+    assert not outcome.failed, [e for _, e in outcome.failed]
     assert len(outcome.computed) == 4  # 2 rows x 2 seeds, each a cell of its own
     folder = tmp_path / "results" / "finetune"
     # the enhanced training split: once per row, shared by both seeds
@@ -122,7 +126,7 @@ def test_finetune_cells_end_to_end(tmp_path):
     with Store(tmp_path / "results") as store:
         for cell in outcome.computed:
             records = store.image_records(cell.key)
-            assert [name for name, _ in records] == ["test0.png", "test1.png", "test2.png"]
+            assert [name for name, _ in records] == ["test0.png", "test1.png"]
             kind, record = decode(records[0][1])
             assert kind == DETECTION and record["target"]["boxes"].shape == (2, 4)
             metrics = {r["metric"]: r["value"] for r in store.cell_metrics(cell.key)}
@@ -132,9 +136,9 @@ def test_finetune_cells_end_to_end(tmp_path):
     for run in runs:
         scalars = next(run.rglob("scalars.json")).read_text().splitlines()
         losses = [json.loads(line)["loss"] for line in scalars if '"loss"' in line]
-        assert len(losses) == 6 and losses[-1] < losses[0]
+        assert len(losses) == 4 and losses[-1] < losses[0]
         ckpt = run / json.loads((run / "done.json").read_text())["checkpoint"]
-        weights[run.name] = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+        weights[run.name] = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     first, second = list(weights.values())[:2]
     assert any(not torch.equal(first[k], second[k]) for k in first)
     # a second run recomputes nothing; the report has the seed section
@@ -154,8 +158,14 @@ def test_killed_finetune_resumes_to_the_same_weights(tmp_path, monkeypatch):
     from gefu.tasks.finetune import finetune
     from gefu.tasks.finetune_data import enhanced_split
 
-    root = write_set(tmp_path / "set", n_train=4)
-    task = create_task("finetune_detection", **evaluation()["params"])
+    root = write_set(tmp_path / "set")
+    params = evaluation()["params"]
+    augment = {
+        "train_scales": [[64, 64], [96, 96]],
+        "expand_ratio": [1, 2],
+        "min_ious": [0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+    }
+    task = create_task("finetune_detection", **params | {"recipe": RECIPE | augment})
     test_set = create_dataset("coco_detection", root=root, annotations="test.json")
     assert task.incompatible(test_set) is None
     task.setup("cpu")
@@ -181,8 +191,8 @@ def test_killed_finetune_resumes_to_the_same_weights(tmp_path, monkeypatch):
     assert not (tmp_path / "killed" / "done.json").exists()
     monkeypatch.setattr(EpochBasedTrainLoop, "run_epoch", run_epoch)
     resumed = finetune(task, data, tmp_path / "killed")
-    a = torch.load(full, map_location="cpu", weights_only=False)["state_dict"]
-    b = torch.load(resumed, map_location="cpu", weights_only=False)["state_dict"]
+    a = torch.load(full, map_location="cpu", weights_only=True)["state_dict"]
+    b = torch.load(resumed, map_location="cpu", weights_only=True)["state_dict"]
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)

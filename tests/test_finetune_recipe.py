@@ -114,6 +114,8 @@ def test_seeds_make_one_evaluation_per_seed():
 
 @pytest.mark.skipif(not HAS_MMDET, reason="needs the OpenMMLab stack")
 def test_runner_config_is_the_published_recipe(tmp_path):
+    from mmengine.config import ConfigDict as Config
+
     from gefu.tasks import openmmlab
     from gefu.tasks.finetune_recipe import COCO_YOLOV3, YOLOV3_CONFIG, runner_config
 
@@ -146,7 +148,7 @@ def test_runner_config_is_the_published_recipe(tmp_path):
     opt = cfg.optim_wrapper
     assert opt.optimizer == {"type": "SGD", "lr": 1e-3, "momentum": 0.9, "weight_decay": 5e-4}
     assert opt.clip_grad == {"max_norm": 35.0, "norm_type": 2}
-    warm, step = cfg.param_scheduler
+    warm, step = (Config(s) for s in cfg.param_scheduler)
     assert (warm.type, warm.start_factor, warm.by_epoch, warm.end) == ("LinearLR", 0.1, False, 2000)
     assert (step.type, step.milestones, step.gamma, step.by_epoch) == (
         "MultiStepLR",
@@ -168,5 +170,5 @@ def test_runner_config_is_the_published_recipe(tmp_path):
     dark = runner_config(base, Recipe(**DARKFACE), ("face",), tmp_path, tmp_path / "w", 0, None)
     assert dark.train_dataloader.dataset.type == "RepeatDataset"
     assert dark.train_dataloader.dataset.times == 3
-    assert [p.type for p in dark.param_scheduler] == ["MultiStepLR"]
+    assert [p["type"] for p in dark.param_scheduler] == ["MultiStepLR"]
     assert dark.model.bbox_head.anchor_generator.base_sizes[2] == [(5, 8), (8, 15), (23, 13)]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -146,10 +147,13 @@ class FinetuneDetection(Detection):
 
 
 def finetune(task: FinetuneDetection, data: Path, work_dir: Path) -> Path:
-    """Run (or resume, or reuse) one fine-tune in ``work_dir``; the final checkpoint."""
+    """Run (or resume, or reuse) one fine-tune in ``work_dir``; returns its weights file,
+    ``model.pth`` (the state dict and the class names: loadable with ``weights_only``)."""
     done = work_dir / "done.json"
     if done.is_file():
         return work_dir / json.loads(done.read_text())["checkpoint"]
+    import torch
+    from mmengine.model import is_model_wrapper
     from mmengine.runner import Runner, find_latest_checkpoint
 
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -161,13 +165,40 @@ def finetune(task: FinetuneDetection, data: Path, work_dir: Path) -> Path:
     else:
         _log(f"fine-tuning in {work_dir} ({task.recipe.epochs} epochs, seed {task.seed})")
     cfg.experiment_name = f"{work_dir.name[:16]}-{Path(last).stem if last else 'start'}"
-    cfg.dump(str(work_dir / "config.py"))
+    cfg.dump(str(work_dir / "config.py"))  # with the test pipeline the predictor uses
+    cfg.pop("test_dataloader")  # scored by the suite, not by the Runner's test loop
     runner = Runner.from_cfg(cfg)
     runner.register_hook(EpochSeed(task.seed), priority="VERY_HIGH")
-    runner.train()
-    checkpoint = Path(find_latest_checkpoint(str(work_dir)))
-    done.write_text(json.dumps({"checkpoint": checkpoint.name, "epochs": task.recipe.epochs}))
-    return checkpoint
+    with _own_checkpoints(resuming=bool(last)):
+        runner.train()
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    meta = {"dataset_meta": {"classes": list(task.classes)}, "seed": task.seed}
+    torch.save({"state_dict": weights, "meta": meta}, work_dir / "model.pth")
+    done.write_text(json.dumps({"checkpoint": "model.pth", "epochs": task.recipe.epochs}))
+    for resume_file in work_dir.glob("epoch_*.pth"):  # only needed to resume
+        resume_file.unlink()
+    return work_dir / "model.pth"
+
+
+@contextmanager
+def _own_checkpoints(resuming: bool):
+    """MMEngine's resume checkpoints pickle its message hub (numpy arrays, ``getattr``), which
+    ``torch.load``'s ``weights_only`` default refuses. They are files this suite wrote itself
+    into the results folder (trusted as its store is), so a resume unpickles them fully."""
+    import os
+
+    key = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
+    old = os.environ.get(key)
+    if resuming:
+        os.environ[key] = "1"
+    try:
+        yield
+    finally:
+        if resuming and old is None:
+            os.environ.pop(key, None)
+        elif resuming:
+            os.environ[key] = old
 
 
 def _epoch_seed_hook():
