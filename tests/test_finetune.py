@@ -196,3 +196,21 @@ def test_killed_finetune_resumes_to_the_same_weights(tmp_path, monkeypatch):
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
+def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path, capsys):
+    import yaml
+
+    from gefu.bench.cli.main import main
+
+    root = write_set(tmp_path / "set")
+    path = tmp_path / "bench.yaml"
+    path.write_text(yaml.safe_dump(bench(tmp_path, root).model_dump(mode="json")))
+    assert main(["run", str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "4 cell(s): 4 to compute, 0 cached" in out
+    assert "fine-tune ft@seed0 on coco_detection: training split" in out
+    assert "(4 images), seed 0, 4 iterations" in out  # 2 epochs x 4 images / batch 2
+    assert "  lr: 0.01" in out and "  milestones: [1]" in out
+    assert "4 fine-tune(s) (2 row(s) x seeds x datasets), 16 iterations, 16 to run" in out
+    assert not (tmp_path / "results").exists()
