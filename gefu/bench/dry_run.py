@@ -8,8 +8,9 @@ import math
 import os
 
 # Seconds per fine-tuning iteration of the ExDark recipe (YOLOv3-D53, batch 8, 320-608 inputs)
-# on one GPU, for the cost estimate: an estimate, see benchmarks/finetune_iteration.py and
-# docs/scaling.md; GEFU_ITER_S overrides it.
+# on one GPU, for the cost estimate: an assumption, not a measurement (no GPU was at hand; see
+# docs/scaling.md). Measure with benchmarks/finetune_iteration.py --device cuda; GEFU_ITER_S
+# overrides it.
 ITERATION_S = 0.35
 
 
