@@ -86,7 +86,7 @@ def main() -> None:
         "size": args.size,
         "s_per_iteration": sum(times) / len(times),
         "min_s": min(times),
-        "loss": float(losses["loss"]),
+        "loss": float(losses["loss"].detach()),
     }
     if args.device.startswith("cuda"):
         out["gpu"] = torch.cuda.get_device_name()
