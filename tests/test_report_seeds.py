@@ -25,7 +25,11 @@ def _report() -> Report:
         tables.append(
             Table("exdark", f"ft@seed{seed}", [Column("mAP50", False)], body, [], "input")
         )
-    frozen = Table("exdark", "frozen", [Column("mAP50", False)], [], [], "input")
+    frozen_rows = [
+        Row(name, "ok", metrics={"mAP50": MetricResult(v)})
+        for name, v in {"input": 0.40, "gamma": 0.55, "he": 0.50}.items()
+    ]
+    frozen = Table("exdark", "frozen", [Column("mAP50", False)], frozen_rows, [], "input")
     return Report(None, [*tables, frozen], {})
 
 
@@ -65,3 +69,28 @@ def test_markdown_section_names_each_verdict():
     assert "gamma: gain +0.0633 mAP50; exceeds the baseline's seed-to-seed sd" in text
     assert "he: gain +0.0000 mAP50; does not exceed" in text
     assert markdown_lines(Report(None, [], {})) == []
+
+
+def _tau_b_by_hand(x, y):
+    def sign(v):
+        return (v > 0) - (v < 0)
+
+    pairs = [(i, j) for i in range(len(x)) for j in range(i + 1, len(x))]
+    s = sum(sign(x[i] - x[j]) * sign(y[i] - y[j]) for i, j in pairs)
+    tx = sum(1 for i, j in pairs if x[i] != x[j])
+    ty = sum(1 for i, j in pairs if y[i] != y[j])
+    return s / math.sqrt(tx * ty)
+
+
+def test_frozen_versus_finetuned_rank_agreement():
+    from gefu.bench.report.seeds import rank_agreement
+
+    report = _report()
+    (st,) = seed_tables(report)
+    ((evaluation, n, tau, _),) = rank_agreement(report, st)
+    means = {r.enhancer: r.mean for r in st.rows}
+    names = sorted(means)
+    frozen = {"input": 0.40, "gamma": 0.55, "he": 0.50}
+    expected = _tau_b_by_hand([means[k] for k in names], [frozen[k] for k in names])
+    assert (evaluation, n) == ("frozen", 3) and tau == pytest.approx(expected)
+    assert "rank agreement with `frozen`" in "\n".join(markdown_lines(report))

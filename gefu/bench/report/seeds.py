@@ -10,6 +10,9 @@ way), and two verdicts on that gain:
 - **Welch's t-test** (``scipy.stats.ttest_ind(..., equal_var=False)``) of the row's per-seed
   values against the input row's: two-sided p-value, significant below ``ALPHA``. With three
   seeds per row the test has little power: a large p says the seeds cannot tell, not "no gain".
+
+And per other downstream table of the same dataset (a frozen model), Kendall's τ between the
+two rankings of the rows: do the frozen and the fine-tuned protocol rank enhancers alike?
 """
 
 from __future__ import annotations
@@ -98,6 +101,33 @@ def seed_tables(report) -> list[SeedTable]:
     return out
 
 
+def rank_agreement(report, st: SeedTable) -> list[tuple[str, int, float, float]]:
+    """Kendall's τ (``scipy.stats.kendalltau``) between the seeded table's row means and each
+    other downstream table of its dataset (a frozen model): (evaluation, rows, τ, p). Do the
+    two protocols rank the enhancers alike?"""
+    from scipy import stats
+
+    means = {r.enhancer: r.mean for r in st.rows}
+    out = []
+    for t in report.tables:
+        if t.dataset != st.dataset or SEED_LABEL.match(t.evaluation) or t.primary is None:
+            continue
+        if not t.downstream:
+            continue
+        sign = -1.0 if t.primary.lower_better else 1.0
+        other = {}
+        for row in t.rows:
+            m = row.metrics.get(t.primary.metric)
+            if row.status == "ok" and m is not None and _finite(m.value) and row.enhancer in means:
+                other[row.enhancer] = sign * float(m.value)
+        names = sorted(other)
+        if len(names) < 3:
+            continue
+        res = stats.kendalltau([means[n] for n in names], [other[n] for n in names])
+        out.append((t.evaluation, len(names), float(res.statistic), float(res.pvalue)))
+    return out
+
+
 def markdown_lines(report) -> list[str]:
     """The seed-noise section of ``leaderboard.md`` (nothing without seeded evaluations)."""
     out = []
@@ -120,6 +150,12 @@ def markdown_lines(report) -> list[str]:
                 f"| {r.enhancer} | {len(r.values)} | {r.mean:.4f}{sd} | {gain} | {beyond} | {p} |"
             )
         out += [""] + [f"- {line}" for line in verdicts(st)] + [""]
+        for evaluation, n, tau, p in rank_agreement(report, st):
+            out.append(
+                f"- rank agreement with `{evaluation}` (Kendall τ over {n} rows, "
+                f"higher = better in both): τ = {tau:+.2f}, p = {p:.3g}"
+            )
+        out += [""] if out[-1] else []
     return out
 
 
