@@ -44,6 +44,7 @@ def test_consistency_names_are_specialisations(kind, name):
 
 def test_one_class_per_task_kind():
     downstream = {n for n in TASKS.names() if issubclass(TASKS.get(n), DownstreamTask)}
+    downstream -= {"finetune_detection"}  # not frozen: a detector trained per row (finetune.py)
     assert downstream == set(KINDS) | set(KINDS.values())
     assert len({TASKS.get(n).__init__ for n in downstream}) == len(KINDS)
 

@@ -75,6 +75,7 @@ def validate_config(
         config = BenchmarkConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_errors(exc, BenchmarkConfig)) from None
+    config.evaluations = expand_seeds(config.evaluations)
     if check_paths:
         _leave_out_untrained(config)
     problems = _check_names_and_paths(config, check_paths)
@@ -83,6 +84,34 @@ def validate_config(
     if problems:
         raise ConfigError("\n  ".join(["invalid config:", *problems]))
     return config
+
+
+SEED_MARK = "@seed"  # <evaluation id>@seed<N>: one of a seeded evaluation's cells
+
+
+def expand_seeds(evaluations: list[EvaluationSpec]) -> list[EvaluationSpec]:
+    """An entry with ``seeds: [0, 1, 2]`` becomes one entry per seed, ``id`` ``<id>@seed<N>``
+    and ``params.seed`` N: each seed is a cell of its own (cached, run and failed alone)."""
+    out = []
+    for spec in evaluations:
+        if spec.seeds is None:
+            out.append(spec)
+            continue
+        if "seed" in spec.params:
+            raise ConfigError(f"evaluation {spec.label!r}: give `seeds` or `params.seed`, not both")
+        if len(set(spec.seeds)) != len(spec.seeds):
+            raise ConfigError(f"evaluation {spec.label!r}: `seeds` lists a seed twice")
+        for seed in spec.seeds:
+            out.append(
+                spec.model_copy(
+                    update={
+                        "id": f"{spec.label}{SEED_MARK}{seed}",
+                        "params": {**spec.params, "seed": seed},
+                        "seeds": None,
+                    }
+                )
+            )
+    return out
 
 
 # -- checks -----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ class Cell:
     dataset: str
     evaluation: str
     spec: dict[str, Any]
+    alone: bool = False  # a unit of work of its own, whole dataset (a fine-tune: finetune.py)
 
 
 @dataclass
@@ -37,7 +38,6 @@ def build_grid(config, why) -> Grid:
     from gefu.bench.work import Worker
     from gefu.datasets import DATASETS, create_dataset
     from gefu.enhancers import ENHANCERS
-    from gefu.enhancers.weights import resolve_weights
     from gefu.tasks import create_task
 
     grid = Grid()
@@ -56,15 +56,7 @@ def build_grid(config, why) -> Grid:
             grid.tasks[s.label] = create_task(s.name, **s.params)
         except Exception as exc:  # a plugin's constructor, a model file that will not parse
             grid.errors[s.label] = f"cannot build evaluation: {why(exc)}"
-    enhancer_keys = {}
-    for spec in config.enhancers:
-        cls = ENHANCERS.get(spec.name)
-        enhancer_keys[spec.label] = {
-            "name": spec.name,
-            "params": resolved_params(cls, spec.params),
-            "weights": weights_hash(resolve_weights(spec.weights, download=False)),
-            "code": code_hash(cls),
-        }
+    enhancer_keys = {spec.label: enhancer_key(spec, ENHANCERS) for spec in config.enhancers}
     pipeline = code_hash(Worker, assemble_cell)  # batching, seeding, checks, scoring
     for d_label, ds in grid.datasets.items():
         rows = list(enhancer_keys.items())
@@ -81,6 +73,17 @@ def build_grid(config, why) -> Grid:
                 _evaluation_key(task, ds) if task is not None else {"error": grid.errors[t_label]}
             )
             evaluation["protocol"] = t_spec.protocol  # printed beside the numbers
+            # -- fine-tuned evaluations (gefu.tasks.finetune): the training split is in the key
+            if hasattr(task, "train_spec") and ds is not None:
+                d_spec = next(s for s in config.datasets if s.label == d_label)
+                try:
+                    evaluation["train_data"] = _train_key(task.train_spec(d_spec), DATASETS)
+                except Exception as exc:
+                    reason = f"cannot open the training split: {why(exc)}"
+                    grid.unavailable.append((t_label, d_label, reason))
+                    continue
+            alone = bool(getattr(task, "unit_per_cell", False))
+            # -- end fine-tuned evaluations
             libraries = library_versions(BASE_LIBRARIES + getattr(task, "libraries", ()))
             for e_label, e_key in rows:
                 spec = {
@@ -91,8 +94,39 @@ def build_grid(config, why) -> Grid:
                     "batch_size": config.batch_size,  # a batch shares one RNG seed
                 }
                 key = digest({"pipeline": pipeline, **spec})
-                grid.cells.append(Cell(key, e_label, d_label, t_label, spec))
+                grid.cells.append(Cell(key, e_label, d_label, t_label, spec, alone))
     return grid
+
+
+def enhancer_key(spec, registry=None) -> dict:
+    """The cache key of an enhancer entry (None: the reference row)."""
+    if spec is None:
+        return {"name": REFERENCE_ROW}
+    from gefu.enhancers.weights import resolve_weights
+
+    if registry is None:
+        from gefu.enhancers import ENHANCERS as registry
+    cls = registry.get(spec.name)
+    return {
+        "name": spec.name,
+        "params": resolved_params(cls, spec.params),
+        "weights": weights_hash(resolve_weights(spec.weights, download=False)),
+        "code": code_hash(cls),
+    }
+
+
+def dataset_key(spec, ds, registry=None) -> dict:
+    """The cache key of a dataset entry and its opened dataset ``ds``."""
+    if registry is None:
+        from gefu.datasets import DATASETS as registry
+    return _dataset_key(spec, ds, registry)
+
+
+def _train_key(spec, registry) -> dict:
+    from gefu.datasets import create_dataset
+
+    ds = create_dataset(spec.name, root=spec.root, limit=spec.limit, **spec.params)
+    return _dataset_key(spec, ds, registry)
 
 
 def _dataset_key(spec, ds, registry) -> dict:

@@ -278,7 +278,8 @@ class Runner:
         group.cells = runnable
         if not runnable:
             return False
-        step = self._shard_step(len(ds))
+        alone = any(c.alone for c in runnable)  # a fine-tune: one unit, the whole dataset
+        step = max(len(ds), 1) if alone else self._shard_step(len(ds))
         seed_key = digest([runnable[0].spec["enhancer"], runnable[0].spec["dataset"]])
         evaluations = tuple(dict.fromkeys(c.evaluation for c in runnable))
         for shard, start in enumerate(range(0, max(len(ds), 1), step)):
@@ -353,7 +354,7 @@ class Runner:
 def _groups(cells: list[Cell]) -> list[_Group]:
     groups: dict[tuple[str, str], _Group] = {}
     for cell in cells:
-        key = (cell.dataset, cell.enhancer)
+        key = (cell.dataset, cell.enhancer, cell.evaluation if cell.alone else None)
         groups.setdefault(key, _Group(cell.dataset, cell.enhancer, []))
         groups[key].cells.append(cell)
     return list(groups.values())

@@ -87,6 +87,7 @@ class Worker:
                 self._setup(label, ds)
             except Exception as exc:
                 part.error = f"{label} setup failed: {self.why(exc)}"
+        self._prepare(unit, row, result)
         with torch.inference_mode():
             try:
                 for batch, bad in iter_batches(ds, self.config.batch_size, unit.start, unit.stop):
@@ -128,6 +129,25 @@ class Worker:
                 part.error = f"{label} failed: {self.why(exc)}"
         if self.save_images:
             self._save(unit, batch, out)
+
+    def _prepare(self, unit: Unit, row, result: UnitResult) -> None:
+        """Evaluations that first train on the row's output (``prepare_row``: a fine-tuned
+        detector, ``gefu.tasks.finetune``) do it here, once per unit, outside inference mode."""
+        from gefu.bench.grid import enhancer_key
+
+        for label, part in result.parts.items():
+            task = self.tasks.get(label)
+            if part.error or not hasattr(task, "prepare_row"):
+                continue
+            specs = {s.label: s for s in self.config.enhancers}
+            d_spec = next(s for s in self.config.datasets if s.label == unit.dataset)
+            folder = self.config.output_dir / "finetune"
+            try:
+                task.prepare_row(
+                    row, enhancer_key(specs.get(unit.row)), d_spec, folder, self.config.batch_size
+                )
+            except Exception as exc:
+                part.error = f"{label} fine-tune failed: {self.why(exc)}"
 
     # -- the parts, built once --------------------------------------------------------------
     def _row(self, label: str):

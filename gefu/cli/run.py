@@ -21,6 +21,12 @@ def add_arguments(p) -> None:
         help="never download released weights (sets GEFU_OFFLINE=1 for this run and its "
         "workers): a release named in the config must be in the cache or mirror",
     )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be computed (cells, fine-tunes and their recipes, estimated "
+        "cost) and exit",
+    )
     add_threads_argument(p)
     g = p.add_argument_group("scale-out (results are the same whichever is used)")
     g.add_argument(
@@ -72,6 +78,12 @@ def main(args) -> int:
     except ThreadsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+    if args.dry_run:
+        from gefu.bench.dry_run import dry_run
+
+        dry_run(config)
+        return 0
 
     from gefu.bench.runner import Runner
 

@@ -44,3 +44,9 @@ class EvaluationSpec(ComponentSpec):
         min_length=1,
         description="the published protocol the numbers follow, e.g. 'GEFU ICCV 2025 frozen'",
     )
+    seeds: list[int] | None = Field(
+        None,
+        min_length=1,
+        description="one evaluation per seed (param `seed`), labelled <id>@seed<N>: "
+        "a fine-tuned model per seed (finetune_detection)",
+    )

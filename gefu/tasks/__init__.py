@@ -22,6 +22,8 @@ for _name, _target in {
     "detection_consistency": "gefu.tasks.detection:DetectionConsistency",
     "segmentation_consistency": "gefu.tasks.segmentation:SegmentationConsistency",
     "face_consistency": "gefu.tasks.faces:FaceConsistency",
+    # a detector fine-tuned per row on the row's enhanced training split (MAET / IAT protocol)
+    "finetune_detection": "gefu.tasks.finetune:FinetuneDetection",
 }.items():
     TASKS.add_lazy(_name, _target)
 

@@ -140,10 +140,12 @@ def _md_stats(report: Report) -> list[str]:
 
 def markdown(report: Report) -> str:
     from gefu.bench.report import stat_tables as st
+    from gefu.bench.report.seeds import markdown_lines as seed_lines
 
     out = ["# Leaderboard", "", *summary_lines(report), ""]
     if report.tables:
         out += [*st.legend(), "", *_md_stats(report)]
+        out += seed_lines(report)  # evaluations run once per seed (report/seeds.py)
     for t in report.tables:
         out += [f"## {_md(t.dataset)} · {_md(t.evaluation)}", ""]
         if not t.columns:
