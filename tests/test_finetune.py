@@ -152,11 +152,11 @@ def test_killed_finetune_resumes_to_the_same_weights(tmp_path, monkeypatch):
     import torch
     from mmengine.runner import EpochBasedTrainLoop
 
+    from gefu.bench.finetune_data import enhanced_split
     from gefu.bench.rows import ReferenceRow
     from gefu.datasets import create_dataset
     from gefu.tasks import create_task
     from gefu.tasks.finetune import finetune
-    from gefu.tasks.finetune_data import enhanced_split
 
     root = write_set(tmp_path / "set")
     params = evaluation()["params"]

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gefu.core.hashing import BASE_LIBRARIES, code_hash, digest, library_versions, weights_hash
-from gefu.core.params import resolved_params
+from gefu.bench.keys import dataset_key, enhancer_key, train_key
+from gefu.core.hashing import BASE_LIBRARIES, code_hash, digest, library_versions
 from gefu.core.specs import REFERENCE_ROW
 
 
@@ -35,6 +35,7 @@ def build_grid(config, why) -> Grid:
     """Open the datasets, build the evaluations (no models loaded) and key every cell;
     ``why(exc)`` turns a failure into its one-line reason."""
     from gefu.bench.assemble import assemble_cell
+    from gefu.bench.finetune_data import enhanced_split
     from gefu.bench.work import Worker
     from gefu.datasets import DATASETS, create_dataset
     from gefu.enhancers import ENHANCERS
@@ -46,7 +47,7 @@ def build_grid(config, why) -> Grid:
         try:
             ds = create_dataset(spec.name, root=spec.root, limit=spec.limit, **spec.params)
             grid.datasets[spec.label] = ds
-            dataset_keys[spec.label] = _dataset_key(spec, ds, DATASETS)
+            dataset_keys[spec.label] = dataset_key(spec, ds, DATASETS)
         except Exception as exc:
             grid.errors[spec.label] = f"cannot open dataset: {why(exc)}"
             grid.datasets[spec.label] = None
@@ -77,7 +78,8 @@ def build_grid(config, why) -> Grid:
             if hasattr(task, "train_spec") and ds is not None:
                 d_spec = next(s for s in config.datasets if s.label == d_label)
                 try:
-                    evaluation["train_data"] = _train_key(task.train_spec(d_spec), DATASETS)
+                    evaluation["train_data"] = train_key(task.train_spec(d_spec), DATASETS)
+                    evaluation["train_data"]["enhanced_by"] = code_hash(enhanced_split)
                 except Exception as exc:
                     reason = f"cannot open the training split: {why(exc)}"
                     grid.unavailable.append((t_label, d_label, reason))
@@ -96,53 +98,6 @@ def build_grid(config, why) -> Grid:
                 key = digest({"pipeline": pipeline, **spec})
                 grid.cells.append(Cell(key, e_label, d_label, t_label, spec, alone))
     return grid
-
-
-def enhancer_key(spec, registry=None) -> dict:
-    """The cache key of an enhancer entry (None: the reference row)."""
-    if spec is None:
-        return {"name": REFERENCE_ROW}
-    from gefu.enhancers.weights import resolve_weights
-
-    if registry is None:
-        from gefu.enhancers import ENHANCERS as registry
-    cls = registry.get(spec.name)
-    return {
-        "name": spec.name,
-        "params": resolved_params(cls, spec.params),
-        "weights": weights_hash(resolve_weights(spec.weights, download=False)),
-        "code": code_hash(cls),
-    }
-
-
-def dataset_key(spec, ds, registry=None) -> dict:
-    """The cache key of a dataset entry and its opened dataset ``ds``."""
-    if registry is None:
-        from gefu.datasets import DATASETS as registry
-    return _dataset_key(spec, ds, registry)
-
-
-def _train_key(spec, registry) -> dict:
-    from gefu.datasets import create_dataset
-
-    ds = create_dataset(spec.name, root=spec.root, limit=spec.limit, **spec.params)
-    return _dataset_key(spec, ds, registry)
-
-
-def _dataset_key(spec, ds, registry) -> dict:
-    cls = registry.get(spec.name)
-    readers = [cls]  # and the sets it wraps (``darkened``)
-    inner = ds.__dict__.get("dataset")
-    while inner is not None and hasattr(inner, "fingerprint"):
-        readers.append(type(inner))
-        inner = inner.__dict__.get("dataset")
-    return {
-        "name": spec.name,
-        "params": resolved_params(cls, spec.params),
-        "limit": spec.limit,
-        "code": code_hash(*readers),
-        "files": ds.fingerprint(),
-    }
 
 
 def _evaluation_key(task, ds) -> dict:

@@ -15,8 +15,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from gefu.bench.batches import iter_batches, short_error, thumbnail
-from gefu.core.hashing import digest
+from gefu.bench.batches import batch_seed, iter_batches, short_error, thumbnail
+from gefu.core.hashing import code_hash, digest
 
 
 @dataclass(frozen=True)
@@ -132,22 +132,38 @@ class Worker:
 
     def _prepare(self, unit: Unit, row, result: UnitResult) -> None:
         """Evaluations that first train on the row's output (``prepare_row``: a fine-tuned
-        detector, ``gefu.tasks.finetune``) do it here, once per unit, outside inference mode."""
-        from gefu.bench.grid import enhancer_key
-
+        detector, ``gefu.tasks.finetune``) do it here, once per unit, outside inference mode:
+        the training split goes through the row (once, kept under ``finetune/data/``), then
+        the evaluation trains on it."""
         for label, part in result.parts.items():
             task = self.tasks.get(label)
             if part.error or not hasattr(task, "prepare_row"):
                 continue
-            specs = {s.label: s for s in self.config.enhancers}
-            d_spec = next(s for s in self.config.datasets if s.label == unit.dataset)
-            folder = self.config.output_dir / "finetune"
             try:
-                task.prepare_row(
-                    row, enhancer_key(specs.get(unit.row)), d_spec, folder, self.config.batch_size
-                )
+                data, data_key = self._enhanced_training_split(unit, row, task)
+                task.prepare_row(data, data_key, self.config.output_dir / "finetune")
             except Exception as exc:
                 part.error = f"{label} fine-tune failed: {self.why(exc)}"
+
+    def _enhanced_training_split(self, unit: Unit, row, task):
+        from gefu.bench.finetune_data import enhanced_split
+        from gefu.bench.keys import dataset_key, enhancer_key
+        from gefu.datasets import create_dataset
+
+        specs = {s.label: s for s in self.config.enhancers}
+        d_spec = next(s for s in self.config.datasets if s.label == unit.dataset)
+        spec = task.train_spec(d_spec)
+        ds = create_dataset(spec.name, root=spec.root, limit=spec.limit, **spec.params)
+        if tuple(ds.classes) != tuple(task.classes or ()):
+            raise ValueError(
+                f"the training split's classes {ds.classes} are not the test split's {task.classes}"
+            )
+        row_key = enhancer_key(specs.get(unit.row))
+        data_key = digest([row_key, dataset_key(spec, ds), code_hash(enhanced_split)])
+        folder = self.config.output_dir / "finetune" / "data"
+        log = lambda m: print(f"finetune: {m}", file=sys.stderr)  # noqa: E731
+        data = enhanced_split(row, ds, data_key, folder, self.config.batch_size, log=log)
+        return data, data_key
 
     # -- the parts, built once --------------------------------------------------------------
     def _row(self, label: str):
@@ -210,10 +226,6 @@ class Worker:
 def images_folder(config, dataset: str, row: str):
     """Where ``--save-images`` writes a row's enhanced images of a dataset."""
     return config.output_dir / "images" / safe_name(dataset) / safe_name(row)
-
-
-def batch_seed(seed_key: str, batch) -> int:
-    return int(digest([seed_key, [s.name for s in batch]]), 16) % 2**63
 
 
 def safe_name(name: str) -> str:

@@ -2,7 +2,7 @@
 copy their tables, beside the frozen one (``detection``).
 
 Per row (enhancer, the un-enhanced input, or the reference), per seed: the dataset's training
-split goes through the row once (``gefu.tasks.finetune_data``, reused by every seed and run),
+split goes through the row once (``gefu.bench.finetune_data``, reused by every seed and run),
 an MMDetection 3.x detector is fine-tuned on it from ``checkpoint`` with the ``recipe``
 (``gefu.tasks.finetune_recipe``) by MMEngine's ``Runner`` (its training loop, hooks,
 checkpointing, schedulers), and the fine-tuned detector scores the row's enhanced test split
@@ -84,9 +84,7 @@ class FinetuneDetection(Detection):
         }
 
     def code_dependencies(self) -> tuple[type, ...]:
-        from gefu.tasks.finetune_data import enhanced_split
-
-        return (Recipe, enhanced_split)
+        return (Recipe,)  # the training split's enhancement: in its key (gefu.bench.grid)
 
     def train_spec(self, dataset_spec):
         """The dataset entry of the training split beside ``dataset_spec`` (the test split)."""
@@ -99,24 +97,14 @@ class FinetuneDetection(Detection):
         self.device, self.predictor, self.setup_error = device, None, None
         self.setup_error = self.model.unavailable(download=True)
 
-    def prepare_row(self, row, row_key, dataset_spec, folder: Path, batch_size: int) -> None:
-        """Enhance the training split with ``row`` (once), fine-tune (or resume, or reuse a
-        finished fine-tune) and make the result this evaluation's predictor."""
-        from gefu.bench.grid import dataset_key
-        from gefu.datasets import create_dataset
-        from gefu.tasks.finetune_data import enhanced_split
+    def prepare_row(self, data: Path, data_key: str, folder: Path) -> None:
+        """Fine-tune (or resume, or reuse a finished fine-tune) on ``data``, the training
+        split already enhanced by the row (``gefu.bench.finetune_data``, keyed ``data_key``),
+        and make the result this evaluation's predictor."""
         from gefu.tasks.mmdet_model import MMDetDetector
 
         if self.setup_error:
             raise RuntimeError(self.setup_error)
-        spec = self.train_spec(dataset_spec)
-        ds = create_dataset(spec.name, root=spec.root, limit=spec.limit, **spec.params)
-        if tuple(ds.classes) != tuple(self.classes or ()):
-            raise ValueError(
-                f"the training split's classes {ds.classes} are not the test split's {self.classes}"
-            )
-        data_key = digest([row_key, dataset_key(spec, ds), code_hash(enhanced_split)])
-        data = enhanced_split(row, ds, data_key, folder / "data", batch_size, log=_log)
         run_key = digest(
             [
                 data_key,

@@ -82,7 +82,7 @@ def runner_config(
 ):
     """The MMEngine ``Config`` of one fine-tune: ``base`` (the detector's config, bases merged)
     with the recipe's data, pipeline, schedule and test settings; ``data``: a folder holding
-    ``images/`` and ``annotations.json`` (COCO format, ``gefu.tasks.finetune_data``)."""
+    ``images/`` and ``annotations.json`` (COCO format, ``gefu.bench.finetune_data``)."""
     r = recipe
     cfg = copy.deepcopy(base)
     # The backbone's ImageNet init (a download) is overwritten by ``load_from``: never fetched.

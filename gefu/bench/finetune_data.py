@@ -24,8 +24,7 @@ def enhanced_split(row, ds, key: str, root: Path, batch_size: int, log=print) ->
     ``root/<key>/``, unless it is there already; returns the folder."""
     import torch
 
-    from gefu.bench.batches import iter_batches
-    from gefu.bench.work import batch_seed
+    from gefu.bench.batches import batch_seed, iter_batches
     from gefu.io import write_image
 
     final = root / key
