@@ -44,6 +44,8 @@ class Sample:
     reference: Any = None  # the normal-light image, same size, where the set is paired
     target: Any = None  # boxes / mask / label, in the task's own format
     meta: dict[str, Any] = field(default_factory=dict)
+    cluster: str | None = None  # the independent unit (scene, sequence); None = the image itself
+    stratum: str | None = None  # a fixed condition the set repeats (e.g. darkness level)
 
 
 class Dataset:

@@ -133,6 +133,9 @@ class Segmentation(DownstreamTask):
                 f"{len(self.classes)}"
             )
 
+    def scoring(self) -> dict[str, Any]:
+        return {"kind": "segmentation"}
+
     def process(self, enhanced, samples) -> list[dict[str, Any]]:
         if not self.consistency:
             unlabelled = [s.name for s in samples if s.target is None]

@@ -1,7 +1,7 @@
 """IQA <-> downstream agreement, per dataset: Kendall's tau between each IQA metric's ranking of
 the enhancers and each downstream evaluation's ranking, with an interval from resampling the
-images (the same resamples for both rankings), and the no-reference metrics that score the
-un-enhanced input better than the normal-light reference."""
+downstream table's units (the same resamples for both rankings), and the no-reference metrics
+that score the un-enhanced input better than the normal-light reference."""
 
 from __future__ import annotations
 
@@ -10,13 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gefu.bench.report.collect import OK, Report, Table
-from gefu.bench.report.paired import (
-    kendall,
-    kendall_rows,
-    oriented,
-    percentile_interval,
-    resample_indices,
-)
+from gefu.bench.report.paired import kendall, kendall_rows, oriented, percentile_interval
 from gefu.core.specs import REFERENCE_ROW
 
 
@@ -74,7 +68,8 @@ def _tau(iqa: Table, metric: str, lower: bool, down: Table) -> Correlation:
     common = sorted(set.intersection(*(set(m) for m in maps)))
     if len(common) < 2:
         return corr
-    idx = resample_indices(len(common))
+    units = down.design if set(common) <= set(down.design.images) else iqa.design
+    w = units.restrict(common).weights()  # cluster resamples, shared by both rankings
 
     def replicate(table_values, name, lower_better):
         value, images = table_values[name]
@@ -82,8 +77,9 @@ def _tau(iqa: Table, metric: str, lower: bool, down: Table) -> Correlation:
         if not images and rep and rep.images == tuple(common) and dcol.metric in rep.values:
             return oriented(rep.values[dcol.metric], lower_better)  # the same resamples
         if not images:
-            return np.full(idx.shape[0], oriented(np.float64(value), lower_better))
-        return oriented(np.array([images[k] for k in common])[idx].mean(axis=1), lower_better)
+            return np.full(w.shape[0], oriented(np.float64(value), lower_better))
+        mean = (w @ np.array([images[k] for k in common])) / w.sum(axis=1)
+        return oriented(mean, lower_better)
 
     xs = np.stack([replicate(a, n, lower) for n in names], axis=1)
     ys = np.stack([replicate(b, n, dcol.lower_better) for n in names], axis=1)
