@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from gefu.bench.report import write_report
+from gefu.bench.report.paired import interval
 from gefu.bench.report.stats import (
     BCA,
     FLAT,
@@ -21,7 +22,6 @@ from gefu.bench.report.stats import (
     best_positions,
     competition_ranks,
     finite,
-    interval,
 )
 from gefu.bench.report.text import decimals, shorten
 from gefu.bench.store import CellResult, Store

@@ -21,8 +21,8 @@ import numpy as np
 
 from gefu.bench.report import paired as pt
 from gefu.bench.report.collect import OK, Report, Table, compared_scores, resampled_values
-from gefu.bench.report.paired import ALPHA, Paired
-from gefu.bench.report.stats import CLUSTER, FLAT, interval
+from gefu.bench.report.paired import ALPHA, Paired, interval
+from gefu.bench.report.stats import CLUSTER, FLAT
 from gefu.bench.report.units import Design, design
 from gefu.core.specs import REFERENCE_ROW
 

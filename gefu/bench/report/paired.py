@@ -25,7 +25,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gefu.bench.report.stats import LEVEL, N_RESAMPLES, SEED
+from gefu.bench.report import units
+from gefu.bench.report.stats import (
+    BCA,
+    CLUSTER,
+    FLAT,
+    LEVEL,
+    N_RESAMPLES,
+    SEED,
+    WILSON,
+    proportion,
+    wilson,
+)
 
 N_PERMUTATIONS = 9999  # the least number of random swaps (more for large families)
 EXACT_UNITS = 16  # enumerate all 2^k swaps up to this many units
@@ -210,6 +221,30 @@ def swap_test(
             return observed, hits / drawn, False
     p = hits / total if exact else (hits + 1) / (total + 1)
     return observed, min(1.0, p), exact
+
+
+def interval(values: Sequence[float], design=None) -> tuple[tuple[float, float], str] | None:
+    """``(interval, method)`` of the mean of one row's per-image scores (``design``: the
+    sampling units of those images, name order; None: images). A proportion of independent
+    images gets Wilson's interval, clustered images a cluster bootstrap, other means scipy's
+    BCa bootstrap. A sample that does not vary gets the point itself, marked ``FLAT`` -
+    except a proportion, whose all-agree Wilson bound (over the units) is not zero-width."""
+    x = np.asarray(values, np.float64)
+    if design is None:  # images as units: non-finite scores are left out
+        x = x[np.isfinite(x)]
+    if x.size == 0:
+        return None
+    clustered = design is not None and design.clustered
+    if proportion(x) and not clustered:
+        return wilson(x.sum(), x.size), WILSON
+    if proportion(x) and np.all(x == x[0]):  # all clusters agree: Wilson over the clusters
+        return wilson(float(x[0]) * design.n_units, design.n_units), WILSON
+    if x.size == 1 or np.all(x == x[0]):
+        return (float(x[0]), float(x[0])), FLAT
+    if design is None:
+        design = units.design([f"{i:08d}" for i in range(x.size)], {})
+    ((ci, _),) = mean_intervals(x[None], design)
+    return ci, CLUSTER if clustered else BCA
 
 
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:

@@ -37,35 +37,6 @@ def wilson(successes: float, n: int, level: float = LEVEL) -> tuple[float, float
     return float(low), float(high)
 
 
-def interval(values: Sequence[float], design=None) -> tuple[tuple[float, float], str] | None:
-    """``(interval, method)`` of the mean of one row's per-image scores (``design``: the
-    sampling units of those images, name order; None: images). A proportion of independent
-    images gets Wilson's interval, clustered images a cluster bootstrap, other means scipy's
-    BCa bootstrap. A sample that does not vary gets the point itself, marked ``FLAT`` -
-    except a proportion, whose all-agree Wilson bound (over the units) is not zero-width."""
-    from gefu.bench.report.paired import mean_intervals
-
-    x = np.asarray(values, np.float64)
-    if design is None:  # images as units: non-finite scores are left out
-        x = x[np.isfinite(x)]
-    if x.size == 0:
-        return None
-    clustered = design is not None and design.clustered
-    units = design.n_units if design is not None else x.size
-    if proportion(x) and (not clustered or np.all(x == x[0])):
-        return wilson(float(x.mean()) * units, units) if clustered else wilson(
-            x.sum(), x.size
-        ), WILSON
-    if x.size == 1 or np.all(x == x[0]):
-        return (float(x[0]), float(x[0])), FLAT
-    if design is None:
-        from gefu.bench.report.units import design as make
-
-        design = make([f"{i:08d}" for i in range(x.size)], {})
-    ((ci, _),) = mean_intervals(x[None], design)
-    return ci, CLUSTER if clustered else BCA
-
-
 def competition_ranks(values: Sequence[float | None], lower_better: bool) -> list[int | None]:
     """Rank 1 = best, ties share a rank (1, 1, 3); None values get no rank."""
     present = [v for v in values if v is not None]
