@@ -153,3 +153,13 @@ def test_five_photos_say_no_comparison_can_be_significant(tmp_path):
     assert t.stats.verdict("gain", "input") == 1 and t.stats.detectable is not None
     md = write_report(tmp_path / "images")["markdown"].read_text(encoding="utf-8")
     assert "Minimum detectable difference in psnr" in md
+
+
+def test_tau_across_enhancers_is_an_exact_ordering_test():
+    from gefu.bench.report.agreement import ordering_p
+
+    x = np.array([0.1, 0.5, 0.3, 0.9, 0.7, 0.2])
+    y = np.array([1.0, 3.0, 2.0, 4.0, 6.0, 0.5])
+    observed = stats.kendalltau(x, y).statistic
+    null = [stats.kendalltau(np.array(p), y).statistic for p in itertools.permutations(x)]
+    assert ordering_p(x, y) == pytest.approx(np.mean(np.abs(null) >= abs(observed) - 1e-12))

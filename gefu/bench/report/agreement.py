@@ -13,6 +13,9 @@ from gefu.bench.report.collect import OK, Report, Table
 from gefu.bench.report.paired import kendall, kendall_rows, oriented, percentile_interval
 from gefu.core.specs import REFERENCE_ROW
 
+MAX_EXACT_ORDERINGS = 8  # enumerate all n! orderings of the enhancers up to this many
+N_ORDERINGS = 9999  # random orderings beyond
+
 
 @dataclass
 class Correlation:
@@ -23,6 +26,7 @@ class Correlation:
     tau: float | None
     ci: tuple[float, float] | None
     n_enhancers: int
+    p: float | None = None  # permutation test over enhancer orderings (exact up to 8 rows)
 
 
 @dataclass
@@ -62,6 +66,7 @@ def _tau(iqa: Table, metric: str, lower: bool, down: Table) -> Correlation:
     x = oriented(np.array([a[n][0] for n in names]), lower)
     y = oriented(np.array([b[n][0] for n in names]), dcol.lower_better)
     corr.tau = kendall(x, y)
+    corr.p = ordering_p(x, y) if corr.tau is not None else None
     maps = [a[n][1] for n in names] + [b[n][1] for n in names if b[n][1]]
     if not all(maps[: len(names)]):
         return corr
@@ -85,6 +90,32 @@ def _tau(iqa: Table, metric: str, lower: bool, down: Table) -> Correlation:
     ys = np.stack([replicate(b, n, dcol.lower_better) for n in names], axis=1)
     corr.ci = percentile_interval(kendall_rows(xs, ys))
     return corr
+
+
+def ordering_p(x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sided p-value of Kendall's tau against every reordering of one ranking over the
+    enhancers (``scipy.stats.permutation_test``, pairings; exact for up to 8 enhancers): does
+    this IQA metric predict the downstream ranking of the enhancers?"""
+    import math
+
+    from scipy import stats
+
+    def tau(a, axis=-1):
+        a = np.atleast_2d(a)
+        return kendall_rows(a, np.broadcast_to(y, a.shape))
+
+    exact = math.factorial(len(x)) if len(x) <= MAX_EXACT_ORDERINGS else N_ORDERINGS
+    return float(
+        stats.permutation_test(
+            (x,),
+            tau,
+            permutation_type="pairings",
+            vectorized=True,
+            n_resamples=exact,
+            alternative="two-sided",
+            rng=np.random.default_rng(0),
+        ).pvalue
+    )
 
 
 def _unreliable(iqa: Table) -> list[Unreliable]:

@@ -132,6 +132,7 @@ def _agreement(report: Report) -> list[dict]:
                     "kendall_tau": _num(c.tau),
                     "ci": _ci(c.ci),
                     "n_enhancers": c.n_enhancers,
+                    "p_orderings": _num(c.p),
                 }
                 for c in a.correlations
             ],

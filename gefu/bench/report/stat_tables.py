@@ -145,7 +145,14 @@ def matrix_cells(stats: TableStats | None) -> tuple[list[str], list[list[str]]] 
 
 
 def agreement_cells(a: Agreement) -> tuple[list[str], list[list[tuple[str, float | None]]]]:
-    header = ["IQA metric", "downstream evaluation", "Kendall τ", "95% interval", "enhancers"]
+    header = [
+        "IQA metric",
+        "downstream evaluation",
+        "Kendall τ",
+        "95% interval",
+        "p (orderings)",
+        "enhancers",
+    ]
     body = []
     for c in a.correlations:
         tau = (DASH, None) if c.tau is None else (f"{c.tau:+.2f}", c.tau)
@@ -156,6 +163,7 @@ def agreement_cells(a: Agreement) -> tuple[list[str], list[list[tuple[str, float
                 (f"{c.evaluation}/{c.metric}", None),
                 tau,
                 ci,
+                (DASH, None) if c.p is None else (f"{c.p:.3g}", c.p),
                 (str(c.n_enhancers), float(c.n_enhancers)),
             ]
         )
@@ -183,5 +191,7 @@ def agreement_note() -> str:
         "metric turned so that better is higher), with a 95% percentile interval from "
         f"{N_RESAMPLES} resamples of the units (clusters within strata, or images; the same "
         "for both rankings). The interval covers image noise only, not the choice of "
-        "enhancers."
+        "enhancers; p (orderings): does the IQA metric predict the downstream ranking, a "
+        "two-sided permutation test of τ over every ordering of the enhancers (exact up to 8, "
+        "scipy.stats.permutation_test), unadjusted."
     )
