@@ -163,3 +163,15 @@ def test_tau_across_enhancers_is_an_exact_ordering_test():
     observed = stats.kendalltau(x, y).statistic
     null = [stats.kendalltau(np.array(p), y).statistic for p in itertools.permutations(x)]
     assert ordering_p(x, y) == pytest.approx(np.mean(np.abs(null) >= abs(observed) - 1e-12))
+
+
+def test_assembled_cells_carry_the_readers_groups():
+    from types import SimpleNamespace
+
+    from gefu.bench.assemble import _groups
+    from gefu.datasets.base import Sample
+
+    samples = [Sample("a.png", None, cluster="s1", stratum="x100"), Sample("b.png", None)]
+    shards = [SimpleNamespace(groups=[(s.name, s.cluster, s.stratum) for s in samples])]
+    # images without a cluster or stratum are their own unit: nothing to store for them
+    assert _groups(shards, ["a.png", "b.png"]) == [("a.png", "s1", "x100")]
