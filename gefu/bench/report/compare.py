@@ -177,6 +177,8 @@ class TableStats:
         found = []
         for r in self.pairs.values():
             how = "exact" if r.exact else f"{self.n_random} random swaps"
+            if not r.exact and r.units <= pt.EXACT_UNITS:
+                how = "stopped early once it could not be significant (Besag-Clifford p)"
             text = f"{r.test}, {how}"
             if r.test and r.p is not None and text not in found:
                 found.append(text)
