@@ -1,12 +1,14 @@
 """What the report's statistics cost, on synthetic stores (the report reads only the store).
 
-1. Intervals for COCO mAP by resampling images: two enhancers' detection cells of N images x K
-   classes (synthetic boxes: jittered targets, missed objects, false positives); the report
-   decodes the stored per-image records, runs pycocotools' matching once per cell, re-aggregates
-   1,000 resamples per cell and compares the two rows (paired). Target: under a minute on 2
-   cores for 2,500 images x 12 classes.
+1. COCO mAP: two enhancers' detection cells of N images x K classes (synthetic boxes: jittered
+   targets, missed objects, false positives); the report decodes the stored per-image records,
+   runs pycocotools' matching once per cell, re-aggregates 1,000 cluster resamples per cell for
+   the intervals, and compares the two rows by the paired permutation test on mAP (swap each
+   unit's detections between the rows, recompute; random swaps past 16 units, stopping early
+   when the pair clearly cannot be significant). ``--clusters C`` groups the images into C
+   scenes (the unit of resampling and swapping).
 2. Paired tests on per-image scores: one table of R rows x M images, every pair through the
-   paired bootstrap and the 9,999-permutation test, Holm-corrected.
+   BCa bootstrap and scipy's paired permutation test, Holm-corrected.
 
     python benchmarks/report_statistics.py [--images 2500] [--classes 12] [--rows 10]
         [--scored 1000]
@@ -25,12 +27,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
-def build(folder: Path, n: int, k: int) -> None:
-    from test_resample import synthetic_detections
+def build(folder: Path, n: int, k: int, clusters: int = 0) -> None:
+    from test_scoring import synthetic_detections
 
-    from gefu.bench.records import encode_all
     from gefu.bench.store import CellResult, Store
     from gefu.tasks.detection_metrics import coco_map
+    from gefu.tasks.scoring import encode_all
 
     names = [f"img{i:05d}.png" for i in range(n)]
     classes = [f"class{c}" for c in range(k)]
@@ -52,7 +54,10 @@ def build(folder: Path, n: int, k: int) -> None:
                 CellResult(
                     key, enhancer, "synthetic", "detection", "ok", spec, n_images=n,
                     metrics=[(m, values[m], False, None) for m in ("mAP", "mAP50", "mAP75")],
-                    image_records=encode_all(names, records),
+                    image_records=encode_all({"kind": "coco"}, names, records),
+                    image_groups=[(x, f"scene{i % clusters}", None) for i, x in enumerate(names)]
+                    if clusters
+                    else [],
                 )
             )  # fmt: skip
 
@@ -98,6 +103,7 @@ def main() -> None:
     p.add_argument("--classes", type=int, default=12)
     p.add_argument("--rows", type=int, default=10)
     p.add_argument("--scored", type=int, default=1000, help="images of the per-image table")
+    p.add_argument("--clusters", type=int, default=0, help="scenes the images come from")
     args = p.parse_args()
     scored_table(args.rows, args.scored)
     from gefu.bench.report import write_report
@@ -108,7 +114,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         t0 = time.perf_counter()
-        build(folder, args.images, args.classes)
+        build(folder, args.images, args.classes, args.clusters)
         built = time.perf_counter() - t0
         t0 = time.perf_counter()
         with Store(folder) as store:
@@ -124,6 +130,7 @@ def main() -> None:
         print(f"  {r.enhancer}: mAP {m.value:.4f}, 95% interval [{m.ci[0]:.4f}, {m.ci[1]:.4f}]")
     pair, p_adj = table.stats.result("A", "B")
     print(f"  A - B: {pair.delta:+.4f} [{pair.ci[0]:+.4f}, {pair.ci[1]:+.4f}], p {p_adj:.4g}")
+    print(f"  units: {table.design.describe()}; test: {'; '.join(table.stats.tests)}")
     print(f"intervals + paired comparison: {analysed:.1f} s; whole report: {whole:.1f} s")
     assert np.isfinite(pair.delta)
 

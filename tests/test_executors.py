@@ -16,9 +16,9 @@ import yaml
 from conftest import GEFU, env_with
 from gefu.bench.batches import iter_batches
 from gefu.bench.config import validate_config
-from gefu.bench.records import decode
 from gefu.bench.runner import Runner
 from gefu.bench.store import Store
+from gefu.tasks.scoring import decode
 
 DETECTOR = {"detector": "darknet", "darknet": {"input_size": 256}, "ref_score_thr": 0.25,
             "metric": "coco"}  # fmt: skip

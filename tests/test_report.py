@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import csv
 import io
-import math
 import re
 
 import numpy as np
@@ -13,11 +12,14 @@ import pytest
 from PIL import Image
 
 from gefu.bench.report import write_report
+from gefu.bench.report.paired import interval
 from gefu.bench.report.stats import (
+    BCA,
+    FLAT,
     N_RESAMPLES,
     SEED,
+    WILSON,
     best_positions,
-    bootstrap_ci,
     competition_ranks,
     finite,
 )
@@ -117,20 +119,31 @@ def _md_rows(md: str, heading: str) -> list[list[str]]:
 
 
 def _ci(values):
-    x = np.asarray(values)
-    idx = np.random.default_rng(SEED).integers(0, len(x), size=(N_RESAMPLES, len(x)))
-    return np.percentile(x[idx].mean(axis=1), [2.5, 97.5])
+    from scipy import stats
+
+    ci = stats.bootstrap(
+        (np.asarray(values),), np.mean, n_resamples=N_RESAMPLES, method="BCa",
+        rng=np.random.default_rng(SEED),
+    ).confidence_interval  # fmt: skip
+    return ci.low, ci.high
 
 
 # -- helpers ---------------------------------------------------------------------------
-def test_bootstrap_matches_direct_numpy():
+def test_intervals_match_scipy_and_statsmodels():
+    from statsmodels.stats.proportion import proportion_confint
+
     vals = PSNR["zerodce"]
-    mean, low, high, n = bootstrap_ci(vals + [None, float("nan"), float("inf")])
-    assert (mean, n) == (pytest.approx(np.mean(vals)), 5)
-    assert (low, high) == pytest.approx(tuple(_ci(vals)))
-    assert low < mean < high
-    assert bootstrap_ci([None, float("nan")]) is None
-    assert bootstrap_ci([3.0]) == (3.0, 3.0, 3.0, 1)
+    (low, high), method = interval(vals + [float("nan"), float("inf")])
+    assert method == BCA and (low, high) == pytest.approx(tuple(_ci(vals)))
+    assert low < np.mean(vals) < high
+    assert interval([float("nan")]) is None
+    assert interval([3.0]) == ((3.0, 3.0), FLAT) and interval([2.0, 2.0]) == ((2.0, 2.0), FLAT)
+    # a proportion: Wilson, never zero-width, even when all 15 images agree
+    (low, high), method = interval([1.0] * 15)
+    assert method == WILSON and high == pytest.approx(1.0) and low < 0.8
+    assert (low, high) == pytest.approx(proportion_confint(15, 15, method="wilson"))
+    (low, high), _ = interval([1.0] * 12 + [0.0] * 3)
+    assert (low, high) == pytest.approx(proportion_confint(12, 15, method="wilson"))
 
 
 def test_ranks_are_direction_aware_with_ties():
@@ -160,7 +173,7 @@ def test_markdown_ranking_bold_and_failures(report):
     assert by_name["zerodce"][2].startswith("**") and not by_name["gamma"][2].startswith("**")
     assert by_name["identity"][3].startswith("**") and not by_name["zerodce"][3].startswith("**")
     lo, hi = _ci(PSNR["zerodce"])
-    assert by_name["zerodce"][2] == f"**{np.mean(PSNR['zerodce']):.2f} ± {(hi - lo) / 2:.2f}**"
+    assert by_name["zerodce"][2] == f"**{np.mean(PSNR['zerodce']):.2f} [{lo:.2f}, {hi:.2f}]**"
     assert by_name["gamma"][2] == "15.00" and by_name["gamma"][3] == "no value"
     assert by_name["identity"][4] == f"unavailable: {LPIPS_WHY}"
     assert by_name["broken"][-1].startswith("failed: RuntimeError: CUDA out of memory")
@@ -177,13 +190,15 @@ def test_csv_rows_fields_and_intervals(report):
         rows = list(csv.DictReader(f))
     assert len(rows) == 6 * 3 + 1
     assert list(rows[0]) == [
-        "dataset", "evaluation", "enhancer", "metric", "value", "ci_low", "ci_high", "n_images",
-        "lower_better", "rank", "status", "reason", "params", "images_per_s", "ms_per_mp",
+        "dataset", "evaluation", "enhancer", "metric", "value", "ci_low", "ci_high", "ci_method",
+        "n_images", "lower_better", "rank", "status", "reason", "params", "images_per_s",
+        "ms_per_mp",
     ]  # fmt: skip
     get = {(r["enhancer"], r["metric"]): r for r in rows}
     z = get["zerodce", "psnr"]
     assert float(z["ci_low"]) == pytest.approx(_ci(PSNR["zerodce"])[0])
     assert float(z["ci_high"]) == pytest.approx(_ci(PSNR["zerodce"])[1])
+    assert z["ci_method"] == BCA
     assert (z["rank"], z["status"], z["n_images"], z["lower_better"]) == ("1", "ok", "5", "false")
     n = get["identity", "niqe"]
     assert (n["rank"], n["lower_better"], float(n["value"])) == ("1", "true", pytest.approx(4.24))
@@ -244,4 +259,4 @@ def test_empty_store_and_no_cells(tmp_path):
 
 
 def test_nan_image_scores_do_not_break_intervals():
-    assert math.isclose(bootstrap_ci([1.0, float("nan"), 3.0])[0], 2.0)
+    assert interval([2.0, float("nan"), 2.0]) == ((2.0, 2.0), FLAT)

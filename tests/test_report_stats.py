@@ -9,8 +9,9 @@ from scipy import stats
 from gefu.bench.report import write_report
 from gefu.bench.report.collect import load_report
 from gefu.bench.report.compare import BETTER, TIED, WORSE, analyse
-from gefu.bench.report.paired import N_PERMUTATIONS, holm, paired_mean
+from gefu.bench.report.paired import N_PERMUTATIONS, holm, paired_means
 from gefu.bench.report.stats import LEVEL, N_RESAMPLES, SEED
+from gefu.bench.report.units import design
 from gefu.bench.store import CellResult, Store
 
 N = 20
@@ -65,10 +66,20 @@ def _scipy_paired(a, b):
         rng=np.random.default_rng(SEED),
     ).pvalue  # fmt: skip
     ci = stats.bootstrap(
-        (a, b), stat, paired=True, vectorized=True, n_resamples=N_RESAMPLES,
-        confidence_level=LEVEL, method="percentile", rng=np.random.default_rng(SEED),
+        (np.asarray(a) - np.asarray(b),), np.mean, n_resamples=N_RESAMPLES,
+        confidence_level=LEVEL, method="BCa", rng=np.random.default_rng(SEED),
     ).confidence_interval  # fmt: skip
     return p, (ci.low, ci.high)
+
+
+def _images(n):
+    return design([f"i{k:03d}" for k in range(n)], {})
+
+
+def paired_mean(x, y):
+    """One comparison with images as units."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    return paired_means(x[None], y[None], _images(x.size))[0]
 
 
 @pytest.mark.parametrize("paired", [True, False])
@@ -99,13 +110,14 @@ def test_paired_beats_overlapping_intervals(tmp_path, paired):
 
 
 def test_paired_mean_edge_cases():
-    assert paired_mean([], []) is None
+    assert paired_means(np.zeros((1, 0)), np.zeros((1, 0)), _images(0)) == [None]
     one = paired_mean([2.0], [1.0])
     assert (one.delta, one.ci, one.p, one.n) == (1.0, (1.0, 1.0), None, 1)
     shift = paired_mean([2.0, 3.0, 4.0], [1.0, 2.0, 3.0])  # the same gain everywhere
     assert shift.ci == (1.0, 1.0) and shift.p == pytest.approx(0.25)  # exact: 2 of 2^3 flips
-    with pytest.raises(ValueError, match="equally long"):
-        paired_mean([1.0, 2.0], [1.0])
+    assert shift.exact and shift.units == 3
+    with pytest.raises(ValueError, match=r"\[m, n\]"):
+        paired_means(np.ones((1, 2)), np.ones((1, 3)), _images(2))
 
 
 def test_holm_matches_statsmodels_and_skips_untested():
@@ -243,7 +255,7 @@ def test_batched_pairs_equal_one_call_per_pair():
     x = rng.normal(size=(4, 30))
     y = x + rng.normal(0.1, 0.5, (4, 30))
     y[3] = x[3] - 0.2  # no spread: a zero-width interval
-    batched = paired_means(x, y)
+    batched = paired_means(x, y, _images(30))
     for i in range(4):
         one = paired_mean(x[i], y[i])
         assert (batched[i].p, batched[i].n) == (one.p, one.n)  # the same swaps

@@ -11,11 +11,11 @@ pytest.importorskip("mmdet")
 from test_task_faces import astronaut, write_darkface  # noqa: E402,F401
 
 from gefu.bench.config import validate_config  # noqa: E402
-from gefu.bench.records import DETECTION, decode  # noqa: E402
 from gefu.bench.report.collect import load_report  # noqa: E402
 from gefu.bench.report.compare import analyse  # noqa: E402
 from gefu.bench.runner import Runner  # noqa: E402
 from gefu.bench.store import Store  # noqa: E402
+from gefu.tasks.scoring import decode  # noqa: E402
 
 
 def test_face_cells_keep_records_and_get_intervals(tmp_path, astronaut):  # noqa: F811
@@ -35,8 +35,8 @@ def test_face_cells_keep_records_and_get_intervals(tmp_path, astronaut):  # noqa
         for cell in outcome.computed:
             records = store.image_records(cell.key)
             assert [name for name, _ in records] == ["1.png", "2.png"]
-            kind, record = decode(records[0][1])
-            assert kind == DETECTION and record["target"]["boxes"].shape == (1, 4)
+            scoring, record = decode(records[0][1])
+            assert scoring["kind"] == "voc" and record["target"]["boxes"].shape == (1, 4)
         report = analyse(load_report(store))
     (table,) = report.tables
     identity = table.row("identity").metrics["mAP50"]

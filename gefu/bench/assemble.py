@@ -5,8 +5,8 @@ unreadable items, ready for the store. Runs on the driver only."""
 from __future__ import annotations
 
 from gefu.bench.cell_result import CellResult
-from gefu.bench.records import encode_all
 from gefu.tasks.base import SKIPPED, per_image_scores
+from gefu.tasks.scoring import encode_all
 
 
 def assemble_cell(cell, shards: list, task, dataset, is_reference: bool, samples: int):
@@ -54,8 +54,15 @@ def assemble_cell(cell, shards: list, task, dataset, is_reference: bool, samples
         ms_per_mp=1000 * enhance_s / (pixels / 1e6) if enhance_s > 0 and pixels else None,
         wall_s=sum(r.wall_s for r in shards), metrics=metrics, image_scores=scores,
         problems=problems, samples=_first_images(shards, samples),
-        image_records=encode_all(names, records), **base,
+        image_records=encode_all(task.scoring(), names, records),
+        image_groups=_groups(shards, names), **base,
     )  # fmt: skip
+
+
+def _groups(shards, names: list[str]) -> list[tuple[str, str | None, str | None]]:
+    """``(image, cluster, stratum)`` of the scored images the dataset grouped."""
+    found = {g[0]: g for r in shards for g in r.groups if g[1] is not None or g[2] is not None}
+    return [found[n] for n in names if n in found]
 
 
 def failed_cell(cell, error: str, problems=()) -> CellResult:

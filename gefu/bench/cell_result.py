@@ -32,3 +32,5 @@ class CellResult:
     problems: list[tuple[str, str]] = field(default_factory=list)  # item, message
     samples: list[tuple[str, str, bytes]] = field(default_factory=list)  # image, kind, png
     image_records: list[tuple[str, bytes]] = field(default_factory=list)  # image, records blob
+    # image, cluster (independent unit; None: the image), stratum (repeated condition or None)
+    image_groups: list[tuple[str, str | None, str | None]] = field(default_factory=list)

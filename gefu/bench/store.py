@@ -86,6 +86,13 @@ CREATE TABLE IF NOT EXISTS image_records (  -- per-image inputs of dataset-level
     record   BLOB NOT NULL,             -- gefu.bench.records: boxes or pixel counts, .npz
     PRIMARY KEY (cell_key, image)
 );
+CREATE TABLE IF NOT EXISTS image_groups (   -- each image's sampling unit and condition
+    cell_key TEXT NOT NULL REFERENCES cells(cell_key) ON DELETE CASCADE,
+    image    TEXT NOT NULL,
+    cluster  TEXT,                      -- scene / sequence / source photo; NULL: the image
+    stratum  TEXT,                      -- e.g. darkness level; NULL: none
+    PRIMARY KEY (cell_key, image)
+);
 CREATE TABLE IF NOT EXISTS problems (   -- unreadable images, unmatched pairs, ...
     cell_key TEXT NOT NULL REFERENCES cells(cell_key) ON DELETE CASCADE,
     item     TEXT NOT NULL,
@@ -387,6 +394,10 @@ class Store:
                 "INSERT INTO image_records VALUES (?,?,?)",
                 [(r.cell_key, *rec) for rec in r.image_records],
             )
+            db.executemany(
+                "INSERT INTO image_groups VALUES (?,?,?,?)",
+                [(r.cell_key, *g) for g in r.image_groups],
+            )
 
     def cell(self, cell_key: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM cells WHERE cell_key = ?", (cell_key,)).fetchone()
@@ -418,6 +429,13 @@ class Store:
             (cell_key,),
         ).fetchall()
         return [(r["image"], bytes(r["record"])) for r in rows]
+
+    def image_groups(self, cell_key: str) -> dict[str, tuple[str | None, str | None]]:
+        """Image -> ``(cluster, stratum)`` as the dataset reader gave them (may be empty)."""
+        rows = self.db.execute(
+            "SELECT image, cluster, stratum FROM image_groups WHERE cell_key = ?", (cell_key,)
+        )
+        return {r["image"]: (r["cluster"], r["stratum"]) for r in rows}
 
     def problems(self, cell_key: str) -> list[sqlite3.Row]:
         return self.db.execute(

@@ -49,6 +49,7 @@ class UnitResult:
     wall_s: float = 0.0
     problems: list[tuple[str, str]] = field(default_factory=list)  # unreadable item, why
     samples: list[tuple[str, str, bytes]] = field(default_factory=list)  # image, kind, png
+    groups: list[tuple[str, str | None, str | None]] = field(default_factory=list)  # see Sample
     parts: dict[str, EvaluationPart] = field(default_factory=dict)
     error: str | None = None  # reading, the row or the samples failed: the whole unit
     params: int | None = None
@@ -116,6 +117,7 @@ class Worker:
         for i, s in enumerate(batch[: max(0, self.config.samples - kept)]):
             result.samples += self._thumbnails(unit.dataset, s, out[i])
         result.n_images += len(batch)
+        result.groups += [(s.name, s.cluster, s.stratum) for s in batch]
         for label, part in result.parts.items():
             if part.error:
                 continue

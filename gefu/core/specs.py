@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -33,6 +33,14 @@ class EnhancerSpec(ComponentSpec):
 class DatasetSpec(ComponentSpec):
     root: str | None = None
     limit: int | None = Field(None, ge=1)
+    # The report's sampling units (not part of any result): a regex on the image name (its
+    # first group, else the match), false for none, or unset for what the reader says.
+    cluster_by: str | Literal[False] | None = Field(
+        None, description="independent units: regex on the image name, or false (images)"
+    )
+    stratify_by: str | Literal[False] | None = Field(
+        None, description="repeated conditions (e.g. darkness level): regex, or false"
+    )
 
 
 OWN_PROTOCOL = "gefu: own"  # an evaluation that follows no published protocol

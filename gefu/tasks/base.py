@@ -37,6 +37,12 @@ class Task:
         metric implementations reached through a registry rather than an import."""
         return ()
 
+    def scoring(self) -> dict[str, Any] | None:
+        """How the dataset-level metrics aggregate per-image records, for ``gefu.tasks.scoring``
+        (its kind and options), or None when every metric is a mean of per-image scores. The
+        runner stores the records with it; the report recomputes the metrics from them."""
+        return None
+
     def incompatible(self, dataset) -> str | None:
         """Why this evaluation cannot run on ``dataset``, or None."""
         return None

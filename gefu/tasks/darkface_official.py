@@ -176,10 +176,10 @@ class Matches:
 
 
 class Reaggregator:
-    """``darkface_AP`` for many weightings of the images (the report's resampling intervals;
-    the same interface as ``gefu.bench.report.resample.Reaggregator``). A resample is scored
-    as the official tool would score that set of images: the score range is taken over the
-    images drawn, a face is counted as often as its image is drawn."""
+    """``darkface_AP`` for many weightings of the images (the report's intervals and paired
+    tests; the interface of ``gefu.tasks.scoring.Scorer``, scoring kind ``darkface_official``).
+    A resample is scored as the official tool would score that set of images: the score range
+    is taken over the images drawn, a face is counted as often as its image is drawn."""
 
     metrics = (METRIC,)
 

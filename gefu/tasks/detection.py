@@ -132,6 +132,11 @@ class BoxTask(DownstreamTask):
             out["ref_score_thr"] = self.ref_score_thr
         return out
 
+    def scoring(self) -> dict[str, Any]:
+        if self.metric == "voc":
+            return {"kind": "voc", "iou_thr": self.iou_thr, "voc_mode": self.voc_mode}
+        return {"kind": self.metric}
+
     def process(self, enhanced, samples) -> list[dict[str, Any]]:
         if len(samples) != enhanced.shape[0]:
             raise ValueError(f"{enhanced.shape[0]} images but {len(samples)} samples")

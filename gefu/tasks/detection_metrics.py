@@ -94,14 +94,14 @@ def coco_map(predictions, targets, classes) -> dict[str, float]:
     categories = [{"id": k + 1, "name": str(c)} for k, c in enumerate(classes)]
     gt_anns, dt_anns = [], []
     for i, (pred, target) in enumerate(zip(predictions, targets, strict=True)):
-        ignore = _ignore(target)
-        for box, label, crowd in zip(_boxes(target), _labels(target), ignore, strict=True):
-            gt_anns.append(_coco_ann(len(gt_anns) + 1, i + 1, box, label, iscrowd=int(crowd)))
-        for box, label, score in zip(_boxes(pred), _labels(pred), _scores(pred), strict=True):
-            dt_anns.append(_coco_ann(len(dt_anns) + 1, i + 1, box, label, score=float(score)))
+        ignore = ignored(target)
+        for box, label, crowd in zip(boxes_of(target), labels_of(target), ignore, strict=True):
+            gt_anns.append(coco_annotation(len(gt_anns) + 1, i + 1, box, label, iscrowd=int(crowd)))
+        for box, label, score in zip(boxes_of(pred), labels_of(pred), scores_of(pred), strict=True):
+            dt_anns.append(coco_annotation(len(dt_anns) + 1, i + 1, box, label, score=float(score)))
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-        gt = _coco(images, categories, gt_anns)
-        dt = _coco(images, categories, dt_anns)
+        gt = coco_index(images, categories, gt_anns)
+        dt = coco_index(images, categories, dt_anns)
         ev = COCOeval(gt, dt, "bbox")
         ev.evaluate()
         ev.accumulate()
@@ -116,7 +116,7 @@ def coco_map(predictions, targets, classes) -> dict[str, float]:
     return out
 
 
-def _coco(images, categories, annotations):
+def coco_index(images, categories, annotations):
     from pycocotools.coco import COCO
 
     coco = COCO()
@@ -125,7 +125,7 @@ def _coco(images, categories, annotations):
     return coco
 
 
-def _coco_ann(ann_id, image_id, box, label, iscrowd=0, score=None) -> dict:
+def coco_annotation(ann_id, image_id, box, label, iscrowd=0, score=None) -> dict:
     x1, y1, x2, y2 = (float(v) for v in box)
     w, h = x2 - x1, y2 - y1
     ann = {
@@ -155,7 +155,7 @@ def voc_map(predictions, targets, classes, iou_thr=0.5, voc_mode="area") -> dict
     n_classes = len(classes)
     det_results = []
     for pred in predictions:
-        boxes, labels, scores = _boxes(pred), _labels(pred), _scores(pred)
+        boxes, labels, scores = boxes_of(pred), labels_of(pred), scores_of(pred)
         det_results.append(
             [
                 np.hstack([boxes[labels == k], scores[labels == k, None]]).astype(np.float32)
@@ -164,7 +164,7 @@ def voc_map(predictions, targets, classes, iou_thr=0.5, voc_mode="area") -> dict
         )
     annotations = []
     for target in targets:
-        boxes, labels, ignore = _boxes(target), _labels(target), _ignore(target)
+        boxes, labels, ignore = boxes_of(target), labels_of(target), ignored(target)
         annotations.append(
             {
                 "bboxes": boxes[~ignore],
@@ -185,21 +185,21 @@ def voc_map(predictions, targets, classes, iou_thr=0.5, voc_mode="area") -> dict
 
 
 # -- array access -------------------------------------------------------------------------------
-def _boxes(d: dict) -> np.ndarray:
+def boxes_of(d: dict) -> np.ndarray:
     return _numpy(d["boxes"], np.float32).reshape(-1, 4)
 
 
-def _labels(d: dict) -> np.ndarray:
+def labels_of(d: dict) -> np.ndarray:
     return _numpy(d["labels"], np.int64).reshape(-1)
 
 
-def _scores(d: dict) -> np.ndarray:
+def scores_of(d: dict) -> np.ndarray:
     return _numpy(d["scores"], np.float32).reshape(-1)
 
 
-def _ignore(d: dict) -> np.ndarray:
+def ignored(d: dict) -> np.ndarray:
     if d.get("ignore") is None:
-        return np.zeros(len(_labels(d)), dtype=bool)
+        return np.zeros(len(labels_of(d)), dtype=bool)
     return _numpy(d["ignore"], bool).reshape(-1)
 
 

@@ -195,6 +195,9 @@ class Segmentation(DownstreamTask):
                 f"{len(self.classes)}"
             )
 
+    def scoring(self) -> dict[str, Any]:
+        return {"kind": "segmentation", "absent": self.absent}
+
     def process(self, enhanced, samples) -> list[dict[str, Any]]:
         if not self.consistency:
             unlabelled = [s.name for s in samples if s.target is None]

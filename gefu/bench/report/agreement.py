@@ -1,7 +1,7 @@
 """IQA <-> downstream agreement, per dataset: Kendall's tau between each IQA metric's ranking of
 the enhancers and each downstream evaluation's ranking, with an interval from resampling the
-images (the same resamples for both rankings), and the no-reference metrics that score the
-un-enhanced input better than the normal-light reference."""
+downstream table's units (the same resamples for both rankings), and the no-reference metrics
+that score the un-enhanced input better than the normal-light reference."""
 
 from __future__ import annotations
 
@@ -10,14 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from gefu.bench.report.collect import OK, Report, Table
-from gefu.bench.report.paired import (
-    kendall,
-    kendall_rows,
-    oriented,
-    percentile_interval,
-    resample_indices,
-)
+from gefu.bench.report.paired import kendall, kendall_rows, oriented, percentile_interval
 from gefu.core.specs import REFERENCE_ROW
+
+MAX_EXACT_ORDERINGS = 8  # enumerate all n! orderings of the enhancers up to this many
+N_ORDERINGS = 9999  # random orderings beyond
 
 
 @dataclass
@@ -29,6 +26,7 @@ class Correlation:
     tau: float | None
     ci: tuple[float, float] | None
     n_enhancers: int
+    p: float | None = None  # permutation test over enhancer orderings (exact up to 8 rows)
 
 
 @dataclass
@@ -68,13 +66,15 @@ def _tau(iqa: Table, metric: str, lower: bool, down: Table) -> Correlation:
     x = oriented(np.array([a[n][0] for n in names]), lower)
     y = oriented(np.array([b[n][0] for n in names]), dcol.lower_better)
     corr.tau = kendall(x, y)
+    corr.p = ordering_p(x, y) if corr.tau is not None else None
     maps = [a[n][1] for n in names] + [b[n][1] for n in names if b[n][1]]
     if not all(maps[: len(names)]):
         return corr
     common = sorted(set.intersection(*(set(m) for m in maps)))
     if len(common) < 2:
         return corr
-    idx = resample_indices(len(common))
+    units = down.design if set(common) <= set(down.design.images) else iqa.design
+    w = units.restrict(common).weights()  # cluster resamples, shared by both rankings
 
     def replicate(table_values, name, lower_better):
         value, images = table_values[name]
@@ -82,13 +82,40 @@ def _tau(iqa: Table, metric: str, lower: bool, down: Table) -> Correlation:
         if not images and rep and rep.images == tuple(common) and dcol.metric in rep.values:
             return oriented(rep.values[dcol.metric], lower_better)  # the same resamples
         if not images:
-            return np.full(idx.shape[0], oriented(np.float64(value), lower_better))
-        return oriented(np.array([images[k] for k in common])[idx].mean(axis=1), lower_better)
+            return np.full(w.shape[0], oriented(np.float64(value), lower_better))
+        mean = (w @ np.array([images[k] for k in common])) / w.sum(axis=1)
+        return oriented(mean, lower_better)
 
     xs = np.stack([replicate(a, n, lower) for n in names], axis=1)
     ys = np.stack([replicate(b, n, dcol.lower_better) for n in names], axis=1)
     corr.ci = percentile_interval(kendall_rows(xs, ys))
     return corr
+
+
+def ordering_p(x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sided p-value of Kendall's tau against every reordering of one ranking over the
+    enhancers (``scipy.stats.permutation_test``, pairings; exact for up to 8 enhancers): does
+    this IQA metric predict the downstream ranking of the enhancers?"""
+    import math
+
+    from scipy import stats
+
+    def tau(a, axis=-1):
+        a = np.atleast_2d(a)
+        return kendall_rows(a, np.broadcast_to(y, a.shape))
+
+    exact = math.factorial(len(x)) if len(x) <= MAX_EXACT_ORDERINGS else N_ORDERINGS
+    return float(
+        stats.permutation_test(
+            (x,),
+            tau,
+            permutation_type="pairings",
+            vectorized=True,
+            n_resamples=exact,
+            alternative="two-sided",
+            rng=np.random.default_rng(0),
+        ).pvalue
+    )
 
 
 def _unreliable(iqa: Table) -> list[Unreliable]:

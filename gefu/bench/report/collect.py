@@ -1,8 +1,8 @@
 """Read the latest run's grid from the store into plain objects the renderers share.
 
 A grid cell is ``ok``, ``failed`` or ``not run`` (absent from ``cells``: the run stopped first).
-Shown values are the stored dataset-level values (``cell_metrics.value``); intervals come from
-bootstrapping the per-image scores, and a value with no per-image scores is shown alone.
+Shown values are the stored dataset-level values (``cell_metrics.value``); intervals are filled
+by ``compare.analyse`` once the table's sampling units are known.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
-from gefu.bench.report.stats import best_positions, bootstrap_ci, competition_ranks, finite
+from gefu.bench.report.stats import best_positions, competition_ranks, finite
 from gefu.bench.store import Store
 from gefu.core.specs import REFERENCE_ROW
 
@@ -24,8 +24,9 @@ IQA_TASK = "iqa"
 @dataclass
 class MetricResult:
     value: float | None
-    ci: tuple[float, float] | None = None  # (low, high) of the bootstrap interval
+    ci: tuple[float, float] | None = None  # (low, high) of the interval
     n: int | None = None  # how many images stand behind the value
+    method: str | None = None  # how the interval was made (stats.WILSON, ...)
     unavailable: str | None = None  # why it could not be computed
     rank: int | None = None  # among the table's rows, for this metric
     best: bool = False
@@ -46,6 +47,7 @@ class Row:
     tied_above: bool = False  # not significantly different from the row ranked just above
     spec: dict = field(default_factory=dict)  # the cell's resolved spec (enhancer, dataset...)
     records: list[tuple[str, bytes]] = field(default_factory=list)  # per-image, dataset metrics
+    groups: dict = field(default_factory=dict)  # image -> (cluster, stratum), from the reader
 
 
 @dataclass
@@ -66,6 +68,8 @@ class Table:
     stats: object = None  # paired comparisons on the primary metric (compare.TableStats)
     resampled: dict = field(default_factory=dict)  # enhancer -> compare.Replicates
     protocol: list = field(default_factory=list)  # (key, text) facts: protocol.card
+    design: object = None  # units.Design: the sampling units of the table's images
+    strata: dict = field(default_factory=dict)  # stratum -> enhancer -> primary value
 
     @property
     def primary(self) -> Column | None:
@@ -121,13 +125,11 @@ def _metric_result(store: Store, cell_key: str, m, n_images: int | None) -> Metr
         return MetricResult(value=None, unavailable=str(m["unavailable"]))
     value = finite(m["value"])
     images = store.image_score_map(cell_key, m["metric"])
-    boot = bootstrap_ci(v for _, v in sorted(images.items()))
-    if boot is None:
-        return MetricResult(value=value, n=n_images if value is not None else None)
-    mean, low, high, n = boot
     kept = {k: float(v) for k, v in images.items() if finite(v) is not None}
-    value = mean if value is None else value
-    return MetricResult(value=value, ci=(low, high), n=n, images=kept)
+    if not kept:
+        return MetricResult(value=value, n=n_images if value is not None else None)
+    value = sum(kept.values()) / len(kept) if value is None else value
+    return MetricResult(value=value, n=len(kept), images=kept)
 
 
 def _load_row(store: Store, grid_row, columns: dict[str, Column]) -> tuple[Row, list]:
@@ -151,6 +153,7 @@ def _load_row(store: Store, grid_row, columns: dict[str, Column]) -> tuple[Row, 
             row.metrics[m["metric"]] = _metric_result(store, cell["cell_key"], m, n)
     if row.status == OK:
         row.records = store.image_records(cell["cell_key"])
+        row.groups = store.image_groups(cell["cell_key"])
     return row, list(store.problems(cell["cell_key"]))
 
 

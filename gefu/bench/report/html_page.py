@@ -60,12 +60,16 @@ def _table(t: Table) -> dict:
         m_header, m_body = matrix
         m_rows = [[_cell(r[0], cls="text"), *(_cell(c, cls="mark") for c in r[1:])] for r in m_body]
         view["matrix"] = {"metric": t.stats.metric, "header": m_header, "rows": m_rows}
+    view["notes"] = st.table_notes(t)
+    strata = st.stratum_cells(t)
+    view["strata"] = None if strata is None else _sortable(*strata) | {"metric": t.primary.metric}
     view["problems"] = problem_lines(t.problems) if t.problems else []
     view["protocol"] = t.protocol
     view["figures"] = [
         f
         for f in (
-            _figure(plots.metric_bars(t), f"{title}: mean and 95% bootstrap interval"),
+            _figure(plots.metric_bars(t), f"{title}: value and 95% interval"),
+            _figure(plots.degradation(t), f"{title}: primary metric by stratum"),
             _figure(plots.quality_vs_speed(t), f"{title}: primary metric vs ms per megapixel"),
         )
         if f

@@ -10,6 +10,7 @@ import math
 from gefu.bench.report.agreement import Agreement
 from gefu.bench.report.collect import OK, SampleGrid, Table
 from gefu.bench.report.text import shorten
+from gefu.core.specs import REFERENCE_ROW
 
 MAX_SAMPLE_ROWS = 8
 
@@ -66,7 +67,31 @@ def metric_bars(table: Table) -> bytes | None:
         ax.grid(axis="x", alpha=0.3)
     for ax in axes[len(panels) :]:
         ax.set_axis_off()
-    fig.suptitle(f"{table.dataset} · {table.evaluation}: mean and 95% interval", fontsize=10)
+    fig.suptitle(f"{table.dataset} · {table.evaluation}: value and 95% interval", fontsize=10)
+    return _png(fig)
+
+
+def degradation(table: Table) -> bytes | None:
+    """The degradation curve of a stratified table: primary metric per stratum (in the
+    strata's name order), one line per enhancer, the reference (where scored) dashed."""
+    if len(table.strata) < 2 or table.primary is None:
+        return None
+    col, strata = table.primary, list(table.strata)
+    fig = _figure(6.0, 4.0)
+    ax = fig.subplots()
+    for r in table.rows:
+        ys = [table.strata[s].get(r.enhancer) for s in strata]
+        if all(y is None for y in ys):
+            continue
+        style = "--" if r.enhancer == REFERENCE_ROW else "-o"
+        ys = [math.nan if y is None else y for y in ys]
+        ax.plot(range(len(strata)), ys, style, label=shorten(r.enhancer, 24), markersize=4)
+    ax.set_xticks(range(len(strata)), [shorten(s, 16) for s in strata], fontsize=8)
+    ax.set_xlabel("stratum")
+    ax.set_ylabel(f"{col.metric} ({_arrow(col.lower_better)})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(f"{table.dataset} · {table.evaluation}: by stratum", fontsize=10)
     return _png(fig)
 
 

@@ -42,8 +42,10 @@ def facts(table: Table, versions: dict) -> dict[str, Any]:
         return {}
     spec = rows[0].spec
     out: dict[str, Any] = {}
-    _flat("dataset", spec.get("dataset", {}), out)
     evaluation = spec.get("evaluation", {})
+    if evaluation.get("protocol"):  # the published protocol the numbers follow
+        out["protocol"] = evaluation["protocol"]
+    _flat("dataset", spec.get("dataset", {}), out)
     _flat("evaluation", evaluation.get("task", {}), out)
     metrics = evaluation.get("metrics")
     if metrics:

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from gefu.bench.report.collect import OK, Report, Table
-from gefu.bench.report.paired import ALPHA, N_PERMUTATIONS
+from gefu.bench.report.paired import ALPHA, EXACT_UNITS, N_PERMUTATIONS
 from gefu.bench.report.protocol import facts
 from gefu.bench.report.stats import LEVEL, N_RESAMPLES, SEED
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 SCHEMA_FILE = "results.schema.json"
 VERDICTS = {1: "better", -1: "worse", 0: "tied", None: None}
 
@@ -38,8 +38,8 @@ def _table(t: Table) -> dict[str, Any]:
         metrics = {}
         for name, m in r.metrics.items():
             metrics[name] = {
-                "value": _num(m.value), "ci": _ci(m.ci), "n_images": m.n, "rank": m.rank,
-                "unavailable": m.unavailable,
+                "value": _num(m.value), "ci": _ci(m.ci), "ci_method": m.method,
+                "n_images": m.n, "rank": m.rank, "unavailable": m.unavailable,
             }  # fmt: skip
         rows.append(
             {
@@ -57,6 +57,7 @@ def _table(t: Table) -> dict[str, Any]:
                     "a": a, "b": b, "metric": t.stats.metric, "delta": _num(pair.delta),
                     "ci": _ci(pair.ci), "p": _num(pair.p),
                     "p_holm": _num(t.stats.p_adj.get((a, b))), "n_images": pair.n,
+                    "n_units": pair.units, "test": pair.test, "exact": pair.exact,
                     "verdict": VERDICTS[t.stats.verdict(a, b)],
                 }
             )  # fmt: skip
@@ -68,8 +69,29 @@ def _table(t: Table) -> dict[str, Any]:
         "metrics": [{"name": c.metric, "lower_better": c.lower_better} for c in t.columns],
         "rows": rows,
         "comparisons": comparisons,
+        "statistics": _table_statistics(t),
         "problems": [{"item": i, "message": m, "enhancers": e} for i, m, e in t.problems],
     }
+
+
+def _table_statistics(t: Table) -> dict[str, Any]:
+    d, s = t.design, t.stats
+    out: dict[str, Any] = {
+        "n_images": len(d.images) if d else 0,
+        "n_units": d.n_units if d else 0,
+        "unit": "cluster" if d is not None and d.clustered else "image",
+        "units_from": d.source if d else None,
+        "strata": d.stratum_names if d else [],
+        "per_stratum": t.strata,
+    }
+    if s is not None:
+        out |= {
+            "metric": s.metric, "tests": s.tests, "correction": "holm",
+            "family": f"the {s.family} pairs of this table", "family_size": s.family,
+            "random_swaps": s.n_random, "min_p_holm": _num(s.min_p),
+            "underpowered": s.underpowered, "min_detectable_difference": _num(s.detectable),
+        }  # fmt: skip
+    return out
 
 
 def _summary(report: Report) -> dict | None:
@@ -110,6 +132,7 @@ def _agreement(report: Report) -> list[dict]:
                     "kendall_tau": _num(c.tau),
                     "ci": _ci(c.ci),
                     "n_enhancers": c.n_enhancers,
+                    "p_orderings": _num(c.p),
                 }
                 for c in a.correlations
             ],
@@ -137,15 +160,22 @@ def document(report: Report) -> dict[str, Any]:
         "statistics": {
             "interval": {
                 "level": LEVEL,
-                "method": "percentile bootstrap over images",
+                "method": "per metric (ci_method): Wilson for proportions of independent "
+                "images, BCa bootstrap for other means, cluster bootstrap (clusters within "
+                "strata) for clustered images and dataset-level metrics",
                 "resamples": N_RESAMPLES,
                 "seed": SEED,
             },
             "test": {
-                "per_image": f"paired permutation test, {N_PERMUTATIONS} resamples",
-                "dataset_level": "paired bootstrap of the re-aggregated difference",
+                "per_image": "paired permutation test on the mean difference over units "
+                f"(scipy.stats.permutation_test), exact up to {EXACT_UNITS} units, else at "
+                f"least {N_PERMUTATIONS} random swaps",
+                "dataset_level": "paired permutation test on the metric: swap units' "
+                "outputs between the two rows and recompute through the library aggregation, "
+                f"exact up to {EXACT_UNITS} informative units, else random swaps "
+                "(per table: statistics.random_swaps)",
             },
-            "correction": "holm, across the pairs of one table",
+            "correction": "holm, across the pairs of one table (the summary uses the same)",
             "alpha": ALPHA,
         },  # fmt: skip
         "summary": _summary(report),

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from gefu.bench.report.agreement import Agreement
 from gefu.bench.report.compare import BETTER, TIED, WORSE, TableStats
-from gefu.bench.report.paired import ALPHA, N_PERMUTATIONS
-from gefu.bench.report.stats import LEVEL, N_RESAMPLES
+from gefu.bench.report.paired import ALPHA
+from gefu.bench.report.stats import N_RESAMPLES
 from gefu.bench.report.summary import Summary
 from gefu.bench.report.text import DASH, TIE, decimals, shorten
 
@@ -18,16 +18,65 @@ MATRIX = {BETTER: "▲", WORSE: "▼", TIED: "·", None: ""}
 
 def legend() -> list[str]:
     return [
-        f"Δ: difference from the un-enhanced input on the same images, with the {LEVEL:.0%} "
-        f"paired percentile-bootstrap interval ({N_RESAMPLES} resamples of image indices, "
-        "applied to both rows). ▲ / ▼: significantly better / worse than the input; in a "
-        "matrix, the row is significantly better (▲) or worse (▼) than the column, · not "
-        f"significantly different. Significance: two-sided paired permutation test "
-        f"({N_PERMUTATIONS} resamples, exact for up to 13 images), Holm-corrected across all "
-        f"pairs of one table, at {ALPHA:g}. {TIE} after a rank: not significantly different "
-        "from the row ranked just above. Comparisons need per-image scores; a Δ without an "
-        "interval is a difference of dataset-level values, untested.",
+        "Values: the metric with its 95% interval as value [low, high]: Wilson's interval for "
+        "a proportion of independent images (agreement, top-1), scipy's BCa bootstrap for "
+        "other means of independent images, a cluster bootstrap (resampling scenes / "
+        "sequences within strata) where images are clustered and for mAP / mIoU (recomputed "
+        "by the library's aggregation on each resample); 'no variation' where every unit "
+        "gave the same value. Each table states its units, its test and its power.",
+        f"Δ: difference from the un-enhanced input on the same images, with its 95% interval "
+        "(unadjusted). ▲ / ▼: significantly better / worse than the input; in a matrix, the "
+        "row is significantly better (▲) or worse (▼) than the column, · not significantly "
+        f"different. Significance: a two-sided paired permutation test on the table's primary "
+        f"metric (named under each table), Holm-corrected across all pairs of one table (one "
+        f"family per table; the GEFU summary's marks are those same tests), at {ALPHA:g}. "
+        f"{TIE} after a rank: not significantly different from the row ranked just above. "
+        "A Δ without an interval is a difference of dataset-level values, untested.",
     ]
+
+
+def table_notes(t) -> list[str]:
+    """What stands behind one table's numbers: units, test, correction and power."""
+    if t.design is None:
+        return []
+    out = [f"Units: {t.design.describe()}."]
+    s = t.stats
+    if s is None or not s.pairs:
+        return out
+    tests = "; ".join(s.tests) or "none"
+    out.append(f"Test ({s.metric}): {tests}; Holm over the {s.family} pair(s) of this table.")
+    units = s.units
+    if s.underpowered:
+        out.append(
+            f"Underpowered: no pair can be significant with {units} unit(s) and {s.family} "
+            f"pair(s) (the smallest attainable Holm-adjusted p is {s.min_p:.3g} > {ALPHA:g})."
+        )
+    elif s.detectable is not None:
+        d = decimals(s.detectable)
+        out.append(
+            f"Minimum detectable difference in {s.metric} (80% power, two-sided at "
+            f"{ALPHA:g}/{s.family}, median standard error of the pairs): "
+            f"{s.detectable:.{d}f}."
+        )
+    return out
+
+
+def stratum_cells(t) -> tuple[list[str], list[list[tuple[str, float | None]]]] | None:
+    """Per-stratum values of the primary metric: rows in rank order, one column per stratum."""
+    if not t.strata or t.primary is None:
+        return None
+    strata = list(t.strata)
+    header = ["enhancer", *(f"{t.primary.metric} @ {s}" for s in strata)]
+    body = []
+    for r in t.rows:
+        values = [t.strata[s].get(r.enhancer) for s in strata]
+        if all(v is None for v in values):
+            continue
+        body.append(
+            [(r.enhancer, None)]
+            + [(DASH, None) if v is None else (f"{v:.{decimals(v)}f}", v) for v in values]
+        )
+    return (header, body) if body else None
 
 
 def _num(x: float, d: int, sign: bool = False) -> str:
@@ -76,7 +125,7 @@ def summary_note(s: Summary) -> str:
     n = sum(1 for c in s.columns if c.downstream)
     return (
         f"Average rank over the {n} downstream evaluation(s) that ranked the enhancer (their "
-        "count in brackets), with a 95% interval from resampling each table's images; the "
+        "count in brackets), with a 95% interval from resampling each table's units; the "
         "input's own values are shown as '= value'."
     )
 
@@ -96,7 +145,14 @@ def matrix_cells(stats: TableStats | None) -> tuple[list[str], list[list[str]]] 
 
 
 def agreement_cells(a: Agreement) -> tuple[list[str], list[list[tuple[str, float | None]]]]:
-    header = ["IQA metric", "downstream evaluation", "Kendall τ", "95% interval", "enhancers"]
+    header = [
+        "IQA metric",
+        "downstream evaluation",
+        "Kendall τ",
+        "95% interval",
+        "p (orderings)",
+        "enhancers",
+    ]
     body = []
     for c in a.correlations:
         tau = (DASH, None) if c.tau is None else (f"{c.tau:+.2f}", c.tau)
@@ -107,6 +163,7 @@ def agreement_cells(a: Agreement) -> tuple[list[str], list[list[tuple[str, float
                 (f"{c.evaluation}/{c.metric}", None),
                 tau,
                 ci,
+                (DASH, None) if c.p is None else (f"{c.p:.3g}", c.p),
                 (str(c.n_enhancers), float(c.n_enhancers)),
             ]
         )
@@ -132,5 +189,9 @@ def agreement_note() -> str:
         "Kendall's τ between the ranking of the enhancers by each IQA metric and by each "
         "downstream evaluation's primary metric (+1: the same order, −1: reversed; each "
         "metric turned so that better is higher), with a 95% percentile interval from "
-        f"{N_RESAMPLES} resamples of the images (the same images for both rankings)."
+        f"{N_RESAMPLES} resamples of the units (clusters within strata, or images; the same "
+        "for both rankings). The interval covers image noise only, not the choice of "
+        "enhancers; p (orderings): does the IQA metric predict the downstream ranking, a "
+        "two-sided permutation test of τ over every ordering of the enhancers (exact up to 8, "
+        "scipy.stats.permutation_test), unadjusted."
     )

@@ -1,15 +1,16 @@
-"""Small numeric helpers for the report: cleaning values, bootstrap intervals, ranking."""
+"""Small numeric helpers for the report: cleaning values, intervals of one row, ranking."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 N_RESAMPLES = 1000
 SEED = 0  # fixed, so the same store always gives the same report
 LEVEL = 0.95
+WILSON, BCA, CLUSTER, FLAT = "Wilson", "BCa bootstrap", "cluster bootstrap", "no variation"
 
 
 def finite(value) -> float | None:
@@ -23,23 +24,17 @@ def finite(value) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def bootstrap_ci(
-    values: Iterable, n_resamples: int = N_RESAMPLES, seed: int = SEED, level: float = LEVEL
-) -> tuple[float, float, float, int] | None:
-    """Percentile bootstrap of the mean: ``(mean, low, high, n)`` over the finite values, or
-    None when there are none. One value gives a zero-width interval."""
-    x = np.array([v for v in (finite(v) for v in values) if v is not None], dtype=np.float64)
-    if x.size == 0:
-        return None
-    mean = float(x.mean())
-    if x.size == 1:
-        return mean, mean, mean, 1
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, x.size, size=(n_resamples, x.size))
-    means = x[idx].mean(axis=1)
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(means, [tail, 100.0 - tail])
-    return mean, float(low), float(high), int(x.size)
+def proportion(values: np.ndarray) -> bool:
+    """Per-image scores that are all 0 or 1 (agreement, top-1): their mean is a proportion."""
+    return values.size > 0 and bool(np.all((values == 0) | (values == 1)))
+
+
+def wilson(successes: float, n: int, level: float = LEVEL) -> tuple[float, float]:
+    """Wilson score interval of a proportion (statsmodels)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    low, high = proportion_confint(successes, n, alpha=1 - level, method="wilson")
+    return float(low), float(high)
 
 
 def competition_ranks(values: Sequence[float | None], lower_better: bool) -> list[int | None]:

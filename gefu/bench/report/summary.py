@@ -1,7 +1,7 @@
 """The GEFU summary table: one row per enhancer, one column per evaluation's primary metric as
 the paired gain over the un-enhanced input (significance from the table's Holm-corrected pairs),
 and the average rank over the downstream evaluations with an interval from resampling each
-table's images (the same resamples for every row of a table)."""
+table's sampling units (the same cluster resamples for every row of a table)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gefu.bench.report.collect import OK, Report, Row, Table, compared_scores, resampled_values
-from gefu.bench.report.paired import percentile_interval, ranks, resample_indices
+from gefu.bench.report.paired import percentile_interval, ranks
 from gefu.core.specs import REFERENCE_ROW
 
 
@@ -68,30 +68,31 @@ def _gain(table: Table, row: Row) -> SummaryCell | None:
 
 
 def _replicate_values(table: Table, cache: dict) -> tuple[list[str], np.ndarray] | None:
-    """Ranked rows and their primary value under each image resample, ``[B, k]``. Rows with
-    per-image scores are resampled on their common images (the same indices for all of them);
+    """Ranked rows and their primary value under each cluster resample, ``[B, k]``. Rows with
+    per-image scores are resampled on their common images (the same weights for all of them);
     a row with only a dataset-level value keeps it."""
     col = table.primary
     rows = [r for r in table.rows if r.rank is not None and r.enhancer != REFERENCE_ROW]
     if not rows:
         return None
     maps = {r.enhancer: compared_scores(r, col.metric) for r in rows}
-    common = sorted(set.intersection(*(set(m) for m in maps.values() if m)) if any(maps.values())
-                    else set())  # fmt: skip
-    idx = None
+    common = sorted(
+        set.intersection(*(set(m) for m in maps.values() if m)) if any(maps.values()) else set()
+    )
+    w = None
     if len(common) >= 2:
-        key = tuple(common)
+        key = (table.dataset, table.evaluation, tuple(common))
         if key not in cache:
-            cache[key] = resample_indices(len(common))
-        idx = cache[key]
+            cache[key] = table.design.restrict(common).weights()
+        w = cache[key]
     resampled = {r.enhancer: v for r in rows if (v := resampled_values(table, r.enhancer))}
-    n_rep = idx.shape[0] if idx is not None else 1
+    n_rep = w.shape[0] if w is not None else 1
     n_rep = max([n_rep] + [v[col.metric].shape[0] for v in resampled.values() if col.metric in v])
     out = np.empty((n_rep, len(rows)))
     for j, r in enumerate(rows):
         m = maps[r.enhancer]
-        if idx is not None and m:
-            out[:, j] = np.array([m[k] for k in common])[idx].mean(axis=1)
+        if w is not None and m:
+            out[:, j] = (w @ np.array([m[k] for k in common])) / w.sum(axis=1)
         elif col.metric in resampled.get(r.enhancer, {}):
             out[:, j] = resampled[r.enhancer][col.metric]
         else:
@@ -126,10 +127,11 @@ def _average_ranks(tables: list[Table]) -> dict[str, tuple[float, tuple | None, 
 def summary(report: Report) -> Summary:
     tables = [t for t in report.tables if t.primary is not None]
     columns = [
-        SummaryColumn(t.dataset, t.evaluation, t.primary.metric, t.primary.lower_better,
-                      t.downstream)
+        SummaryColumn(
+            t.dataset, t.evaluation, t.primary.metric, t.primary.lower_better, t.downstream
+        )
         for t in tables
-    ]  # fmt: skip
+    ]
     names: list[str] = []
     for t in tables:
         names += [r.enhancer for r in t.rows if r.enhancer not in names]

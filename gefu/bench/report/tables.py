@@ -7,13 +7,14 @@ import math
 from pathlib import Path
 
 from gefu.bench.report.collect import FAILED, NOT_RUN, OK, Column, MetricResult, Report, Row
-from gefu.bench.report.stats import LEVEL, N_RESAMPLES, SEED
+from gefu.bench.report.stats import FLAT, LEVEL, N_RESAMPLES, SEED
 from gefu.bench.report.text import DASH, TIE, decimals, shorten
 
 MAX_PROBLEMS = 20
 CSV_FIELDS = [
-    "dataset", "evaluation", "enhancer", "metric", "value", "ci_low", "ci_high", "n_images",
-    "lower_better", "rank", "status", "reason", "params", "images_per_s", "ms_per_mp",
+    "dataset", "evaluation", "enhancer", "metric", "value", "ci_low", "ci_high", "ci_method",
+    "n_images", "lower_better", "rank", "status", "reason", "params", "images_per_s",
+    "ms_per_mp",
 ]  # fmt: skip
 
 
@@ -22,7 +23,7 @@ def arrow(col: Column) -> str:
 
 
 def metric_text(m: MetricResult | None, row: Row) -> str:
-    """``mean ± half-width`` (half the width of the bootstrap interval), or why there is none."""
+    """``value [low, high]``, ``value (no variation)``, or why there is no value."""
     if row.status != OK:
         return DASH
     if m is None:
@@ -34,7 +35,9 @@ def metric_text(m: MetricResult | None, row: Row) -> str:
     d = decimals(m.value)
     if m.ci is None:
         return f"{m.value:.{d}f}"
-    return f"{m.value:.{d}f} ± {(m.ci[1] - m.ci[0]) / 2:.{d}f}"
+    if m.method == FLAT or m.ci[0] == m.ci[1]:
+        return f"{m.value:.{d}f} (no variation)"
+    return f"{m.value:.{d}f} [{m.ci[0]:.{d}f}, {m.ci[1]:.{d}f}]"
 
 
 def params_text(n: float | None) -> str:
@@ -87,11 +90,10 @@ def summary_lines(report: Report) -> list[str]:
     if installed:
         lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in installed.items()) + ".")
     lines.append(
-        f"Values: mean ± half-width of the {LEVEL:.0%} percentile-bootstrap interval over "
-        f"per-image scores ({N_RESAMPLES} resamples, seed {SEED}); dataset-level metrics "
-        "(mAP, mIoU) keep the library's value, with the interval from recomputing them on "
-        "resampled images; a value with neither is shown alone. ↑ higher is better, ↓ lower "
-        "is better; bold marks the best."
+        f"Values: mean of per-image scores, or the library's dataset-level value (mAP, mIoU), "
+        f"with its {LEVEL:.0%} interval as [low, high] ({N_RESAMPLES} bootstrap resamples, "
+        f"seed {SEED}); a value with no per-image data is shown alone. ↑ higher is better, ↓ "
+        "lower is better; bold marks the best."
     )
     return lines
 
@@ -148,6 +150,9 @@ def markdown(report: Report) -> str:
         out += seed_lines(report)  # evaluations run once per seed (report/seeds.py)
     for t in report.tables:
         out += [f"## {_md(t.dataset)} · {_md(t.evaluation)}", ""]
+        named = dict(t.protocol or ()).get("protocol")
+        if named:  # the published protocol its numbers follow, beside them
+            out += [f"Protocol: {_md(named)}", ""]
         if not t.columns:
             out += ["No metric values yet (no cell of this table has completed).", ""]
         header, body = table_cells(t.rows, t.columns)
@@ -157,6 +162,11 @@ def markdown(report: Report) -> str:
             text = [f"**{_md(s)}**" if bold else _md(s) for s, bold in cells]
             out.append("| " + " | ".join(text) + " |")
         out.append("")
+        out += [f"- {_md(line)}" for line in st.table_notes(t)] + [""]
+        strata = st.stratum_cells(t)
+        if strata is not None:
+            out += [f"Per stratum ({t.primary.metric}):", ""]
+            out += _md_table(strata[0], [[text for text, _ in row] for row in strata[1]])
         matrix = st.matrix_cells(t.stats)
         if matrix is not None:
             out += [f"Significantly better than (paired, Holm; {t.stats.metric}):", ""]
@@ -195,6 +205,7 @@ def csv_rows(report: Report) -> list[dict]:
                         "value": _num(m.value if m else None),
                         "ci_low": _num(m.ci[0] if m and m.ci else None),
                         "ci_high": _num(m.ci[1] if m and m.ci else None),
+                        "ci_method": (m.method or "") if m else "",
                         "n_images": "" if m is None or m.n is None else str(m.n),
                         "lower_better": "" if col is None else str(col.lower_better).lower(),
                         "rank": "" if m is None or m.rank is None else str(m.rank),

@@ -1,20 +1,29 @@
-"""Resampled dataset-level metrics: with every weight 1 they are the library's value, with
-integer weights they are the library's value on the resampled image list, and identical images
-give a zero-width interval."""
+"""The scorers of dataset-level metrics: with every weight 1 they are the library's value, with
+integer weights the library's value on the resampled image list, identical images give a
+zero-width interval, and a paired swap test equals an exact enumeration through the library."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from gefu.bench.records import DETECTION, SEGMENTATION, decode, encode, encode_all
-from gefu.bench.report.resample import (
+from gefu.tasks.scoring import (
     CocoMatching,
     SegmentationCounts,
     VocMatching,
-    for_cell,
-    weights_from_indices,
+    build,
+    decode,
+    encode,
+    encode_all,
+    from_blobs,
 )
+
+COCO = {"kind": "coco"}
+
+
+def weights_from_indices(indices: np.ndarray, n: int) -> np.ndarray:
+    """Resampled index rows ``[B, n]`` -> draw counts per image ``[B, n]``."""
+    return np.stack([np.bincount(row, minlength=n) for row in indices]).astype(np.float64)
 
 
 def synthetic_detections(n: int, n_classes: int, seed: int = 0, decimals: int = 2):
@@ -92,20 +101,19 @@ def test_identical_images_collapse_the_interval():
 
 def test_records_round_trip_and_dispatch():
     preds, targets = synthetic_detections(3, 2)
-    blobs = encode_all(_names(3), _records(preds, targets) + [])
-    kind, rec = decode(blobs[1][1])
-    assert kind == DETECTION and np.array_equal(rec["pred"]["scores"], preds[1]["scores"])
+    blobs = encode_all(COCO, _names(3), _records(preds, targets) + [])
+    scoring, rec = decode(blobs[1][1])
+    assert scoring == COCO and np.array_equal(rec["pred"]["scores"], preds[1]["scores"])
     assert np.array_equal(rec["target"]["ignore"], targets[1]["ignore"])
-    assert encode({"top1": 1.0}) is None
-    counts = {
-        "area_intersect": np.arange(3.0),
-        "area_union": np.ones(3),
-        "area_pred_label": np.ones(3),
-        "area_label": np.ones(3),
-    }
-    assert decode(encode(counts))[0] == SEGMENTATION
-    assert isinstance(for_cell(blobs, {"evaluation": {"task": {"metric": "coco"}}}), CocoMatching)
-    assert for_cell([], {}) is None
+    assert encode_all(None, ["a"], [{"top1": 1.0}]) == []  # means only: nothing to keep
+    counts = {"area_intersect": np.arange(3.0), "area_union": np.ones(3),
+              "area_pred_label": np.ones(3), "area_label": np.ones(3)}  # fmt: skip
+    assert decode(encode({"kind": "segmentation"}, counts))[0] == {"kind": "segmentation"}
+    spec, images, records = from_blobs(blobs)
+    assert isinstance(build(spec, images, records), CocoMatching) and images == _names(3)
+    assert from_blobs([]) is None
+    with pytest.raises(ValueError, match="unknown scoring"):
+        encode({"kind": "f1"}, counts)
 
 
 def test_voc_weights_one_is_the_library_value():
@@ -136,8 +144,8 @@ def test_segmentation_counts_weights_one_is_the_library_value():
         pred = torch.where(torch.from_numpy(rng.random((16, 16)) < 0.7), label, 1).clamp(0, 3)
         records.append(area_counts(pred, label, 4, 255))
     lib = iou_scores(records, ("a", "b", "c", "d"))
-    blobs = encode_all(_names(12), records)
-    r = for_cell(blobs, {})
+    blobs = encode_all({"kind": "segmentation"}, _names(12), records)
+    r = build(*from_blobs(blobs))
     assert isinstance(r, SegmentationCounts)
     got = r.values(np.ones(12))
     for name in ("mIoU", "mAcc", "aAcc"):
@@ -156,7 +164,7 @@ def test_report_intervals_and_paired_test_for_map(tmp_path):
     from gefu.bench.store import CellResult, Store
     from gefu.tasks.detection_metrics import coco_map
 
-    preds, targets = synthetic_detections(60, len(CLASSES), seed=2)
+    preds, targets = synthetic_detections(12, len(CLASSES), seed=2)
     worse = [p | {"scores": p["scores"][::-1].copy()} for p in preds]  # scores scrambled
     spec = {"evaluation": {"task": {"task": "detection", "metric": "coco"}}}
     with Store(tmp_path) as store:
@@ -171,9 +179,9 @@ def test_report_intervals_and_paired_test_for_map(tmp_path):
                     "det",
                     "ok",
                     spec,
-                    n_images=60,
+                    n_images=12,
                     metrics=[(m, lib[m], False, None) for m in ("mAP", "mAP50", "mAP75")],
-                    image_records=encode_all(_names(60), _records(p, targets)),
+                    image_records=encode_all(COCO, _names(12), _records(p, targets)),
                 )
             )
     with Store(tmp_path) as store:
@@ -181,10 +189,52 @@ def test_report_intervals_and_paired_test_for_map(tmp_path):
     (table,) = report.tables
     a, b = table.row("A").metrics["mAP"], table.row("B").metrics["mAP"]
     assert a.value == pytest.approx(coco_map(preds, targets, CLASSES)["mAP"])  # the library's
-    assert a.ci[0] < a.value < a.ci[1] and a.n == 60
+    assert a.ci[0] < a.value < a.ci[1] and a.n == 12
     assert table.row("B").metrics["mAP75"].ci is not None
     pair, p_adj = table.stats.result("A", "B")
     assert pair.delta == pytest.approx(a.value - b.value) and pair.ci[0] > 0
     assert table.stats.verdict("A", "B") == BETTER and p_adj < 0.05
     md = write_report(tmp_path)["markdown"].read_text(encoding="utf-8")
-    assert f"{a.value:.4f} ± " in md
+    assert f"{a.value:.4f} [{a.ci[0]:.4f}, {a.ci[1]:.4f}]" in md
+
+
+def _swap_exact_by_hand(pa, pb, targets, units, metric="mAP"):
+    """Two-sided p of the paired swap test, enumerated with pycocotools itself: every 0/1
+    choice per unit of which row's detections each side uses, both mAPs recomputed."""
+    import itertools
+
+    from gefu.tasks.detection_metrics import coco_map
+
+    names = sorted(set(units))
+    observed = coco_map(pa, targets, CLASSES)[metric] - coco_map(pb, targets, CLASSES)[metric]
+    null = []
+    for choice in itertools.product((0, 1), repeat=len(names)):
+        swap = dict(zip(names, choice, strict=True))
+        a = [pb[i] if swap[u] else pa[i] for i, u in enumerate(units)]
+        b = [pa[i] if swap[u] else pb[i] for i, u in enumerate(units)]
+        null.append(coco_map(a, targets, CLASSES)[metric] - coco_map(b, targets, CLASSES)[metric])
+    null = np.asarray(null)
+    return observed, float(np.mean(np.abs(null) >= abs(observed) - 1e-9)), len(null)
+
+
+@pytest.mark.parametrize("clustered", [False, True])
+def test_swap_test_on_map_equals_exact_enumeration_with_pycocotools(clustered):
+    from gefu.bench.report.paired import swap_test
+    from gefu.bench.report.units import design
+
+    preds, targets = synthetic_detections(6, len(CLASSES), seed=11, decimals=7)
+    worse = [p | {"scores": p["scores"][::-1].copy()} for p in preds]
+    worse[2] = preds[2]  # one image the rows agree on: not informative
+    names = _names(6)
+    groups = {n: (f"scene{i // 2}", None) for i, n in enumerate(names)} if clustered else {}
+    d = design(names, groups)
+    joint = build(COCO, names + names, _records(preds, targets) + _records(worse, targets))
+    ui = d.unit_index()
+    differ = np.array([i != 2 for i in range(6)])
+    informative = np.unique(ui[differ])
+    delta, p, exact = swap_test(joint, "mAP", ui, informative, n_random=999)
+    want_delta, want_p, count = _swap_exact_by_hand(preds, worse, targets, list(d.units))
+    assert exact and delta == pytest.approx(want_delta, abs=1e-12)
+    assert p == pytest.approx(want_p, abs=1e-12)
+    # the uninformative unit only doubles every count: the same p over 2^(informative) swaps
+    assert count == 2**d.n_units and len(informative) == d.n_units - (0 if clustered else 1)
