@@ -172,8 +172,8 @@ def test_official_and_eval_map_disagree_on_the_same_predictions():
 
 # -- the face detection task ----------------------------------------------------------------------
 def test_face_detection_declares_and_computes_it():
-    from gefu.bench.records import decode, encode
     from gefu.tasks import create_task
+    from gefu.tasks.scoring import build, decode, encode
 
     task = create_task("face_detection", metric="darkface_official")
     assert [m.name for m in task.metrics()] == [METRIC]
@@ -186,8 +186,11 @@ def test_face_detection_declares_and_computes_it():
     expected = CASES["cases"]["basic"]["official"]["ap"]
     assert task.compute(records) == {METRIC: pytest.approx(expected, abs=1e-6)}
     # the store's per-image records (as the runner keeps them) re-aggregate to the same value
-    stored = [decode(encode(r))[1] for r in records]
-    agg = Reaggregator([str(i) for i in range(len(stored))], stored)
+    assert task.scoring() == {"kind": "darkface_official"}
+    stored = [decode(encode(task.scoring(), r)) for r in records]
+    assert all(scoring == task.scoring() for scoring, _ in stored)
+    agg = build(task.scoring(), [str(i) for i in range(len(stored))], [r for _, r in stored])
+    assert isinstance(agg, Reaggregator)
     assert agg.values(np.ones((1, len(stored))))[METRIC][0] == pytest.approx(expected, abs=1e-6)
     with pytest.raises(ValueError, match="fixes IoU 0.5"):
         create_task("face_detection", metric="darkface_official", iou_thr=0.7)
