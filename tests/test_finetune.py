@@ -12,9 +12,9 @@ import pytest
 pytest.importorskip("mmdet")
 
 from gefu.bench.config import validate_config  # noqa: E402
-from gefu.bench.records import DETECTION, decode  # noqa: E402
 from gefu.bench.runner import Runner  # noqa: E402
 from gefu.bench.store import Store  # noqa: E402
+from gefu.tasks.scoring import decode  # noqa: E402
 
 TINY = {
     "model.backbone.widen_factor": 0.25,
@@ -127,8 +127,8 @@ def test_finetune_cells_end_to_end(tmp_path):
         for cell in outcome.computed:
             records = store.image_records(cell.key)
             assert [name for name, _ in records] == ["test0.png", "test1.png"]
-            kind, record = decode(records[0][1])
-            assert kind == DETECTION and record["target"]["boxes"].shape == (2, 4)
+            scoring, record = decode(records[0][1])
+            assert scoring["kind"] == "voc" and record["target"]["boxes"].shape == (2, 4)
             metrics = {r["metric"]: r["value"] for r in store.cell_metrics(cell.key)}
             assert np.isfinite(metrics["mAP50"])
     # the loss goes down over the fine-tune; seeds give distinct models

@@ -223,12 +223,21 @@ class CocoMatching(Scorer):
                 out[valid, :, k] = 0.0
                 continue
             w = weights[:, image]  # [B, nd]
+            counted = np.logical_or(tps, fps)  # not ignored, per IoU threshold
+            rows, which = np.unique(counted, axis=0, return_inverse=True)
+            seen = [np.cumsum(w * r, axis=1) for r in rows]  # detections counted so far
             for t in range(tps.shape[0]):
-                tp = np.cumsum(w * tps[t], axis=1)
-                fp = np.cumsum(w * fps[t], axis=1)
+                # Recall only rises at a true positive and precision only falls between
+                # them, so COCO's interpolated precision (the envelope, looked up at the first
+                # recall reaching each threshold) needs the curve at true positives only.
+                at = np.flatnonzero(tps[t])
+                if at.size == 0:
+                    out[valid, t, k] = 0.0
+                    continue
+                tp = np.cumsum(w[:, at], axis=1)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     rc = tp / n_pos[:, None]
-                pr = tp / (fp + tp + np.spacing(1))
+                pr = tp / (seen[int(np.ravel(which)[t])][:, at] + np.spacing(1))
                 pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # precision envelope
                 q = _lookup(rc, pr, self.rec_thrs)
                 out[valid, t, k] = q[valid].mean(axis=1)
