@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from gefu.bench.report.collect import FAILED, NOT_RUN, OK, Column, MetricResult, Report, Row
-from gefu.bench.report.stats import FLAT, LEVEL, N_RESAMPLES, SEED
+from gefu.bench.report.stats import FLAT, N_RESAMPLES, SEED
 from gefu.bench.report.text import DASH, TIE, decimals, shorten
 
 MAX_PROBLEMS = 20
@@ -90,10 +90,9 @@ def summary_lines(report: Report) -> list[str]:
     if installed:
         lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in installed.items()) + ".")
     lines.append(
-        f"Values: mean of per-image scores, or the library's dataset-level value (mAP, mIoU), "
-        f"with its {LEVEL:.0%} interval as [low, high] ({N_RESAMPLES} bootstrap resamples, "
-        f"seed {SEED}); a value with no per-image data is shown alone. ↑ higher is better, ↓ "
-        "lower is better; bold marks the best."
+        f"Values: mean of per-image scores, or the library's dataset-level value (mAP, mIoU); "
+        f"bootstrap intervals use {N_RESAMPLES} resamples, seed {SEED}; a value with no "
+        "per-image data is shown alone. ↑ higher is better, ↓ lower is better; bold marks the best."
     )
     return lines
 
