@@ -175,3 +175,15 @@ def test_assembled_cells_carry_the_readers_groups():
     shards = [SimpleNamespace(groups=[(s.name, s.cluster, s.stratum) for s in samples])]
     # images without a cluster or stratum are their own unit: nothing to store for them
     assert _groups(shards, ["a.png", "b.png"]) == [("a.png", "s1", "x100")]
+
+
+def test_units_with_ground_truth_are_counted_by_cluster():
+    from gefu.bench.report.compare import MIN_UNITS, units_with_targets
+
+    images = [f"{scene}@{level}" for scene in "abcdef" for level in ("x100", "x300")]
+    d = design(images, {im: (im.split("@")[0], im.split("@")[1]) for im in images})
+    box = {"boxes": np.zeros((1, 4)), "labels": np.array([0])}
+    empty = {"boxes": np.zeros((0, 4)), "labels": np.zeros(0, int)}
+    records = [{"target": box if im[0] in "ab" else empty, "pred": empty} for im in images]
+    assert units_with_targets(d, images, records) == 2 < MIN_UNITS  # 4 images, 2 scenes
+    assert units_with_targets(d, images, [{"area_union": np.ones(2)}] * len(images)) is None

@@ -28,6 +28,7 @@ from gefu.core.specs import REFERENCE_ROW
 
 BETTER, WORSE, TIED = 1, -1, 0
 BOOTSTRAP = "bootstrap over images"
+MIN_UNITS = 5  # fewer units with ground truth give no dataset-level interval (too few resamples)
 
 
 # -- sampling units and row intervals -------------------------------------------------------------
@@ -94,12 +95,29 @@ def fill_intervals(table: Table) -> None:
             continue
         d = table.design.restrict(images)
         values = scorer.values(d.weights())
+        carrying = units_with_targets(d, images, records)
         for name in [n for n in need if n in scorer.metrics]:
             m = r.metrics[name]
             m.ci, m.n = pt.percentile_interval(values[name]), len(images)
             flat = m.ci is not None and m.ci[0] == m.ci[1]
             m.method = FLAT if flat else CLUSTER if d.clustered else BOOTSTRAP
+            if carrying is not None and carrying < MIN_UNITS:
+                m.ci, m.method = None, f"no interval: ground truth in {carrying} unit(s)"
         table.resampled[r.enhancer] = Replicates(scorer, spec, tuple(images), records, values)
+
+
+def units_with_targets(d: Design, images, records) -> int | None:
+    """How many sampling units hold any ground-truth box (None: records without boxes). A
+    dataset-level value resting on a handful of units has no meaningful bootstrap interval:
+    with 2 units the resamples take 3 distinct values whatever the spread."""
+    if not records or "target" not in records[0]:
+        return None
+    with_gt = [
+        im
+        for im, rec in zip(images, records, strict=True)
+        if np.asarray(rec["target"].get("labels", ())).size
+    ]
+    return d.restrict(with_gt).n_units if with_gt else 0
 
 
 def stratum_values(table: Table) -> dict[str, dict[str, float]]:
