@@ -171,6 +171,9 @@ def _records_pair(table: Table, a: str, b: str, metric: str, n_random: int) -> P
     zero = np.zeros_like(w)
     reps = joint.values(np.hstack([w, zero]))[metric] - joint.values(np.hstack([zero, w]))[metric]
     ci = pt.percentile_interval(reps) or (delta, delta)
+    carrying = units_with_targets(d, common, recs_a)
+    if carrying is not None and carrying < MIN_UNITS:
+        ci = None  # ground truth in too few units for a bootstrap interval
     se = float(np.nanstd(reps, ddof=1)) if np.isfinite(reps).sum() > 1 else None
     return Paired(delta, ci, p, len(common), d.n_units, pt.SWAP_TEST, exact, se)
 
@@ -218,7 +221,14 @@ class TableStats:
         if (b, a) in self.pairs:
             r = self.pairs[b, a]
             flipped = Paired(
-                -r.delta, (-r.ci[1], -r.ci[0]), r.p, r.n, r.units, r.test, r.exact, r.se
+                -r.delta,
+                None if r.ci is None else (-r.ci[1], -r.ci[0]),
+                r.p,
+                r.n,
+                r.units,
+                r.test,
+                r.exact,
+                r.se,
             )
             return flipped, self.p_adj.get((b, a))
         return None

@@ -56,7 +56,7 @@ class Paired:
     whether it enumerated every swap, and the standard error of the difference."""
 
     delta: float
-    ci: tuple[float, float]
+    ci: tuple[float, float] | None  # None: too few units for an interval
     p: float | None
     n: int
     units: int = 0
