@@ -6,7 +6,7 @@ for text)."""
 from __future__ import annotations
 
 from gefu.bench.report.agreement import Agreement
-from gefu.bench.report.compare import BETTER, TIED, WORSE, TableStats
+from gefu.bench.report.compare import BETTER, MIN_UNITS, TIED, WORSE, TableStats
 from gefu.bench.report.paired import ALPHA
 from gefu.bench.report.stats import N_RESAMPLES
 from gefu.bench.report.summary import Summary
@@ -31,7 +31,9 @@ def legend() -> list[str]:
         f"metric (named under each table), Holm-corrected across all pairs of one table (one "
         f"family per table; the GEFU summary's marks are those same tests), at {ALPHA:g}. "
         f"{TIE} after a rank: not significantly different from the row ranked just above. "
-        "A Δ without an interval is a difference of dataset-level values, untested.",
+        "A value or Δ of mAP / mIoU without an interval rests on ground truth in fewer than "
+        f"{MIN_UNITS} units (too few to resample; it is still tested) or has no stored "
+        "per-image records (then untested).",
     ]
 
 
