@@ -187,3 +187,25 @@ def test_units_with_ground_truth_are_counted_by_cluster():
     records = [{"target": box if im[0] in "ab" else empty, "pred": empty} for im in images]
     assert units_with_targets(d, images, records) == 2 < MIN_UNITS  # 4 images, 2 scenes
     assert units_with_targets(d, images, [{"area_union": np.ones(2)}] * len(images)) is None
+
+
+def test_per_stratum_table_gives_mpc_and_rpc():
+    from types import SimpleNamespace as NS
+
+    from gefu.bench.report.stat_tables import stratum_cells
+    from gefu.core.specs import REFERENCE_ROW
+
+    rows = [
+        NS(enhancer="gamma", metrics={"mAP": NS(value=0.5)}),
+        NS(enhancer="input", metrics={"mAP": NS(value=0.2)}),
+        NS(enhancer=REFERENCE_ROW, metrics={"mAP": NS(value=0.8)}),
+    ]
+    strata = {"x100": {"gamma": 0.6, "input": 0.3}, "x300": {"gamma": 0.4}}
+    table = NS(strata=strata, primary=NS(metric="mAP", lower_better=False), rows=rows)
+    header, body = stratum_cells(table)
+    assert header == ["enhancer", "mAP @ x100", "mAP @ x300", "mPC", "rPC"]
+    gamma, missing = body[0], body[1]
+    assert gamma[3][1] == pytest.approx(0.5) and gamma[4][1] == pytest.approx(0.5 / 0.8)
+    assert missing[3][1] is None and missing[4][1] is None  # a stratum without a value
+    table.primary.lower_better = True  # no relative figure for a lower-is-better metric
+    assert stratum_cells(table)[0][-1] == "mPC"

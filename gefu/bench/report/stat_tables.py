@@ -11,6 +11,7 @@ from gefu.bench.report.paired import ALPHA
 from gefu.bench.report.stats import N_RESAMPLES
 from gefu.bench.report.summary import Summary
 from gefu.bench.report.text import DASH, TIE, decimals, shorten
+from gefu.core.specs import REFERENCE_ROW
 
 MARK = {BETTER: " ▲", WORSE: " ▼", TIED: "", None: ""}
 MATRIX = {BETTER: "▲", WORSE: "▼", TIED: "·", None: ""}
@@ -64,19 +65,36 @@ def table_notes(t) -> list[str]:
 
 
 def stratum_cells(t) -> tuple[list[str], list[list[tuple[str, float | None]]]] | None:
-    """Per-stratum values of the primary metric: rows in rank order, one column per stratum."""
+    """Per-stratum values of the primary metric: rows in rank order, one column per stratum,
+    then mPC (the mean over strata, as MMDetection's robustness benchmark reports performance
+    under corruption) and, for a higher-is-better metric whose reference row (the clean
+    images) has a value, rPC = mPC / clean."""
     if not t.strata or t.primary is None:
         return None
     strata = list(t.strata)
-    header = ["enhancer", *(f"{t.primary.metric} @ {s}" for s in strata)]
+    metric = t.primary.metric
+    clean = next(
+        (
+            m.value
+            for r in t.rows
+            if r.enhancer == REFERENCE_ROW and (m := r.metrics.get(metric)) is not None
+        ),
+        None,
+    )
+    relative = clean is not None and clean > 0 and not t.primary.lower_better
+    header = ["enhancer", *(f"{metric} @ {s}" for s in strata), "mPC"]
+    header += ["rPC"] if relative else []
     body = []
     for r in t.rows:
         values = [t.strata[s].get(r.enhancer) for s in strata]
         if all(v is None for v in values):
             continue
+        mpc = None if None in values else sum(values) / len(values)
+        extra = [mpc] + ([None if mpc is None else mpc / clean] if relative else [])
         body.append(
             [(r.enhancer, None)]
             + [(DASH, None) if v is None else (f"{v:.{decimals(v)}f}", v) for v in values]
+            + [(DASH, None) if v is None else (f"{v:.{decimals(v)}f}", v) for v in extra]
         )
     return (header, body) if body else None
 
