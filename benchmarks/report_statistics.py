@@ -43,23 +43,32 @@ def build(folder: Path, n: int, k: int, clusters: int = 0) -> None:
         preds, targets = synthetic_detections(n, k, seed=0)
         rng = np.random.default_rng(1)
         noisier = [  # B: the same images, boxes shifted a little more, scores shuffled a bit
-            p | {"boxes": p["boxes"] + rng.normal(0, 4, p["boxes"].shape).astype(np.float32),
-                 "scores": np.clip(p["scores"] + rng.normal(0, 0.1, p["scores"].shape), 0, 1)}
+            p
+            | {
+                "boxes": p["boxes"] + rng.normal(0, 4, p["boxes"].shape).astype(np.float32),
+                "scores": np.clip(p["scores"] + rng.normal(0, 0.1, p["scores"].shape), 0, 1),
+            }
             for p in preds
-        ]  # fmt: skip
+        ]
         for (key, enhancer, _, _), dets in zip(grid, (preds, noisier), strict=True):
             values = coco_map(dets, targets, classes)
             records = [{"pred": p, "target": t} for p, t in zip(dets, targets, strict=True)]
             store.write_cell(
                 CellResult(
-                    key, enhancer, "synthetic", "detection", "ok", spec, n_images=n,
+                    key,
+                    enhancer,
+                    "synthetic",
+                    "detection",
+                    "ok",
+                    spec,
+                    n_images=n,
                     metrics=[(m, values[m], False, None) for m in ("mAP", "mAP50", "mAP75")],
                     image_records=encode_all({"kind": "coco"}, names, records),
                     image_groups=[(x, f"scene{i % clusters}", None) for i, x in enumerate(names)]
                     if clusters
                     else [],
                 )
-            )  # fmt: skip
+            )
 
 
 def build_scored(folder: Path, rows: int, n: int) -> None:
@@ -76,10 +85,17 @@ def build_scored(folder: Path, rows: int, n: int) -> None:
             scores = [(f"img{j:05d}.png", "psnr", float(x)) for j, x in enumerate(v)]
             store.write_cell(
                 CellResult(
-                    f"k{e}", e, "synthetic", "iqa", "ok", {}, n_images=n,
-                    metrics=[("psnr", float(v.mean()), False, None)], image_scores=scores,
+                    f"k{e}",
+                    e,
+                    "synthetic",
+                    "iqa",
+                    "ok",
+                    {},
+                    n_images=n,
+                    metrics=[("psnr", float(v.mean()), False, None)],
+                    image_scores=scores,
                 )
-            )  # fmt: skip
+            )
 
 
 def scored_table(rows: int, n: int) -> None:

@@ -55,8 +55,11 @@ def model_step(shapes: list[str], device: str) -> None:
         torch.manual_seed(0)
         model = network.SemiLLIE().to(device).train()
         x = torch.rand(batch, 3, side, side, device=device)
-        variants = {"keep states": (False, False), "recompute chunks": (True, False),
-                    "recompute chunks + blocks": (True, True)}  # fmt: skip
+        variants = {
+            "keep states": (False, False),
+            "recompute chunks": (True, False),
+            "recompute chunks + blocks": (True, True),
+        }
         for label, (recompute, blocks) in variants.items():
             network.selective_scan = lambda *a, r=recompute, **k: scan(*a, recompute=r, **k)
             model.checkpoint_blocks(blocks)

@@ -37,20 +37,26 @@ def fake_batch(method: str, data: dict, batch: int, device) -> dict:
     if method == "scl_lle":
         s = data["crop"]
         labels = torch.randint(0, 19, (batch, s, s), device=device)
-        return {"scenes": {"image": img(s, 0.3), "clean": img(s), "labels": labels},
-                "contrast": {"positive": img(s), "negative": img(s, 0.3)}}  # fmt: skip
+        return {
+            "scenes": {"image": img(s, 0.3), "clean": img(s), "labels": labels},
+            "contrast": {"positive": img(s), "negative": img(s, 0.3)},
+        }
     if method == "sagc":
         return {"low": img(data["size"], 0.3), "normal": img(data["size"])}
     if method == "hvr_ssle":
         return {"train": {"low": img(data["crop"], 0.3), "normal": img(data["crop"])}}
     if method == "semi_llie":
         s = data["crop"]
-        return {"labeled": {"low": img(s, 0.3), "normal": img(s)},
-                "unlabeled": {"weak": img(s, 0.3), "strong": img(s, 0.3)}}  # fmt: skip
+        return {
+            "labeled": {"low": img(s, 0.3), "normal": img(s)},
+            "unlabeled": {"weak": img(s, 0.3), "strong": img(s, 0.3)},
+        }
     if method == "scuf":
         s, words = data["crop"], ["a photo"] * batch
-        return {"low": {"image": img(s, 0.3), "caption": words},
-                "normal": {"image": img(s), "caption": words}}  # fmt: skip
+        return {
+            "low": {"image": img(s, 0.3), "caption": words},
+            "normal": {"image": img(s), "caption": words},
+        }
     raise KeyError(method)
 
 
@@ -76,12 +82,23 @@ class Ctx:
         return self._aux[name]
 
 
-SCUF_RANDOM = {"base": "full-config", "clip": "full-config", "random_teachers": True,
-               "retinexnet": None, "lpips_weights": None}  # fmt: skip
+SCUF_RANDOM = {
+    "base": "full-config",
+    "clip": "full-config",
+    "random_teachers": True,
+    "retinexnet": None,
+    "lpips_weights": None,
+}
 
 
-def build_step(method_name: str, device, batch: int | None = None, crop: int | None = None,
-               params: dict | None = None, top: dict | None = None):  # fmt: skip
+def build_step(
+    method_name: str,
+    device,
+    batch: int | None = None,
+    crop: int | None = None,
+    params: dict | None = None,
+    top: dict | None = None,
+):
     """(one training step as a closure, its config, the trained modules) of
     ``configs/train/<method>.yaml`` on random tensors, optionally at another batch / crop size
     and with ``params`` (the method's) and ``top`` (the config's own keys) overridden."""
@@ -127,8 +144,14 @@ def build_step(method_name: str, device, batch: int | None = None, crop: int | N
     return step, config, modules
 
 
-def measure(method_name: str, steps: int, device: str = "cuda", batch=None, crop=None,
-            overrides: dict | None = None) -> dict:  # fmt: skip
+def measure(
+    method_name: str,
+    steps: int,
+    device: str = "cuda",
+    batch=None,
+    crop=None,
+    overrides: dict | None = None,
+) -> dict:
     from gefu.train.memory import peak_memory
 
     overrides = overrides or {}

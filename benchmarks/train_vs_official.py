@@ -91,9 +91,11 @@ def zero_dce(folder: Path, batch: int, size: int, device: torch.device):
         with official_code(folder / "Zero-DCE_code", device):
             _, enhanced, curves = net(low)
             loss = (
-                200 * l_tv(curves) + torch.mean(l_spa(enhanced, low))
-                + 5 * torch.mean(l_color(enhanced)) + 10 * torch.mean(l_exp(enhanced))
-            )  # fmt: skip
+                200 * l_tv(curves)
+                + torch.mean(l_spa(enhanced, low))
+                + 5 * torch.mean(l_color(enhanced))
+                + 10 * torch.mean(l_exp(enhanced))
+            )
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 0.1)
@@ -217,8 +219,10 @@ def sagc(folder: Path, batch: int, size: int, device: torch.device):
             g_loss = (
                 20 * torch.mean((brightness_e - brightness_n) ** 2)
                 + 10 * torch.mean((color_e - color_n) ** 2)
-                + 3 * loss_smooth + 0.5 * loss_flip + loss_recon
-            )  # fmt: skip
+                + 3 * loss_smooth
+                + 0.5 * loss_flip
+                + loss_recon
+            )
             if t.num_steps % t.critic_iterations == 0:
                 g_loss -= d_generated.detach().clone().mean()
             t.G_optimizer.zero_grad()

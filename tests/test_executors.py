@@ -20,8 +20,12 @@ from gefu.bench.runner import Runner
 from gefu.bench.store import Store
 from gefu.tasks.scoring import decode
 
-DETECTOR = {"detector": "darknet", "darknet": {"input_size": 256}, "ref_score_thr": 0.25,
-            "metric": "coco"}  # fmt: skip
+DETECTOR = {
+    "detector": "darknet",
+    "darknet": {"input_size": 256},
+    "ref_score_thr": 0.25,
+    "metric": "coco",
+}
 
 
 def grid(tmp_path, name="r", enhancers=("identity", "gamma", "noisy"), limit=6):
@@ -125,8 +129,11 @@ def test_a_sharded_detection_map_is_the_map_of_the_gathered_records(tmp_path, mo
     task = create_task("detection_consistency", **DETECTOR)
     task.setup("cpu")  # the class names come with the model, as on the driver
     for outcome in (whole, sharded):
-        [cell] = [c for c in outcome.computed
-                  if c.enhancer == "gamma" and c.evaluation == "detection_consistency"]  # fmt: skip
+        [cell] = [
+            c
+            for c in outcome.computed
+            if c.enhancer == "gamma" and c.evaluation == "detection_consistency"
+        ]
         with Store(outcome.results_dir) as store:
             stored = {m["metric"]: m["value"] for m in store.cell_metrics(cell.key)}
             records = [decode(blob)[1] for _, blob in store.image_records(cell.key)]
@@ -135,10 +142,12 @@ def test_a_sharded_detection_map_is_the_map_of_the_gathered_records(tmp_path, mo
         assert recomputed["mAP"] == pytest.approx(stored["mAP"], abs=1e-12)
     with Store(whole.results_dir) as a, Store(sharded.results_dir) as b:
         maps = [
-            {(c.enhancer, c.evaluation): {m["metric"]: m["value"] for m in s.cell_metrics(c.key)}
-             for c in o.computed}
+            {
+                (c.enhancer, c.evaluation): {m["metric"]: m["value"] for m in s.cell_metrics(c.key)}
+                for c in o.computed
+            }
             for s, o in ((a, whole), (b, sharded))
-        ]  # fmt: skip
+        ]
     assert maps[0] == maps[1]
 
 
@@ -149,8 +158,7 @@ def _cli(tmp_path, name, *extra):
     cmd = [*GEFU, "run", str(path), "--quiet", *extra]
     env = env_with() | {"OMP_NUM_THREADS": "1"}  # one torch thread in every process: see
     # docs/scaling.md (CPU kernels may round differently with another thread count)
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _kill_when(proc, pick, after_s=0.0, timeout=300):
@@ -186,14 +194,16 @@ def test_a_killed_worker_or_driver_resumes_to_the_identical_leaderboard(tmp_path
     assert straight.wait(600) == 0, straight.stderr.read()
     expected = board(tmp_path / "straight")
 
-    proc = _cli(tmp_path, "worker_killed", "--executor", "processes", "--workers", "2",
-                "--shard-size", "2")  # fmt: skip
+    proc = _cli(
+        tmp_path, "worker_killed", "--executor", "processes", "--workers", "2", "--shard-size", "2"
+    )
     assert _kill_when(proc, _workers, after_s=3.0)
     assert proc.wait(600) == 0, proc.stderr.read()  # its units ran again on a fresh worker
     assert board(tmp_path / "worker_killed") == expected
 
-    proc = _cli(tmp_path, "driver_killed", "--executor", "processes", "--workers", "2",
-                "--shard-size", "2")  # fmt: skip
+    proc = _cli(
+        tmp_path, "driver_killed", "--executor", "processes", "--workers", "2", "--shard-size", "2"
+    )
     assert _kill_when(proc, lambda d: [d] if _workers(d) else [], after_s=4.0)
     proc.wait(60)
     rerun = _cli(tmp_path, "driver_killed")

@@ -76,8 +76,14 @@ def test_only_the_last_step_of_a_segment_carries_gradient():
         )
     (zh, zl), out = model.segment(torch.rand(1, 3, 8, 8) * 2 - 1)
     # T*C = 4 L updates and C = 2 H updates; only the final L/H pair with gradient
-    assert calls == [("l_net", False), ("l_net", False), ("h_net", False), ("l_net", False),
-                     ("l_net", True), ("h_net", True)]  # fmt: skip
+    assert calls == [
+        ("l_net", False),
+        ("l_net", False),
+        ("h_net", False),
+        ("l_net", False),
+        ("l_net", True),
+        ("h_net", True),
+    ]
     out.mean().backward()
     grads = {n: p.grad for n, p in model.named_parameters()}
     assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
@@ -90,8 +96,13 @@ def test_sample_counts_steps_from_T_C_and_n_supervision():
     model.l_net.register_forward_hook(lambda *a: calls.append("L"))
     model.h_net.register_forward_hook(lambda *a: calls.append("H"))
     x = torch.rand(1, 3, 8, 8)
-    for (T, C, n), (n_l, n_h) in {(2, 2, 2): (8, 4), (3, 1, 1): (3, 1), (0, 2, 0): (1, 2),
-                                  (2, 0, 0): (2, 1), (2, 2, -1): (1, 1)}.items():  # fmt: skip
+    for (T, C, n), (n_l, n_h) in {
+        (2, 2, 2): (8, 4),
+        (3, 1, 1): (3, 1),
+        (0, 2, 0): (1, 2),
+        (2, 0, 0): (2, 1),
+        (2, 2, -1): (1, 1),
+    }.items():
         calls.clear()
         model.sample(x, T=T, C=C, n_supervision=n)
         assert (calls.count("L"), calls.count("H")) == (n_l, n_h), (T, C, n)
@@ -173,11 +184,16 @@ def test_training_lowers_the_loss_and_runs_in_the_benchmark(tmp_path):
     for i in range(3):
         write_photo(tmp_path / "photos" / f"p{i}.png", (40, 48), seed=i)
     cfg = {
-        "method": "hvr_ssle", "steps": 50, "batch_size": 4, "device": "cpu", "log_every": 1,
-        "checkpoint_every": 25, "output": str(tmp_path / "run"),
+        "method": "hvr_ssle",
+        "steps": 50,
+        "batch_size": 4,
+        "device": "cpu",
+        "log_every": 1,
+        "checkpoint_every": 25,
+        "output": str(tmp_path / "run"),
         "data": {"images": [str(tmp_path / "photos")], "crop": 16},
         "params": {**TINY, "lr": 5e-3, "w_lpips": 0.0, "schedule_steps": 50},
-    }  # fmt: skip
+    }
     result = train(validate_train_config(cfg), quiet=True)
     with open(tmp_path / "run" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
@@ -188,13 +204,22 @@ def test_training_lowers_the_loss_and_runs_in_the_benchmark(tmp_path):
     model = HVRSSLE.from_pretrained(result.model_dir)
     assert model.hparams["dim"] == 8
     bench = {
-        "name": "t", "output": str(tmp_path / "results"), "device": "cpu", "batch_size": 2,
+        "name": "t",
+        "output": str(tmp_path / "results"),
+        "device": "cpu",
+        "batch_size": 2,
         "enhancers": [{"name": "hvr_ssle", "weights": str(result.model_dir)}],
-        "datasets": [{"name": "darkened", "params": {
-            "dataset": {"name": "unpaired_folder", "root": str(tmp_path / "photos")},
-            "model": "gamma_curve"}}],
+        "datasets": [
+            {
+                "name": "darkened",
+                "params": {
+                    "dataset": {"name": "unpaired_folder", "root": str(tmp_path / "photos")},
+                    "model": "gamma_curve",
+                },
+            }
+        ],
         "evaluations": [{"name": "iqa", "params": {"metrics": ["psnr"]}}],
-    }  # fmt: skip
+    }
     outcome = Runner(validate_config(bench), quiet=True).run()
     assert not outcome.failed and outcome.computed
 
@@ -216,8 +241,11 @@ class _Ctx:
 def test_micro_batches_accumulate_to_the_whole_batch_update(monkeypatch):
     # 4 images in one go, or as 2 accumulated chunks of 2: the same two optimiser updates
     # (zero initial latents so that both see the same ones; SGD so the update is the gradient)
-    monkeypatch.setattr(HVRSSLE, "init_latents", lambda self, x, generator=None: (
-        x.new_zeros(len(x), self.dim, *x.shape[-2:]),) * 2)  # fmt: skip
+    monkeypatch.setattr(
+        HVRSSLE,
+        "init_latents",
+        lambda self, x, generator=None: (x.new_zeros(len(x), self.dim, *x.shape[-2:]),) * 2,
+    )
     torch.manual_seed(0)
     batch = {"train": {"low": torch.rand(4, 3, 8, 8) * 0.3, "normal": torch.rand(4, 3, 8, 8)}}
     weights = []
@@ -254,8 +282,9 @@ def test_compile_defaults_to_the_release_and_can_be_turned_off():
         data = {"method": method, "steps": 1}
         if value != "unset":
             data["compile"] = value
-        return compile_backend(M.HVRSSLETraining if method == "hvr_ssle" else TrainMethod,
-                               validate_train_config(data))  # fmt: skip
+        return compile_backend(
+            M.HVRSSLETraining if method == "hvr_ssle" else TrainMethod, validate_train_config(data)
+        )
 
     assert backend("hvr_ssle", "unset") == "inductor"  # released under torch.compile
     assert backend("zero_dce", "unset") is None

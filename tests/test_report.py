@@ -48,9 +48,16 @@ def _iqa_cell(enhancer: str, **kw) -> CellResult:
     ]
     fields = {"params": 79416, "images_per_s": 12.5, "ms_per_mp": 3.2} | kw
     return CellResult(
-        cell_key=f"k-{enhancer}-iqa", enhancer=enhancer, dataset="lol", evaluation="iqa",
-        status="ok", spec={}, n_images=5, image_scores=scores, **fields,
-    )  # fmt: skip
+        cell_key=f"k-{enhancer}-iqa",
+        enhancer=enhancer,
+        dataset="lol",
+        evaluation="iqa",
+        status="ok",
+        spec={},
+        n_images=5,
+        image_scores=scores,
+        **fields,
+    )
 
 
 def _metrics(psnr, niqe) -> list:
@@ -72,35 +79,51 @@ def _build(results_dir) -> None:
         shared_problem = [("bad.png", "cannot decode image")]
         store.write_cell(
             _iqa_cell(
-                "identity", metrics=_metrics(np.mean(PSNR["identity"]), np.mean(NIQE["identity"])),
+                "identity",
+                metrics=_metrics(np.mean(PSNR["identity"]), np.mean(NIQE["identity"])),
                 problems=shared_problem,
-                samples=[("img0.png", "input", _png((10, 10, 10))),
-                         ("img0.png", "output", _png((200, 30, 30))),
-                         ("img0.png", "reference", _png((30, 200, 30)))],
+                samples=[
+                    ("img0.png", "input", _png((10, 10, 10))),
+                    ("img0.png", "output", _png((200, 30, 30))),
+                    ("img0.png", "reference", _png((30, 200, 30))),
+                ],
             )
-        )  # fmt: skip
+        )
         store.write_cell(
             _iqa_cell(
-                "zerodce", metrics=_metrics(np.mean(PSNR["zerodce"]), np.mean(NIQE["zerodce"])),
-                problems=shared_problem, samples=[("img0.png", "output", _png((30, 30, 220)))],
+                "zerodce",
+                metrics=_metrics(np.mean(PSNR["zerodce"]), np.mean(NIQE["zerodce"])),
+                problems=shared_problem,
+                samples=[("img0.png", "output", _png((30, 30, 220)))],
             )
-        )  # fmt: skip
+        )
         # gamma: values without per-image scores, and odd ones
         store.write_cell(_iqa_cell("gamma", metrics=_metrics(15.0, float("nan")), params=None))
         store.write_cell(
             CellResult(
-                cell_key="k-broken-iqa", enhancer="broken", dataset="lol", evaluation="iqa",
-                status="failed", spec={}, error="RuntimeError: CUDA out of memory\n" + "x" * 500,
+                cell_key="k-broken-iqa",
+                enhancer="broken",
+                dataset="lol",
+                evaluation="iqa",
+                status="failed",
+                spec={},
+                error="RuntimeError: CUDA out of memory\n" + "x" * 500,
             )
-        )  # fmt: skip
+        )
         store.write_cell(_iqa_cell("a<b>|&c", metrics=_metrics("junk", float("inf"))))
         store.write_cell(
             CellResult(
-                cell_key="k-identity-det", enhancer="identity", dataset="darkface",
-                evaluation="det", status="ok", spec={}, n_images=40, ms_per_mp=1.0,
+                cell_key="k-identity-det",
+                enhancer="identity",
+                dataset="darkface",
+                evaluation="det",
+                status="ok",
+                spec={},
+                n_images=40,
+                ms_per_mp=1.0,
                 metrics=[("map50", 0.25, False, None)],
             )
-        )  # fmt: skip
+        )
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +145,12 @@ def _ci(values):
     from scipy import stats
 
     ci = stats.bootstrap(
-        (np.asarray(values),), np.mean, n_resamples=N_RESAMPLES, method="BCa",
+        (np.asarray(values),),
+        np.mean,
+        n_resamples=N_RESAMPLES,
+        method="BCa",
         rng=np.random.default_rng(SEED),
-    ).confidence_interval  # fmt: skip
+    ).confidence_interval
     return ci.low, ci.high
 
 
@@ -155,8 +181,14 @@ def test_ranks_are_direction_aware_with_ties():
 
 def test_value_cleaning_and_formatting():
     assert [finite(v) for v in (None, float("nan"), float("inf"), "x", "1.5", True, 2)] == [
-        None, None, None, None, 1.5, None, 2.0,
-    ]  # fmt: skip
+        None,
+        None,
+        None,
+        None,
+        1.5,
+        None,
+        2.0,
+    ]
     assert shorten("a\n  b" + "c" * 100, 10) == "a bcccccc…"
     assert [decimals(v) for v in (123.0, 23.2, 4.9, 0.85)] == [1, 2, 3, 4]
 
@@ -190,10 +222,23 @@ def test_csv_rows_fields_and_intervals(report):
         rows = list(csv.DictReader(f))
     assert len(rows) == 6 * 3 + 1
     assert list(rows[0]) == [
-        "dataset", "evaluation", "enhancer", "metric", "value", "ci_low", "ci_high", "ci_method",
-        "n_images", "lower_better", "rank", "status", "reason", "params", "images_per_s",
+        "dataset",
+        "evaluation",
+        "enhancer",
+        "metric",
+        "value",
+        "ci_low",
+        "ci_high",
+        "ci_method",
+        "n_images",
+        "lower_better",
+        "rank",
+        "status",
+        "reason",
+        "params",
+        "images_per_s",
         "ms_per_mp",
-    ]  # fmt: skip
+    ]
     get = {(r["enhancer"], r["metric"]): r for r in rows}
     z = get["zerodce", "psnr"]
     assert float(z["ci_low"]) == pytest.approx(_ci(PSNR["zerodce"])[0])
@@ -204,8 +249,9 @@ def test_csv_rows_fields_and_intervals(report):
     assert (n["rank"], n["lower_better"], float(n["value"])) == ("1", "true", pytest.approx(4.24))
     assert get["gamma", "psnr"]["ci_low"] == "" and get["gamma", "psnr"]["params"] == ""
     assert (get["identity", "lpips"]["status"], get["identity", "lpips"]["reason"]) == (
-        "unavailable", LPIPS_WHY,
-    )  # fmt: skip
+        "unavailable",
+        LPIPS_WHY,
+    )
     assert get["broken", "psnr"]["status"] == "failed"
     assert get["broken", "psnr"]["reason"].startswith("RuntimeError")
     assert get["neverran", "niqe"]["status"] == "not run"
@@ -250,8 +296,9 @@ def test_empty_store_and_no_cells(tmp_path):
     with open(paths["csv"], newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert [(r["enhancer"], r["metric"], r["status"]) for r in rows] == [
-        ("zerodce", "", "not run"), ("gamma", "", "not run"),
-    ]  # fmt: skip
+        ("zerodce", "", "not run"),
+        ("gamma", "", "not run"),
+    ]
     assert "<img" not in paths["html"].read_text(encoding="utf-8")
 
     with pytest.raises(FileNotFoundError):

@@ -33,11 +33,20 @@ OUTPUT_BLUE = (30, 30, 220)  # zerodce's sample crop in test_report._build
 
 def _run(tmp_path, *args: str) -> str:
     cmd = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=1280,3400", *args,
-    ]  # fmt: skip
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1280,3400",
+        *args,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
@@ -105,8 +114,13 @@ def test_dom_has_the_tables(page):
 def test_tables_sort_by_the_clicked_header(page):
     dom, sorted_dom = page[0], page[3]
     assert _order(dom, "lol · iqa") == [
-        "zerodce", "gamma", "identity", "a&lt;b&gt;|&amp;c", "broken", "neverran",
-    ]  # fmt: skip
+        "zerodce",
+        "gamma",
+        "identity",
+        "a&lt;b&gt;|&amp;c",
+        "broken",
+        "neverran",
+    ]
     # psnr ascending: numbers by value (identity 11, gamma 15, zerodce 20.2), empty cells last
     assert _order(sorted_dom, "lol · iqa")[:3] == ["identity", "gamma", "zerodce"]
     assert 'aria-sort="ascending"' in sorted_dom and 'aria-sort="descending"' in sorted_dom

@@ -29,10 +29,16 @@ def _cell(enhancer, dataset, evaluation, metrics: dict, lower=(), task=None) -> 
         rows.append((name, float(np.mean(v)), name in lower, None))
         scores += [(f"img{i:02d}.png", name, float(x)) for i, x in enumerate(v)]
     return CellResult(
-        cell_key=f"{enhancer}-{dataset}-{evaluation}", enhancer=enhancer, dataset=dataset,
-        evaluation=evaluation, status="ok", spec=spec, n_images=len(scores) or 1,
-        metrics=rows, image_scores=scores,
-    )  # fmt: skip
+        cell_key=f"{enhancer}-{dataset}-{evaluation}",
+        enhancer=enhancer,
+        dataset=dataset,
+        evaluation=evaluation,
+        status="ok",
+        spec=spec,
+        n_images=len(scores) or 1,
+        metrics=rows,
+        image_scores=scores,
+    )
 
 
 def _store(folder, cells: list[CellResult]):
@@ -62,13 +68,21 @@ def _scipy_paired(a, b):
         return np.mean(x - y, axis=axis)
 
     p = stats.permutation_test(
-        (a, b), stat, permutation_type="samples", vectorized=True, n_resamples=N_PERMUTATIONS,
+        (a, b),
+        stat,
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=N_PERMUTATIONS,
         rng=np.random.default_rng(SEED),
-    ).pvalue  # fmt: skip
+    ).pvalue
     ci = stats.bootstrap(
-        (np.asarray(a) - np.asarray(b),), np.mean, n_resamples=N_RESAMPLES,
-        confidence_level=LEVEL, method="BCa", rng=np.random.default_rng(SEED),
-    ).confidence_interval  # fmt: skip
+        (np.asarray(a) - np.asarray(b),),
+        np.mean,
+        n_resamples=N_RESAMPLES,
+        confidence_level=LEVEL,
+        method="BCa",
+        rng=np.random.default_rng(SEED),
+    ).confidence_interval
     return p, (ci.low, ci.high)
 
 
@@ -214,13 +228,15 @@ def test_protocol_card_from_the_cell_spec():
     spec = {
         "dataset": {"name": "exdark", "params": {"split": "test"}, "files": "abc123"},
         "evaluation": {
-            "task": {"task": "detection", "model": {"checkpoint": "yolo.pth",
-                                                    "checkpoint_sha256": "f00"},
-                     "score_thr": 0.05},
+            "task": {
+                "task": "detection",
+                "model": {"checkpoint": "yolo.pth", "checkpoint_sha256": "f00"},
+                "score_thr": 0.05,
+            },
             "metrics": [["mAP", False, True]],
         },
         "enhancer": {"name": "zero_dce", "weights": "sha-w", "code": "c1"},
-    }  # fmt: skip
+    }
     table = Table("exdark", "det", [], [Row("zero_dce", "ok", spec=spec)], [])
     got = dict(card(table, {"gefu-bench": "0.1.0", "torch": "2.13.0"}))
     assert got["dataset.params.split"] == "test" and got["dataset.files"] == "abc123"

@@ -47,8 +47,9 @@ def test_cluster_bootstrap_is_wider_and_matches_a_hand_written_one():
     assert high - low > 1.3 * (img_high - img_low)
     # by hand: draw 8 of the 8 scenes with replacement, average their images
     rng = np.random.default_rng(1)
-    per_scene = np.array([[v for n, v in zip(names, values) if groups[n][0] == f"scene{c}"]
-                          for c in range(8)])  # fmt: skip
+    per_scene = np.array(
+        [[v for n, v in zip(names, values) if groups[n][0] == f"scene{c}"] for c in range(8)]
+    )
     means = [per_scene[rng.integers(0, 8, 8)].mean() for _ in range(20000)]
     want = np.percentile(means, [2.5, 97.5])
     width = want[1] - want[0]
@@ -64,8 +65,12 @@ def test_cluster_weights_keep_each_stratum_and_nested_clusters():
     for s in SEVERITIES:  # crossed design: every severity keeps its 4 draws
         assert np.all(w[:, strata == s].sum(axis=1) == 4)
     # nested: sequences within two conditions (2 and 6 sequences) keep their counts
-    nested = {f"{c}_{q}_{i}.png": (f"{c}{q}", c) for c, k in (("day", 2), ("night", 6))
-              for q in range(k) for i in range(2)}  # fmt: skip
+    nested = {
+        f"{c}_{q}_{i}.png": (f"{c}{q}", c)
+        for c, k in (("day", 2), ("night", 6))
+        for q in range(k)
+        for i in range(2)
+    }
     d = design(list(nested), nested)
     w = d.weights(n_resamples=100)
     day = np.array([n.startswith("day") for n in d.images])
@@ -101,9 +106,12 @@ def test_cluster_level_permutation_test_is_exact_enumeration():
     assert r.exact and r.units == 6 and r.p == pytest.approx(want)
     assert r.p >= 2 / 64  # 6 scenes: nothing smaller is attainable
     direct = stats.permutation_test(
-        (d.unit_sums(a), d.unit_sums(b)), lambda x, y, axis=-1: np.sum(x - y, axis=axis),
-        permutation_type="samples", vectorized=True, n_resamples=np.inf,
-    ).pvalue  # fmt: skip
+        (d.unit_sums(a), d.unit_sums(b)),
+        lambda x, y, axis=-1: np.sum(x - y, axis=axis),
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=np.inf,
+    ).pvalue
     assert r.p == pytest.approx(direct)
 
 
@@ -115,13 +123,18 @@ def _store(folder, rows: dict, groups, config=None):
             names = sorted(values)
             store.write_cell(
                 CellResult(
-                    f"k-{e}", e, "demo", "iqa", "ok",
-                    {"enhancer": {"name": "identity" if e == "input" else e}}, n_images=len(names),
+                    f"k-{e}",
+                    e,
+                    "demo",
+                    "iqa",
+                    "ok",
+                    {"enhancer": {"name": "identity" if e == "input" else e}},
+                    n_images=len(names),
                     metrics=[("psnr", float(np.mean(list(values.values()))), False, None)],
                     image_scores=[(n, "psnr", float(values[n])) for n in names],
                     image_groups=[(n, *groups[n]) for n in names if n in groups],
                 )
-            )  # fmt: skip
+            )
 
 
 def test_five_photos_say_no_comparison_can_be_significant(tmp_path):

@@ -106,8 +106,12 @@ def test_records_round_trip_and_dispatch():
     assert scoring == COCO and np.array_equal(rec["pred"]["scores"], preds[1]["scores"])
     assert np.array_equal(rec["target"]["ignore"], targets[1]["ignore"])
     assert encode_all(None, ["a"], [{"top1": 1.0}]) == []  # means only: nothing to keep
-    counts = {"area_intersect": np.arange(3.0), "area_union": np.ones(3),
-              "area_pred_label": np.ones(3), "area_label": np.ones(3)}  # fmt: skip
+    counts = {
+        "area_intersect": np.arange(3.0),
+        "area_union": np.ones(3),
+        "area_pred_label": np.ones(3),
+        "area_label": np.ones(3),
+    }
     assert decode(encode({"kind": "segmentation"}, counts))[0] == {"kind": "segmentation"}
     spec, images, records = from_blobs(blobs)
     assert isinstance(build(spec, images, records), CocoMatching) and images == _names(3)

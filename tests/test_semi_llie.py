@@ -239,7 +239,14 @@ def test_blur_kernel_sizes_are_the_released_draw():
 
     # int(u * 4.95) = 0, 1 -> 1; 2, 3 -> 3; 4 -> 5
     assert [blur_kernel_size(u) for u in (0.0, 0.2, 0.41, 0.5, 0.7, 0.81, 0.99)] == [
-        1, 1, 3, 3, 3, 5, 5]  # fmt: skip
+        1,
+        1,
+        3,
+        3,
+        3,
+        5,
+        5,
+    ]
 
 
 def test_rot8_variants_by_hand():
@@ -287,8 +294,9 @@ def test_unlabelled_images_are_resized_whole(tmp_path):
     write_photo(tmp_path / "u.png", (30, 50), seed=1)
     d = SemiLLIEData(synthetic="bundled", crop=16)
     sample = Unlabeled([tmp_path / "u.png"], d)[(0, 5)]
-    whole = torch.nn.functional.interpolate(read_image(tmp_path / "u.png")[None], (16, 16),
-                                            mode="bilinear", antialias=True)[0]  # fmt: skip
+    whole = torch.nn.functional.interpolate(
+        read_image(tmp_path / "u.png")[None], (16, 16), mode="bilinear", antialias=True
+    )[0]
     assert torch.allclose(sample["weak"], whole.clamp(0, 1))
     assert sample["strong"].shape == (3, 16, 16)
 
@@ -314,8 +322,10 @@ def test_perceptual_features_take_raw_input_and_contrastive_trains_nothing_by_de
             return vgg
 
     method.epoch_steps = 10
-    batch = {"labeled": {"low": x * 0.2, "normal": x},
-             "unlabeled": {"weak": x * 0.2, "strong": x * 0.3}}  # fmt: skip
+    batch = {
+        "labeled": {"low": x * 0.2, "normal": x},
+        "unlabeled": {"weak": x * 0.2, "strong": x * 0.3},
+    }
     for grad in (False, True):
         method.config = SemiLLIEConfig(
             embed_dim=32, depths=[1], contrastive_grad=grad, contrastive_features="vgg"

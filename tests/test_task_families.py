@@ -97,8 +97,11 @@ def test_reference_cache_predicts_each_reference_once_by_content():
         return [float(x.sum()) for x in batch]
 
     ones, twos, wide = torch.ones(3, 2, 2), torch.full((3, 2, 2), 2.0), torch.ones(3, 2, 4)
-    samples = [Sample("a", None, reference=ones), Sample("b", None, reference=twos),
-               Sample("c", None, reference=wide)]  # fmt: skip
+    samples = [
+        Sample("a", None, reference=ones),
+        Sample("b", None, reference=twos),
+        Sample("c", None, reference=wide),
+    ]
     cache = ReferenceCache()
     assert cache.get(samples, "cpu", predict) == [12.0, 24.0, 24.0]
     assert calls == [(2, 3, 2, 2), (1, 3, 2, 4)]  # grouped by size

@@ -47,16 +47,25 @@ def assemble_cell(cell, shards: list, task, dataset, is_reference: bool, samples
     enhance_s = sum(r.enhance_s for r in shards)
     pixels = sum(r.pixels for r in shards)
     return CellResult(
-        cell.key, status="ok", spec=cell.spec, n_images=n_images, n_skipped=len(problems),
-        params=shards[0].params, trainable=shards[0].trainable,
+        cell.key,
+        status="ok",
+        spec=cell.spec,
+        n_images=n_images,
+        n_skipped=len(problems),
+        params=shards[0].params,
+        trainable=shards[0].trainable,
         enhance_s=None if is_reference else enhance_s,
         images_per_s=n_images / enhance_s if enhance_s > 0 else None,
         ms_per_mp=1000 * enhance_s / (pixels / 1e6) if enhance_s > 0 and pixels else None,
-        wall_s=sum(r.wall_s for r in shards), metrics=metrics, image_scores=scores,
-        problems=problems, samples=_first_images(shards, samples),
+        wall_s=sum(r.wall_s for r in shards),
+        metrics=metrics,
+        image_scores=scores,
+        problems=problems,
+        samples=_first_images(shards, samples),
         image_records=encode_all(task.scoring(), names, records),
-        image_groups=_groups(shards, names), **base,
-    )  # fmt: skip
+        image_groups=_groups(shards, names),
+        **base,
+    )
 
 
 def _groups(shards, names: list[str]) -> list[tuple[str, str | None, str | None]]:
@@ -67,9 +76,15 @@ def _groups(shards, names: list[str]) -> list[tuple[str, str | None, str | None]
 
 def failed_cell(cell, error: str, problems=()) -> CellResult:
     return CellResult(
-        cell.key, enhancer=cell.enhancer, dataset=cell.dataset, evaluation=cell.evaluation,
-        status="failed", spec=cell.spec, error=error, problems=list(problems),
-    )  # fmt: skip
+        cell.key,
+        enhancer=cell.enhancer,
+        dataset=cell.dataset,
+        evaluation=cell.evaluation,
+        status="failed",
+        spec=cell.spec,
+        error=error,
+        problems=list(problems),
+    )
 
 
 def _first_images(shards, n: int) -> list[tuple[str, str, bytes]]:

@@ -173,8 +173,9 @@ class Runner:
                 self.console.print(f"[red]images not saved[/] {row} · {d_label}: {result.error}")
             else:
                 folder = images_folder(self.config, d_label, row)
-                self.console.print(f"saved {result.n_images} image(s) of cached {row} · "
-                                   f"{d_label} into {folder}")  # fmt: skip
+                self.console.print(
+                    f"saved {result.n_images} image(s) of cached {row} · {d_label} into {folder}"
+                )
 
     def _refuse_broken_parts(self) -> None:
         """Datasets that cannot be opened (a missing annotation folder or list file) and
@@ -195,9 +196,14 @@ class Runner:
         from gefu.bench.executors import make_executor
 
         executor = make_executor(
-            self.executor_name, worker=self.worker, config=self.config, device=self.device,
-            workers=self.workers, devices=self.devices, ray_address=self.ray_address,
-        )  # fmt: skip
+            self.executor_name,
+            worker=self.worker,
+            config=self.config,
+            device=self.device,
+            workers=self.workers,
+            devices=self.devices,
+            ray_address=self.ray_address,
+        )
         self._written: set[str] = set()  # by this run (labels with equal specs share a key)
         self._by_others, waiting, todo = 0, False, pending
         try:
@@ -303,9 +309,13 @@ class Runner:
             try:
                 self._ready_to_compute(c.evaluation)
                 result = assemble_cell(
-                    c, group.results, self.grid.tasks[c.evaluation], ds,
-                    group.row == REFERENCE_ROW, self.config.samples,
-                )  # fmt: skip
+                    c,
+                    group.results,
+                    self.grid.tasks[c.evaluation],
+                    ds,
+                    group.row == REFERENCE_ROW,
+                    self.config.samples,
+                )
             except Exception as exc:
                 result = failed_cell(c, f"{c.evaluation} failed: {self._why(exc)}")
             self._write(result, c, store, outcome)
@@ -338,8 +348,10 @@ class Runner:
         try:
             return write_report(self.results_dir, reuse=True)
         except Exception as exc:
-            return {"error": f"{self._why(exc)}; the results are safe in the store: rebuild "
-                             f"the report with `gefu report {self.results_dir}`"}  # fmt: skip
+            return {
+                "error": f"{self._why(exc)}; the results are safe in the store: rebuild "
+                f"the report with `gefu report {self.results_dir}`"
+            }
 
     def _why(self, exc: BaseException) -> str:
         """One line for a failure; the traceback too with ``--debug``."""
@@ -372,9 +384,14 @@ class _Progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
         self.bar = Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=self.console, disable=self.disable, transient=False,
-        )  # fmt: skip
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            disable=self.disable,
+            transient=False,
+        )
         self.bar.__enter__()
         return self
 

@@ -335,8 +335,10 @@ class Store:
             return False
         same = run["config_json"] == json.dumps(config, sort_keys=True)
         same = same and json.loads(run["versions"]) == versions
-        rows = [(r["cell_key"], r["enhancer"], r["dataset"], r["evaluation"])
-                for r in self.run_grid(run["run_id"])]  # fmt: skip
+        rows = [
+            (r["cell_key"], r["enhancer"], r["dataset"], r["evaluation"])
+            for r in self.run_grid(run["run_id"])
+        ]
         return same and rows == [tuple(c) for c in grid]
 
     def finish_run(self, run_id: int) -> None:
@@ -367,12 +369,24 @@ class Store:
             db.execute(
                 "INSERT INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    r.cell_key, r.enhancer, r.dataset, r.evaluation, r.status, r.error,
-                    json.dumps(r.spec, sort_keys=True), r.n_images, r.n_skipped, r.params,
-                    None if r.trainable is None else int(r.trainable), r.enhance_s,
-                    r.images_per_s, r.ms_per_mp, r.wall_s, time.time(),
+                    r.cell_key,
+                    r.enhancer,
+                    r.dataset,
+                    r.evaluation,
+                    r.status,
+                    r.error,
+                    json.dumps(r.spec, sort_keys=True),
+                    r.n_images,
+                    r.n_skipped,
+                    r.params,
+                    None if r.trainable is None else int(r.trainable),
+                    r.enhance_s,
+                    r.images_per_s,
+                    r.ms_per_mp,
+                    r.wall_s,
+                    time.time(),
                 ),
-            )  # fmt: skip
+            )
             db.executemany(
                 "INSERT INTO cell_metrics VALUES (?,?,?,?,?,?)",
                 [

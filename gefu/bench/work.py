@@ -59,8 +59,16 @@ class UnitResult:
 class Worker:
     """Runs units on one device; builds each dataset, row and evaluation once and keeps it."""
 
-    def __init__(self, config, device: str, *, save_images: bool = False, debug: bool = False,
-                 datasets: dict | None = None, tasks: dict | None = None):  # fmt: skip
+    def __init__(
+        self,
+        config,
+        device: str,
+        *,
+        save_images: bool = False,
+        debug: bool = False,
+        datasets: dict | None = None,
+        tasks: dict | None = None,
+    ):
         self.config, self.device = config, device
         self.save_images, self.debug = save_images, debug
         self.datasets = dict(datasets or {})

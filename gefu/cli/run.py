@@ -94,15 +94,25 @@ def main(args) -> int:
             "ray" if args.ray_address else "processes" if args.workers or devices else "local"
         )
     if args.executor == "local" and (args.workers or devices or args.ray_address):
-        print("error: --workers, --devices and --ray-address need --executor processes or ray",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "error: --workers, --devices and --ray-address need --executor processes or ray",
+            file=sys.stderr,
+        )
         return 2
     try:
         runner = Runner(
-            config, force=args.force, save_images=args.save_images, device=args.device,
-            quiet=args.quiet, debug=args.debug, executor=args.executor, workers=workers,
-            devices=devices, ray_address=args.ray_address, shard_size=args.shard_size,
-        )  # fmt: skip
+            config,
+            force=args.force,
+            save_images=args.save_images,
+            device=args.device,
+            quiet=args.quiet,
+            debug=args.debug,
+            executor=args.executor,
+            workers=workers,
+            devices=devices,
+            ray_address=args.ray_address,
+            shard_size=args.shard_size,
+        )
         outcome = runner.run()
     except (RuntimeError, ConfigError) as exc:  # StoreError is a RuntimeError
         print(f"error: {exc}", file=sys.stderr)

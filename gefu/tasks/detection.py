@@ -199,10 +199,18 @@ class Detection(BoxTask):
     ):
         if metric in ONE_CLASS:
             raise ValueError(f"metric {metric!r} scores faces: use the face_detection evaluation")
-        model = detector_model(detector, config, checkpoint, cfg_options, allow_random_weights,
-                               darknet, choices=("mmdet", "darknet"))  # fmt: skip
-        self._init_boxes(model, metric, iou_thr, voc_mode, score_thr, ref_score_thr,
-                         class_map=class_map)  # fmt: skip
+        model = detector_model(
+            detector,
+            config,
+            checkpoint,
+            cfg_options,
+            allow_random_weights,
+            darknet,
+            choices=("mmdet", "darknet"),
+        )
+        self._init_boxes(
+            model, metric, iou_thr, voc_mode, score_thr, ref_score_thr, class_map=class_map
+        )
         self.class_map, self.names = class_map, class_names(class_map)
         self.classes: tuple[str, ...] | None = None  # the dataset's, bound by incompatible()
         self._to_dataset: dict[int, int] | None = None
@@ -212,9 +220,11 @@ class Detection(BoxTask):
         return not self.consistency
 
     def spec(self) -> dict[str, Any]:
-        return super().spec() if self.consistency else {
-            **super().spec(), "class_map": self.names or None
-        }  # fmt: skip
+        return (
+            super().spec()
+            if self.consistency
+            else {**super().spec(), "class_map": self.names or None}
+        )
 
     def labels_incompatible(self, dataset) -> str | None:
         if getattr(dataset, "task", None) != "detection":

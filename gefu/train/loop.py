@@ -77,8 +77,14 @@ class _Context:
         return self._aux[name]
 
 
-def train(config: TrainConfig, *, resume: bool = False, output: str | Path | None = None,
-          steps: int | None = None, quiet: bool = False) -> TrainResult:  # fmt: skip
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    output: str | Path | None = None,
+    steps: int | None = None,
+    quiet: bool = False,
+) -> TrainResult:
     """Train ``config.method``; ``output``/``steps`` override the config's."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -106,14 +112,20 @@ def train(config: TrainConfig, *, resume: bool = False, output: str | Path | Non
             out.mkdir(parents=True, exist_ok=True)
             (out / "recipe.json").write_text(json.dumps(recipe, indent=2, sort_keys=True))
             if recipe["switches"]:
-                say("paper-versus-release switches: " + ", ".join(
-                    f"{n}={v['value']} (release: {v['release']})"
-                    for n, v in recipe["switches"].items()))  # fmt: skip
+                say(
+                    "paper-versus-release switches: "
+                    + ", ".join(
+                        f"{n}={v['value']} (release: {v['release']})"
+                        for n, v in recipe["switches"].items()
+                    )
+                )
         prepared = {g: (accelerator.prepare(o), s) for g, (o, s) in optimizers.items()}
         from gefu.train.aux import build_aux
 
-        aux = {n: build_aux(n, config.aux.get(n), config.allow_random_aux, accelerator.device)
-               for n in method.aux_networks}  # fmt: skip
+        aux = {
+            n: build_aux(n, config.aux.get(n), config.allow_random_aux, accelerator.device)
+            for n in method.aux_networks
+        }
         start = 0
         if resume and (ckpt := latest_checkpoint(out)) is not None:
             start = load_checkpoint(ckpt, modules, prepared, accelerator)
@@ -170,13 +182,23 @@ def train(config: TrainConfig, *, resume: bool = False, output: str | Path | Non
 
 
 def _loader(ds, config: TrainConfig, name: str, start: int, total: int, accelerator):
-    sampler = StepBatches(len(ds), config.batch_size, config.seed, name, start, total,
-                          accelerator.process_index, accelerator.num_processes)  # fmt: skip
+    sampler = StepBatches(
+        len(ds),
+        config.batch_size,
+        config.seed,
+        name,
+        start,
+        total,
+        accelerator.process_index,
+        accelerator.num_processes,
+    )
     return torch.utils.data.DataLoader(
-        ds, batch_sampler=sampler, num_workers=config.num_workers,
+        ds,
+        batch_sampler=sampler,
+        num_workers=config.num_workers,
         generator=torch.Generator(),  # never draw from the global RNG (exact resume)
         pin_memory=accelerator.device.type == "cuda",
-    )  # fmt: skip
+    )
 
 
 def _to(batch, device):
@@ -219,8 +241,10 @@ class _Validator:
         self._input_scores: dict[str, float] | None = None
 
     def _score(self, images, references) -> dict[str, list[float]]:
-        return {n: [float(v) for v in (m(images, references) if m.full_reference else m(images))]
-                for n, m in self.metrics.items()}  # fmt: skip
+        return {
+            n: [float(v) for v in (m(images, references) if m.full_reference else m(images))]
+            for n, m in self.metrics.items()
+        }
 
     @torch.inference_mode()
     def __call__(self, model) -> dict[str, float]:
@@ -264,7 +288,7 @@ def _rng_state() -> dict:
             "pos": np_state[2],
             "has_gauss": np_state[3],
             "gauss": np_state[4],
-        },  # fmt: skip
+        },
     }
 
 
@@ -301,7 +325,7 @@ def run_recipe(method, config: TrainConfig, steps: int, processes: int) -> dict:
         "compile": {
             "value": compile_backend(method, config),
             "release": "inductor" if method.released_compile else None,
-        },  # fmt: skip
+        },
         "aux": config.aux,
         "allow_random_aux": config.allow_random_aux,
     }
@@ -319,8 +343,9 @@ def stamp_recipe(model_dir: Path, recipe: dict | None) -> None:
     file.write_text(json.dumps(saved, indent=2, sort_keys=True))
 
 
-def save_checkpoint(output: Path, step: int, modules, optimizers, accelerator, config,
-                    recipe: dict | None = None) -> Path:  # fmt: skip
+def save_checkpoint(
+    output: Path, step: int, modules, optimizers, accelerator, config, recipe: dict | None = None
+) -> Path:
     """``checkpoints/step_<N>/``: the model's ``save_pretrained`` files, other modules as
     ``<name>.safetensors``, and ``training_state.pt``; then ``latest``; then pruning."""
     from safetensors.torch import save_file
@@ -335,14 +360,17 @@ def save_checkpoint(output: Path, step: int, modules, optimizers, accelerator, c
             state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
             save_file(state, str(tmp / f"{name}.safetensors"))
     scaler = getattr(accelerator, "scaler", None)
-    torch.save({
-        "step": step,
-        "optimizers": {g: o.state_dict() for g, (o, _) in optimizers.items()},
-        "schedulers": {g: s.state_dict() for g, (_, s) in optimizers.items() if s is not None},
-        "scaler": scaler.state_dict() if scaler is not None else None,
-        "rng": _rng_state(),
-        "config": config.model_dump(mode="json"),
-    }, tmp / STATE_NAME)  # fmt: skip
+    torch.save(
+        {
+            "step": step,
+            "optimizers": {g: o.state_dict() for g, (o, _) in optimizers.items()},
+            "schedulers": {g: s.state_dict() for g, (_, s) in optimizers.items() if s is not None},
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "rng": _rng_state(),
+            "config": config.model_dump(mode="json"),
+        },
+        tmp / STATE_NAME,
+    )
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     (root / "latest.tmp").write_text(final.name + "\n")

@@ -101,10 +101,13 @@ class TrainMethod:
         if data is None and self.Data is not None:
             data = validate(self.Data, self.data, "data")
         switches = {
-            name: {"value": getattr(c, name), "release": released,
-                   "as_released": getattr(c, name) == released}
+            name: {
+                "value": getattr(c, name),
+                "release": released,
+                "as_released": getattr(c, name) == released,
+            }
             for name, released in c.release_switches.items()
-        }  # fmt: skip
+        }
         return {
             "method": self.registry_name,
             "params": c.model_dump(mode="json"),

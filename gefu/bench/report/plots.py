@@ -148,8 +148,15 @@ def agreement_heatmap(a: Agreement) -> bytes | None:
     ax = fig.subplots()
     im = ax.imshow(tau, cmap="RdBu", vmin=-1.0, vmax=1.0, aspect="auto")
     for (i, j), label in text.items():
-        ax.text(j, i, label, ha="center", va="center", fontsize=7,
-                color="white" if abs(tau[i, j]) > 0.6 else "black")  # fmt: skip
+        ax.text(
+            j,
+            i,
+            label,
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if abs(tau[i, j]) > 0.6 else "black",
+        )
     ax.set_xticks(range(len(cols)), [shorten(c, 40) for c in cols], fontsize=8)
     ax.set_yticks(range(len(rows)), [shorten(r, 28) for r in rows], fontsize=8)
     fig.colorbar(im, ax=ax, label="Kendall τ")

@@ -38,29 +38,46 @@ def _table(t: Table) -> dict[str, Any]:
         metrics = {}
         for name, m in r.metrics.items():
             metrics[name] = {
-                "value": _num(m.value), "ci": _ci(m.ci), "ci_method": m.method,
-                "n_images": m.n, "rank": m.rank, "unavailable": m.unavailable,
-            }  # fmt: skip
+                "value": _num(m.value),
+                "ci": _ci(m.ci),
+                "ci_method": m.method,
+                "n_images": m.n,
+                "rank": m.rank,
+                "unavailable": m.unavailable,
+            }
         rows.append(
             {
-                "enhancer": r.enhancer, "status": r.status, "error": r.error, "rank": r.rank,
-                "tied_with_above": r.tied_above, "n_skipped": r.n_skipped, "params": r.params,
-                "images_per_s": _num(r.images_per_s), "ms_per_mp": _num(r.ms_per_mp),
+                "enhancer": r.enhancer,
+                "status": r.status,
+                "error": r.error,
+                "rank": r.rank,
+                "tied_with_above": r.tied_above,
+                "n_skipped": r.n_skipped,
+                "params": r.params,
+                "images_per_s": _num(r.images_per_s),
+                "ms_per_mp": _num(r.ms_per_mp),
                 "metrics": metrics,
             }
-        )  # fmt: skip
+        )
     comparisons = []
     if t.stats is not None:
         for (a, b), pair in t.stats.pairs.items():
             comparisons.append(
                 {
-                    "a": a, "b": b, "metric": t.stats.metric, "delta": _num(pair.delta),
-                    "ci": _ci(pair.ci), "p": _num(pair.p),
-                    "p_holm": _num(t.stats.p_adj.get((a, b))), "n_images": pair.n,
-                    "n_units": pair.units, "test": pair.test, "exact": pair.exact,
+                    "a": a,
+                    "b": b,
+                    "metric": t.stats.metric,
+                    "delta": _num(pair.delta),
+                    "ci": _ci(pair.ci),
+                    "p": _num(pair.p),
+                    "p_holm": _num(t.stats.p_adj.get((a, b))),
+                    "n_images": pair.n,
+                    "n_units": pair.units,
+                    "test": pair.test,
+                    "exact": pair.exact,
                     "verdict": VERDICTS[t.stats.verdict(a, b)],
                 }
-            )  # fmt: skip
+            )
     return {
         "dataset": t.dataset,
         "evaluation": t.evaluation,
@@ -86,11 +103,16 @@ def _table_statistics(t: Table) -> dict[str, Any]:
     }
     if s is not None:
         out |= {
-            "metric": s.metric, "tests": s.tests, "correction": "holm",
-            "family": f"the {s.family} pairs of this table", "family_size": s.family,
-            "random_swaps": s.n_random, "min_p_holm": _num(s.min_p),
-            "underpowered": s.underpowered, "min_detectable_difference": _num(s.detectable),
-        }  # fmt: skip
+            "metric": s.metric,
+            "tests": s.tests,
+            "correction": "holm",
+            "family": f"the {s.family} pairs of this table",
+            "family_size": s.family,
+            "random_swaps": s.n_random,
+            "min_p_holm": _num(s.min_p),
+            "underpowered": s.underpowered,
+            "min_detectable_difference": _num(s.detectable),
+        }
     return out
 
 
@@ -99,23 +121,39 @@ def _summary(report: Report) -> dict | None:
     if s is None:
         return None
     columns = [
-        {"dataset": c.dataset, "evaluation": c.evaluation, "metric": c.metric,
-         "lower_better": c.lower_better, "downstream": c.downstream}
+        {
+            "dataset": c.dataset,
+            "evaluation": c.evaluation,
+            "metric": c.metric,
+            "lower_better": c.lower_better,
+            "downstream": c.downstream,
+        }
         for c in s.columns
-    ]  # fmt: skip
+    ]
     rows = []
     for r in s.rows:
         cells = [
             None
             if c is None
-            else {"value": _num(c.value), "delta": _num(c.delta), "ci": _ci(c.ci),
-                  "p_holm": _num(c.p_adj), "verdict": VERDICTS[c.verdict]}
+            else {
+                "value": _num(c.value),
+                "delta": _num(c.delta),
+                "ci": _ci(c.ci),
+                "p_holm": _num(c.p_adj),
+                "verdict": VERDICTS[c.verdict],
+            }
             for c in r.cells
-        ]  # fmt: skip
+        ]
         rows.append(
-            {"enhancer": r.enhancer, "is_input": r.is_input, "avg_rank": _num(r.avg_rank),
-             "avg_rank_ci": _ci(r.rank_ci), "n_ranked": r.n_ranked, "gains": cells}
-        )  # fmt: skip
+            {
+                "enhancer": r.enhancer,
+                "is_input": r.is_input,
+                "avg_rank": _num(r.avg_rank),
+                "avg_rank_ci": _ci(r.rank_ci),
+                "n_ranked": r.n_ranked,
+                "gains": cells,
+            }
+        )
     return {"columns": columns, "rows": rows}
 
 
@@ -146,7 +184,7 @@ def _agreement(report: Report) -> list[dict]:
                 }
                 for u in a.unreliable
             ],
-        }  # fmt: skip
+        }
         for a in report.agreement
     ]
 
@@ -177,7 +215,7 @@ def document(report: Report) -> dict[str, Any]:
             },
             "correction": "holm, across the pairs of one table (the summary uses the same)",
             "alpha": ALPHA,
-        },  # fmt: skip
+        },
         "summary": _summary(report),
         "agreement": _agreement(report),
         "tables": [_table(t) | {"protocol": facts(t, report.versions)} for t in report.tables],

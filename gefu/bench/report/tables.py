@@ -12,10 +12,23 @@ from gefu.bench.report.text import DASH, TIE, decimals, shorten
 
 MAX_PROBLEMS = 20
 CSV_FIELDS = [
-    "dataset", "evaluation", "enhancer", "metric", "value", "ci_low", "ci_high", "ci_method",
-    "n_images", "lower_better", "rank", "status", "reason", "params", "images_per_s",
+    "dataset",
+    "evaluation",
+    "enhancer",
+    "metric",
+    "value",
+    "ci_low",
+    "ci_high",
+    "ci_method",
+    "n_images",
+    "lower_better",
+    "rank",
+    "status",
+    "reason",
+    "params",
+    "images_per_s",
     "ms_per_mp",
-]  # fmt: skip
+]
 
 
 def arrow(col: Column) -> str:

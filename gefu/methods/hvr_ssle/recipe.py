@@ -157,9 +157,18 @@ class HVRSSLETraining(TrainMethod):
             from gefu.methods.hvr_ssle.network import HVRSSLE
 
             c = self.config
-            model = HVRSSLE(T=c.T, C=c.C, n_supervision=c.n_supervision, dim=c.dim,
-                            features=c.features, groups=c.groups, depths=c.depths,
-                            heads=c.heads, window=c.window, mlp_ratio=c.mlp_ratio)  # fmt: skip
+            model = HVRSSLE(
+                T=c.T,
+                C=c.C,
+                n_supervision=c.n_supervision,
+                dim=c.dim,
+                features=c.features,
+                groups=c.groups,
+                depths=c.depths,
+                heads=c.heads,
+                window=c.window,
+                mlp_ratio=c.mlp_ratio,
+            )
             self._modules = {"model": model}
         return self._modules
 
@@ -182,14 +191,19 @@ class HVRSSLETraining(TrainMethod):
         c = self.config
         p01, t01 = ((pred + 1) / 2).clamp(0, 1), ((target + 1) / 2).clamp(0, 1)
         sat, chroma = saturation_loss(p01, t01), chroma_loss(p01, t01)
-        terms = {"mae": mae_loss(pred, target), "saturation": sat, "chroma": chroma,
-                 "chroma_sat": c.w_saturation * sat + c.w_chroma * chroma}  # fmt: skip
+        terms = {
+            "mae": mae_loss(pred, target),
+            "saturation": sat,
+            "chroma": chroma,
+            "chroma_sat": c.w_saturation * sat + c.w_chroma * chroma,
+        }
         if c.w_lpips > 0:
             if self._lpips is False:
                 self._lpips = make_lpips(pred.device)
             if self._lpips is not None:
-                terms["lpips"] = self._lpips(pred.clamp(-1, 1), target.clamp(-1, 1),
-                                             normalize=False).mean()  # fmt: skip
+                terms["lpips"] = self._lpips(
+                    pred.clamp(-1, 1), target.clamp(-1, 1), normalize=False
+                ).mean()
         total = c.w_mae * terms["mae"] + c.w_chroma_sat * terms["chroma_sat"]
         if "lpips" in terms:
             total = total + c.w_lpips * terms["lpips"]

@@ -112,8 +112,9 @@ def _chunk_scan(h, u, delta, B, C, log_a, delta_bias, delta_softplus):
     return y, states[-1].clone()
 
 
-def torch_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=False, chunk=CHUNK,
-               recompute=None):  # fmt: skip
+def torch_scan(
+    u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=False, chunk=CHUNK, recompute=None
+):
     """Pure-PyTorch selective scan (any device, differentiable).
 
     ``recompute`` (default: whenever a gradient is being recorded) keeps only each chunk's
@@ -144,15 +145,33 @@ def torch_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=False,
     return y if D is None else y + u * D.float()[None, :, None]
 
 
-def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=False,
-                   backend: str = "auto", recompute=None):  # fmt: skip
+def selective_scan(
+    u,
+    delta,
+    A,
+    B,
+    C,
+    D=None,
+    delta_bias=None,
+    delta_softplus=False,
+    backend: str = "auto",
+    recompute=None,
+):
     """``backend``: "auto" (CUDA kernel on CUDA tensors when available, else PyTorch),
     "cuda" (the kernel, or an error) or "torch"; ``recompute``: see ``torch_scan``."""
     kernel = _cuda_kernel() if backend != "torch" and u.is_cuda else None
     if backend == "cuda" and kernel is None:
         raise RuntimeError("mamba_ssm's selective scan kernel is unavailable (CUDA tensors needed)")
     if kernel is not None:
-        return kernel(u.contiguous(), delta.contiguous(), A.contiguous(), B.contiguous(),
-                      C.contiguous(), D, z=None, delta_bias=delta_bias,
-                      delta_softplus=delta_softplus)  # fmt: skip
+        return kernel(
+            u.contiguous(),
+            delta.contiguous(),
+            A.contiguous(),
+            B.contiguous(),
+            C.contiguous(),
+            D,
+            z=None,
+            delta_bias=delta_bias,
+            delta_softplus=delta_softplus,
+        )
     return torch_scan(u, delta, A, B, C, D, delta_bias, delta_softplus, recompute=recompute)

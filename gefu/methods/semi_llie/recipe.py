@@ -89,9 +89,11 @@ class SemiLLIEConfig(MethodConfig):
     # for the paper batch on one GPU without mamba_ssm
     checkpoint_blocks: bool = False
 
-    release_switches: ClassVar[dict[str, Any]] = {"contrastive_grad": False,
-                                                  "contrastive_features": "ram",
-                                                  "vgg_imagenet_norm": False}  # fmt: skip
+    release_switches: ClassVar[dict[str, Any]] = {
+        "contrastive_grad": False,
+        "contrastive_features": "ram",
+        "vgg_imagenet_norm": False,
+    }
 
 
 class SemiLLIEData(StrictModel):
@@ -119,8 +121,11 @@ class SemiLLIEData(StrictModel):
         model = data.pop("model", "physical")
         if "root" in data:
             root = Path(str(data.pop("root")))
-            data["labeled"] = {"name": "paired_folder", "root": str(root / "labeled"),
-                               "params": {"low_dir": "input", "high_dir": "GT"}}  # fmt: skip
+            data["labeled"] = {
+                "name": "paired_folder",
+                "root": str(root / "labeled"),
+                "params": {"low_dir": "input", "high_dir": "GT"},
+            }
             data["unlabeled"] = {"name": "unpaired_folder", "root": str(root / "unlabeled/input")}
             warnings.warn(
                 f"data.root: deprecated spelling; write the dataset entries instead: labeled: "
@@ -176,8 +181,9 @@ def rot8(x: torch.Tensor, index: int) -> torch.Tensor:
 
 
 def _square(image: torch.Tensor, size: int) -> torch.Tensor:
-    return F.interpolate(image[None], (size, size), mode="bilinear", antialias=True,
-                         align_corners=False)[0].clamp(0, 1)  # fmt: skip
+    return F.interpolate(
+        image[None], (size, size), mode="bilinear", antialias=True, align_corners=False
+    )[0].clamp(0, 1)
 
 
 def paired_geometry(images: list[torch.Tensor], d: SemiLLIEData, gen: torch.Generator):
@@ -293,8 +299,9 @@ class SemiLLIETraining(TrainMethod):
 
     def optimizers(self, modules):
         c = self.config
-        opt = torch.optim.AdamW(modules["model"].parameters(), lr=c.lr, betas=(0.9, 0.999),
-                                weight_decay=c.weight_decay)  # fmt: skip
+        opt = torch.optim.AdamW(
+            modules["model"].parameters(), lr=c.lr, betas=(0.9, 0.999), weight_decay=c.weight_decay
+        )
         return {"model": (opt, torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor))}
 
     def datasets(self) -> dict[str, Any]:
@@ -330,8 +337,9 @@ class SemiLLIETraining(TrainMethod):
         reader, darkening = open_source(spec, where)
         if darkening is None:
             return reader, None
-        darkener = DarkenedPatches(reader, self.data_config.crop, model=darkening.model,
-                                   severity=darkening.severity)  # fmt: skip
+        darkener = DarkenedPatches(
+            reader, self.data_config.crop, model=darkening.model, severity=darkening.severity
+        )
         return reader, darkener
 
     def losses(self, batch: dict[str, Any], ctx) -> dict[str, torch.Tensor]:
