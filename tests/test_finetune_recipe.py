@@ -172,3 +172,28 @@ def test_runner_config_is_the_published_recipe(tmp_path):
     assert dark.train_dataloader.dataset.times == 3
     assert [p["type"] for p in dark.param_scheduler] == ["MultiStepLR"]
     assert dark.model.bbox_head.anchor_generator.base_sizes[2] == [(5, 8), (8, 15), (23, 13)]
+
+
+def test_dry_run_of_the_shipped_config_prints_the_published_recipe_without_the_data(tmp_path):
+    from gefu.bench.dry_run import dry_run
+
+    config = load_config(REPO / "configs/gefu/exdark_finetune_yolov3.yaml", check_paths=False)
+    config = config.model_copy(update={"output": str(tmp_path / "out")})
+    lines: list[str] = []
+    totals = dry_run(config, out=lines.append)
+    text = "\n".join(lines)
+    for setting in (
+        "epochs: 25",
+        "batch_size: 8",
+        "lr: 0.001",
+        "momentum: 0.9",
+        "weight_decay: 0.0005",
+        "grad_clip: 35.0",
+        "warmup_iters: 2000",
+        "warmup_ratio: 0.1",
+        "milestones: [18, 23]",
+        "nms_iou: 0.45",
+    ):
+        assert f"  {setting}\n" in text + "\n", setting
+    assert "not readable here" in text and totals["finetunes"] >= 3  # 3 seeds per row
+    assert not (tmp_path / "out").exists()  # a plan writes nothing

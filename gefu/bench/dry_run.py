@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 # Seconds per fine-tuning iteration of the ExDark recipe (YOLOv3-D53, batch 8, 320-608 inputs)
 # on one GPU, for the cost estimate: an assumption, not a measurement (no GPU was at hand; see
@@ -19,7 +20,15 @@ def dry_run(config, out=print) -> dict:
     from gefu.bench.grid import build_grid
     from gefu.bench.store import DB_NAME, Store
     from gefu.datasets import create_dataset
+    from gefu.enhancers.weights import available_offline, is_release_name
 
+    def missing(w) -> bool:
+        return bool(w) and not (available_offline(w) if is_release_name(w) else Path(w).exists())
+
+    absent = [s.label for s in config.enhancers if missing(s.weights)]
+    if absent:  # a plan needs no weights: those rows are named, not keyed
+        kept = [s for s in config.enhancers if s.label not in absent]
+        config = config.model_copy(update={"enhancers": kept})
     grid = build_grid(config, lambda exc: str(exc))
     cached = set()
     if (config.output_dir / DB_NAME).exists():
@@ -36,6 +45,8 @@ def dry_run(config, out=print) -> dict:
         out(f"  unavailable {t_label} on {d_label}: {why}")
     for name in config.left_out:
         out(f"  left out until trained: {name}")
+    for name in absent:
+        out(f"  weights not found (not counted): {name}")
     finetunes = [c for c in grid.cells if c.alone]
     totals = {
         "cells": len(grid.cells),
@@ -49,9 +60,14 @@ def dry_run(config, out=print) -> dict:
         task = grid.tasks[cell.evaluation]
         d_spec = next(s for s in config.datasets if s.label == cell.dataset)
         spec = task.train_spec(d_spec)
-        n_train = len(create_dataset(spec.name, root=spec.root, limit=spec.limit, **spec.params))
         r = task.recipe
-        iters = r.epochs * math.ceil(n_train * r.repeat / r.batch_size)
+        try:
+            train = create_dataset(spec.name, root=spec.root, limit=spec.limit, **spec.params)
+        except (OSError, ValueError) as exc:  # the data is not here: the recipe still prints
+            size, iters = f"not readable here: {exc}", 0
+        else:
+            size = f"{len(train)} images"
+            iters = r.epochs * math.ceil(len(train) * r.repeat / r.batch_size)
         totals["iterations"] += iters
         totals["todo_iterations"] += 0 if cell.key in cached else iters
         if (cell.evaluation, cell.dataset) in shown:
@@ -59,7 +75,7 @@ def dry_run(config, out=print) -> dict:
         shown.add((cell.evaluation, cell.dataset))
         out(
             f"fine-tune {cell.evaluation} on {cell.dataset}: training split {spec.params} "
-            f"({n_train} images), seed {task.seed}, {iters} iterations"
+            f"({size}), seed {task.seed}, {iters or 'unknown'} iterations"
         )
         out(f"  detector {task.model.config}, init {task.model.checkpoint}")
         for key, value in r.model_dump().items():

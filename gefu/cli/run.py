@@ -65,7 +65,7 @@ def main(args) -> int:
     if args.no_download:
         os.environ[OFFLINE_ENV] = "1"  # worker processes inherit it
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, check_paths=not args.dry_run)  # a plan needs no data
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
