@@ -120,7 +120,7 @@ def _leave_out_untrained(config: BenchmarkConfig) -> None:
     name counts as existing once it is in the weights cache (optional rows never download)."""
     kept = []
     for spec in config.enhancers:
-        if spec.optional and spec.weights and not _weights_exist(spec.weights):
+        if spec.optional and spec.weights and not weights_exist(spec.weights):
             config._left_out[spec.label] = spec.weights
         else:
             kept.append(spec)
@@ -166,7 +166,8 @@ def _check_names_and_paths(config: BenchmarkConfig, check_paths: bool = True) ->
     return problems
 
 
-def _weights_exist(weights: str) -> bool:
+def weights_exist(weights: str) -> bool:
+    """A path that exists, or a release name whose file is cached or mirrored (no download)."""
     from gefu.enhancers.weights import available_offline, is_release_name
 
     if is_release_name(weights):

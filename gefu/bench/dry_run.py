@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
 # Seconds per fine-tuning iteration of the ExDark recipe (YOLOv3-D53, batch 8, 320-608 inputs)
 # on one GPU, for the cost estimate: an assumption, not a measurement (no GPU was at hand; see
@@ -17,15 +16,12 @@ ITERATION_S = 0.35
 
 def dry_run(config, out=print) -> dict:
     """Print the plan of ``config``; returns its figures (cells, fine-tunes, iterations)."""
+    from gefu.bench.config import weights_exist
     from gefu.bench.grid import build_grid
     from gefu.bench.store import DB_NAME, Store
     from gefu.datasets import create_dataset
-    from gefu.enhancers.weights import available_offline, is_release_name
 
-    def missing(w) -> bool:
-        return bool(w) and not (available_offline(w) if is_release_name(w) else Path(w).exists())
-
-    absent = [s.label for s in config.enhancers if missing(s.weights)]
+    absent = [s.label for s in config.enhancers if s.weights and not weights_exist(s.weights)]
     if absent:  # a plan needs no weights: those rows are named, not keyed
         kept = [s for s in config.enhancers if s.label not in absent]
         config = config.model_copy(update={"enhancers": kept})

@@ -225,6 +225,7 @@ class CocoMatching(Scorer):
             w = weights[:, image]  # [B, nd]
             counted = np.logical_or(tps, fps)  # not ignored, per IoU threshold
             rows, which = np.unique(counted, axis=0, return_inverse=True)
+            which = np.ravel(which)  # IoU threshold -> its row of ``rows``
             seen = [np.cumsum(w * r, axis=1) for r in rows]  # detections counted so far
             for t in range(tps.shape[0]):
                 # Recall only rises at a true positive and precision only falls between
@@ -237,7 +238,7 @@ class CocoMatching(Scorer):
                 tp = np.cumsum(w[:, at], axis=1)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     rc = tp / n_pos[:, None]
-                pr = tp / (seen[int(np.ravel(which)[t])][:, at] + np.spacing(1))
+                pr = tp / (seen[which[t]][:, at] + np.spacing(1))
                 pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # precision envelope
                 q = _lookup(rc, pr, self.rec_thrs)
                 out[valid, t, k] = q[valid].mean(axis=1)
