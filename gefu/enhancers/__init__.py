@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gefu.core.manifests import manifests
 from gefu.core.registry import Registry
-from gefu.methods import manifests
 
 ENHANCERS: Registry = Registry("enhancer")
 register_enhancer = ENHANCERS.register

@@ -4,8 +4,8 @@ manifest of its folder in ``gefu/methods/``."""
 
 from __future__ import annotations
 
+from gefu.core.manifests import manifests
 from gefu.core.registry import Registry
-from gefu.methods import manifests
 
 METHODS: Registry = Registry("method")
 register_method = METHODS.register
