@@ -188,11 +188,9 @@ NEW_METHOD = {
     "network.py": """
         import torch
 
-        from gefu.enhancers import register_enhancer
         from gefu.enhancers.base import Enhancer
 
 
-        @register_enhancer("tiny_gain")
         class TinyGain(Enhancer):
             trainable = True
             needs_weights = True
@@ -208,7 +206,6 @@ NEW_METHOD = {
     "recipe.py": """
         import torch
 
-        from gefu.train import register_method
         from gefu.train.method import MethodConfig, TrainMethod
 
 
@@ -216,7 +213,6 @@ NEW_METHOD = {
             lr: float = 0.5
 
 
-        @register_method("tiny_gain")
         class TinyGainTraining(TrainMethod):
             enhancer = "tiny_gain"
             Config = TinyGainConfig
@@ -280,6 +276,8 @@ def test_a_new_method_folder_is_registered_for_benchmarks_and_training(tmp_path)
         batch = {{"train": method.datasets()["train"].tensors[0]}}
         losses = [method.train_step(batch, Ctx())["loss"] for _ in range(20)]
         method.model.save_pretrained("ckpt")
+        with open("ckpt/config.json") as f:
+            saved_as = json.load(f)["enhancer"]
         loaded = create_enhancer("tiny_gain", weights="ckpt")
         print(json.dumps({{
             "listed": [l.split()[0] for l in listing.getvalue().splitlines()[1:]],
@@ -288,6 +286,7 @@ def test_a_new_method_folder_is_registered_for_benchmarks_and_training(tmp_path)
             "losses": [losses[0], losses[-1]],
             "gain": float(loaded.gain),
             "trained_gain": float(method.model.gain),
+            "saved_as": saved_as,
         }}))
         """,
         tmp_path,
@@ -297,3 +296,4 @@ def test_a_new_method_folder_is_registered_for_benchmarks_and_training(tmp_path)
     assert "tiny_gain" in result["enhancers"] and "tiny_gain" in result["methods"]
     assert result["losses"][1] < result["losses"][0]
     assert result["gain"] == result["trained_gain"] > 1.0
+    assert result["saved_as"] == "tiny_gain"  # the network, built directly, knows its name

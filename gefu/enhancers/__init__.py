@@ -8,6 +8,8 @@ from gefu.core.manifests import manifests
 from gefu.core.registry import Registry
 
 ENHANCERS: Registry = Registry("enhancer")
+# A built-in is declared once, by its line below (a learned one, in its folder's manifest); the
+# decorator is for code outside the suite (a script, a test).
 register_enhancer = ENHANCERS.register
 
 # Classic built-ins, imported only when used (``gefu list`` and ``--help`` stay instant).

@@ -10,7 +10,9 @@
       RELEASES = ".release:RELEASES"                     # the authors' checkpoints (optional)
       LAYERS = {"enhancers": ("network", "release"), "train": ("recipe", "losses")}
 
-  Targets are ``"module:attr"``; a leading ``.`` is relative to the folder.
+  Targets are ``"module:attr"``; a leading ``.`` is relative to the folder. The manifest is
+  the one declaration of these names: the classes carry no registering decorator, and know
+  their names all the same (``registry_name``, looked up in the registry).
 - ``network.py``: the enhancer (a ``gefu.enhancers.base.Enhancer``);
 - ``release.py``: its released checkpoints (``gefu.enhancers.released.Release`` rows) and the
   released key layout ``network.py`` converts from; it imports no torch at module level and

@@ -8,6 +8,8 @@ from gefu.core.manifests import manifests
 from gefu.core.registry import Registry
 
 METHODS: Registry = Registry("method")
+# A built-in is declared once, in its folder's manifest; the decorator is for code
+# outside the suite (a script, a test).
 register_method = METHODS.register
 
 # One folder per method in gefu/methods/, found through its manifest.
