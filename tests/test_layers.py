@@ -1,11 +1,12 @@
 """Imports point one way, and never in a circle.
 
 Every module of ``gefu/`` belongs to a layer (``LAYERS``: the first pattern that matches its
-name); a module may import only the layers its row of ``ALLOWED`` names. Module-level and
-in-function imports count alike, and so does a registry's lazy ``"gefu.x.y:Attr"`` string (it
-imports that module on first use). No group of modules may import one another round in a
-circle (lazy registry strings are left out of that check: a registry naming its members, which
-import the registry to register, is how registration works).
+name; a module of a learned method's folder, its manifest's ``LAYERS``); a module may import
+only the layers its row of ``ALLOWED`` names. Module-level and in-function imports count alike,
+and so does a registry's lazy ``"gefu.x.y:Attr"`` string (it imports that module on first use).
+No group of modules may import one another round in a circle (lazy registry strings are left
+out of that check: a registry names its members, and a member may look others up by name
+through it, e.g. ``darkened`` wraps any dataset).
 
 The layers, bottom to top:
 - core: config errors, strict YAML and spec models, params, hashing, the registry; the package
@@ -15,7 +16,9 @@ The layers, bottom to top:
 - the components: enhancers, datasets, metrics and tasks (the downstream evaluations, which
   read datasets' label maps and score with metrics; nothing else imports tasks at this level);
   a learned method's folder, ``gefu/methods/<name>/``, holds components (its network and
-  released-checkpoint layout) and its training recipe (train layer);
+  released-checkpoint layout) and its training recipe (train layer), each module placed by the
+  folder's manifest (``LAYERS = {"enhancers": (...), "train": (...)}``, read as data by
+  ``gefu.core.manifests``; the manifest itself, plain strings, sits with core);
 - train (the loop, its configs, data and losses) and bench (runner, store, report, benchmark
   configs), side by side: neither imports the other;
 - the CLI on top of both.
@@ -31,6 +34,8 @@ from pathlib import Path
 
 import pytest
 
+from gefu.core.manifests import read_manifest
+
 GEFU = Path(__file__).resolve().parents[1] / "gefu"
 
 # (fnmatch pattern over dotted module names, layer); the first match wins. A pattern "x*"
@@ -45,15 +50,9 @@ LAYERS = [
     ("gefu.datasets*", "datasets"),
     ("gefu.metrics*", "metrics"),
     ("gefu.tasks*", "tasks"),
-    # a learned method's folder: what only training uses (recipe, losses, training-data
-    # degradation, a critic) is train layer; its network and released-checkpoint layout are
-    # components
-    ("gefu.methods.*.recipe*", "train"),
-    ("gefu.methods.*.train*", "train"),
-    ("gefu.methods.*.loss*", "train"),
-    ("gefu.methods.*.degrade*", "train"),
-    ("gefu.methods.*.critic*", "train"),
-    ("gefu.methods*", "enhancers"),
+    # the guide to the method folders (a docstring); the folders' modules are placed by their
+    # manifests (``method_layers``)
+    ("gefu.methods", "core"),
     ("gefu.train*", "train"),
     ("gefu.cli*", "cli"),
     ("gefu.bench*", "bench"),
@@ -123,15 +122,53 @@ def import_graph(root: Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     return imports, lazy
 
 
-def layer_of(module: str, table=LAYERS) -> str | None:
+def method_layers(root: Path) -> tuple[list[tuple[str, str]], list[str]]:
+    """Rows for the layer table from each method folder's manifest, and the problems: a module
+    of the folder its manifest does not place, a placed module that does not exist."""
+    mods = modules(root)
+    rows: list[tuple[str, str]] = []
+    problems: list[str] = []
+    folders = root / "methods"
+    for folder in sorted(folders.iterdir() if folders.is_dir() else []):
+        if not (folder / "__init__.py").is_file():
+            continue
+        package = f"gefu.methods.{folder.name}"
+        placed = read_manifest(folder, package).layers
+        rows.append((package, "core"))  # the manifest: plain strings
+        for name, layer in placed.items():
+            rows += [(f"{package}.{name}", layer), (f"{package}.{name}.*", layer)]
+            if f"{package}.{name}" not in mods:
+                problems.append(f"{package}: its LAYERS places {name!r}, which does not exist")
+        for module in mods:
+            if (
+                module.startswith(package + ".")
+                and module[len(package) + 1 :].split(".")[0] not in placed
+            ):
+                problems.append(f"{module}: its folder's manifest does not place it (LAYERS)")
+    return rows, problems
+
+
+def layer_table(root: Path = GEFU) -> list[tuple[str, str]]:
+    return method_layers(root)[0] + LAYERS
+
+
+def layer_of(module: str, table=None) -> str | None:
+    table = layer_table() if table is None else table
     return next((layer for pattern, layer in table if fnmatch(module, pattern)), None)
 
 
-def upward_arrows(root: Path, table=LAYERS, allowed=ALLOWED) -> list[str]:
+def upward_arrows(root: Path, allowed=ALLOWED) -> list[str]:
     """``"a (layer) -> b (layer)"`` for every import the allowed matrix forbids, and every
-    module no pattern of ``table`` maps."""
+    module no row of the layer table maps."""
     imports, lazy = import_graph(root)
-    problems = [f"{m}: no layer (add a pattern to LAYERS)" for m in imports if not layer_of(m)]
+    rows, problems = method_layers(root)
+    table = rows + LAYERS
+    unplaced = {p.partition(":")[0] for p in problems}
+    problems += [
+        f"{m}: no layer (add a pattern to LAYERS)"
+        for m in imports
+        if not layer_of(m, table) and m not in unplaced
+    ]
     for graph, how in ((imports, "imports"), (lazy, "names lazily")):
         for a, targets in sorted(graph.items()):
             for b in sorted(targets):
@@ -191,12 +228,41 @@ def test_no_import_cycles():
 
 
 def test_the_layer_table_maps_every_module_and_every_layer_has_a_row():
-    assert set(ALLOWED) == {layer for _, layer in LAYERS} | {"cli"}
+    assert set(ALLOWED) == {layer for _, layer in layer_table()} | {"cli"}
+    assert method_layers(GEFU)[1] == []
     assert all(layer_of(m) for m in modules(GEFU))
     assert layer_of("gefu.methods.scuf.network") == "enhancers"
     assert layer_of("gefu.methods.scuf.release") == "enhancers"
     assert layer_of("gefu.methods.scuf.recipe") == "train"
-    assert layer_of("gefu.methods.hvr_ssle.degrade") == "train"
+    assert layer_of("gefu.methods.hvr_ssle.train_data") == "train"
+    assert layer_of("gefu.methods.scuf") == layer_of("gefu.methods") == "core"
+
+
+def test_manifest_targets_sit_in_their_layers():
+    """What a manifest registers as an enhancer is a component; a training method, train."""
+    for folder in sorted(p for p in (GEFU / "methods").iterdir() if (p / "__init__.py").is_file()):
+        manifest = read_manifest(folder, f"gefu.methods.{folder.name}")
+        for targets, layer in ((manifest.enhancers, "enhancers"), (manifest.training, "train")):
+            for target in targets.values():
+                assert layer_of(target.partition(":")[0]) == layer, target
+
+
+def test_enhancers_and_train_import_no_method_folder():
+    """Method discovery is data (``gefu.core.manifests``): the registries that list the folders'
+    names never import ``gefu.methods`` (the package-level back-arrows are gone)."""
+    imports, lazy = import_graph(GEFU)
+
+    def under(module: str, package: str) -> bool:
+        return module == package or module.startswith(package + ".")
+
+    back = [
+        f"{a} -> {b}"
+        for graph in (imports, lazy)
+        for a, targets in graph.items()
+        for b in targets
+        if (under(a, "gefu.enhancers") or under(a, "gefu.train")) and under(b, "gefu.methods")
+    ]
+    assert back == []
 
 
 # -- the checker itself, on a synthetic tree -------------------------------------------------
@@ -277,20 +343,47 @@ def test_a_cycle_fails_even_through_a_lazy_import(tmp_path):
     assert cycles(imports) == [{"gefu.datasets.a", "gefu.datasets.b", "gefu.datasets.c"}]
 
 
+FOLDER = {
+    **CLEAN,
+    "gefu/enhancers/__init__.py": "",
+    "gefu/enhancers/base.py": "",
+    "gefu/train/__init__.py": "",
+    "gefu/methods/__init__.py": "",
+    "gefu/methods/foo/__init__.py": (
+        'ENHANCERS = {"foo": ".network:Net"}\n'
+        'LAYERS = {"enhancers": ("network",), "train": ("recipe",)}\n'
+    ),
+    "gefu/methods/foo/network.py": "from gefu.enhancers.base import x\n",
+    "gefu/methods/foo/recipe.py": "from gefu.train import y\nfrom .network import Net\n",
+}
+
+
 def test_a_learned_method_folder_is_split_between_component_and_train(tmp_path):
-    files = {
-        **CLEAN,
-        "gefu/enhancers/__init__.py": "",
-        "gefu/enhancers/base.py": "",
-        "gefu/train/__init__.py": "",
-        "gefu/methods/__init__.py": "",
-        "gefu/methods/foo/__init__.py": "",
-        "gefu/methods/foo/network.py": "from gefu.enhancers.base import x\n",
-        "gefu/methods/foo/recipe.py": "from gefu.train import y\nfrom .network import Net\n",
-    }
-    root = _tree(tmp_path, files)
+    root = _tree(tmp_path, FOLDER)
     assert upward_arrows(root) == []
     (root / "methods/foo/network.py").write_text("from gefu.methods.foo.recipe import r\n")
     assert upward_arrows(root) == [
         "gefu.methods.foo.network (enhancers) imports gefu.methods.foo.recipe (train)"
     ]
+
+
+@pytest.mark.parametrize(
+    "name, text, expected",
+    [
+        # a module the manifest does not place, whatever its name
+        (
+            "gefu/methods/foo/losses.py",
+            "",
+            "gefu.methods.foo.losses: its folder's manifest does not place it (LAYERS)",
+        ),
+        # a placed module that does not exist
+        (
+            "gefu/methods/foo/__init__.py",
+            'ENHANCERS = {"foo": ".network:Net"}\n'
+            'LAYERS = {"enhancers": ("network", "release"), "train": ("recipe",)}\n',
+            "gefu.methods.foo: its LAYERS places 'release', which does not exist",
+        ),
+    ],
+)
+def test_a_method_module_its_manifest_does_not_place_fails(tmp_path, name, text, expected):
+    assert upward_arrows(_tree(tmp_path, {**FOLDER, name: text})) == [expected]

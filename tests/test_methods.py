@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from gefu.core.manifests import manifests, read_manifest
 from gefu.enhancers import ENHANCERS
 from gefu.enhancers.released import RELEASES
-from gefu.methods import manifests, read_manifest
 from gefu.train import METHODS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,18 +101,12 @@ def _module_file(module: str) -> Path | None:
 
 
 def test_networks_and_releases_never_reach_train_or_bench():
-    """A folder's component modules (all but ``recipe*``, ``loss*``, ``train*``: its network,
-    release layout and their helpers) and what they import, transitively, sit with the
-    enhancers: they never import gefu.train or gefu.bench."""
-    for folder in sorted(p for p in METHODS_DIR.iterdir() if (p / "__init__.py").is_file()):
-        components = [
-            f"gefu.methods.{folder.name}.{f.stem}"
-            for f in folder.glob("*.py")
-            if not f.stem.startswith(("recipe", "loss", "train", "__init__"))
-        ]
-        assert {f"gefu.methods.{folder.name}.{m}" for m in ("network", "release")} <= set(
-            components
-        )
+    """A folder's component modules (its manifest's ``LAYERS["enhancers"]``: network, release
+    layout and their helpers) and what they import, transitively, sit with the enhancers: they
+    never import gefu.train or gefu.bench."""
+    for m in manifests():
+        components = [f"{m.package}.{name}" for name, layer in m.layers.items() if layer != "train"]
+        assert {f"{m.package}.{name}" for name in ("network", "release")} <= set(components)
         todo, seen = list(components), set()
         while todo:
             module = todo.pop()
@@ -131,16 +125,56 @@ def test_manifests_import_nothing():
             assert not [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
 
 
-def test_a_bad_manifest_is_a_clear_error(tmp_path, monkeypatch):
-    (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / "__init__.py").write_text('ENHANCERS = {"x": "network.Class"}\n')
-    monkeypatch.syspath_prepend(str(tmp_path))
+def test_a_bad_manifest_is_a_clear_error(tmp_path):
+    def manifest(text: str):
+        folder = tmp_path / "broken"
+        folder.mkdir(exist_ok=True)
+        (folder / "__init__.py").write_text(textwrap.dedent(text))
+        return read_manifest(folder, "broken")
+
     with pytest.raises(ValueError, match="broken.*'module:attr'"):
-        read_manifest("broken")
-    (tmp_path / "empty").mkdir()
-    (tmp_path / "empty" / "__init__.py").write_text('"""No manifest."""\n')
+        manifest('ENHANCERS = {"x": "network.Class"}\n')
     with pytest.raises(ValueError, match="must declare ENHANCERS and/or TRAINING"):
-        read_manifest("empty")
+        manifest('"""No manifest."""\n')
+    with pytest.raises(ValueError, match="must be plain strings"):
+        manifest('ENHANCERS = {"x": NAME}\n')
+    with pytest.raises(ValueError, match=r"__init__.py:2: a manifest holds only"):
+        manifest('"""Doc."""\nimport os\nENHANCERS = {"x": ".network:X"}\n')
+    with pytest.raises(ValueError, match="LAYERS places 'network' twice"):
+        manifest(
+            """
+            ENHANCERS = {"x": ".network:X"}
+            LAYERS = {"enhancers": ("network",), "train": ("network", "recipe")}
+            """
+        )
+    with pytest.raises(ValueError, match="LAYERS must map enhancers and/or train"):
+        manifest('ENHANCERS = {"x": ".network:X"}\nLAYERS = {"bench": ("network",)}\n')
+    good = manifest(
+        '''
+        """A manifest."""
+
+        ENHANCERS = {"x": ".network:X"}
+        RELEASES = "other.place:ROWS"
+        LAYERS = {"enhancers": ("network",), "train": ("recipe",)}
+        '''
+    )
+    assert good.enhancers == {"x": "broken.network:X"} and good.training == {}
+    assert good.releases == "other.place:ROWS"
+    assert good.layers == {"network": "enhancers", "recipe": "train"}
+
+
+def test_discovery_imports_no_method_folder(tmp_path):
+    out = run_python(
+        """
+        import json, sys
+        from gefu.core.manifests import manifests
+        found = [m.package for m in manifests()]
+        print(json.dumps([found, [m for m in sys.modules if m.startswith("gefu.methods")]]))
+        """,
+        tmp_path,
+    )
+    found, imported = json.loads(out.splitlines()[-1])
+    assert "gefu.methods.zero_dce" in found and imported == []
 
 
 NEW_METHOD = {
@@ -149,15 +183,14 @@ NEW_METHOD = {
 
         ENHANCERS = {"tiny_gain": ".network:TinyGain"}
         TRAINING = {"tiny_gain": ".recipe:TinyGainTraining"}
+        LAYERS = {"enhancers": ("network",), "train": ("recipe",)}
         ''',
     "network.py": """
         import torch
 
-        from gefu.enhancers import register_enhancer
         from gefu.enhancers.base import Enhancer
 
 
-        @register_enhancer("tiny_gain")
         class TinyGain(Enhancer):
             trainable = True
             needs_weights = True
@@ -173,7 +206,6 @@ NEW_METHOD = {
     "recipe.py": """
         import torch
 
-        from gefu.train import register_method
         from gefu.train.method import MethodConfig, TrainMethod
 
 
@@ -181,7 +213,6 @@ NEW_METHOD = {
             lr: float = 0.5
 
 
-        @register_method("tiny_gain")
         class TinyGainTraining(TrainMethod):
             enhancer = "tiny_gain"
             Config = TinyGainConfig
@@ -245,6 +276,8 @@ def test_a_new_method_folder_is_registered_for_benchmarks_and_training(tmp_path)
         batch = {{"train": method.datasets()["train"].tensors[0]}}
         losses = [method.train_step(batch, Ctx())["loss"] for _ in range(20)]
         method.model.save_pretrained("ckpt")
+        with open("ckpt/config.json") as f:
+            saved_as = json.load(f)["enhancer"]
         loaded = create_enhancer("tiny_gain", weights="ckpt")
         print(json.dumps({{
             "listed": [l.split()[0] for l in listing.getvalue().splitlines()[1:]],
@@ -253,6 +286,7 @@ def test_a_new_method_folder_is_registered_for_benchmarks_and_training(tmp_path)
             "losses": [losses[0], losses[-1]],
             "gain": float(loaded.gain),
             "trained_gain": float(method.model.gain),
+            "saved_as": saved_as,
         }}))
         """,
         tmp_path,
@@ -262,3 +296,4 @@ def test_a_new_method_folder_is_registered_for_benchmarks_and_training(tmp_path)
     assert "tiny_gain" in result["enhancers"] and "tiny_gain" in result["methods"]
     assert result["losses"][1] < result["losses"][0]
     assert result["gain"] == result["trained_gain"] > 1.0
+    assert result["saved_as"] == "tiny_gain"  # the network, built directly, knows its name

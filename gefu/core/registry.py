@@ -1,8 +1,15 @@
 """One small registry mechanism, used for enhancers, datasets, tasks and metrics.
 
-Built-ins are listed lazily as ``"module:attr"`` strings so that listing names never imports
-torch or a model; third-party packages add entries through the Python entry-point group
-``gefu.<kind>`` (e.g. ``gefu.enhancers``) and appear without any change to the suite.
+Built-ins are declared once, lazily, as ``"name": "module:attr"`` strings in their registry's
+table (the package ``__init__``, or a method folder's manifest), so that listing names never
+imports torch or a model; their modules do not register themselves. Third-party packages add
+entries through the Python entry-point group ``gefu.<kind>`` (e.g. ``gefu.enhancers``) and
+appear without any change to the suite; code in a script or test may use the decorator
+(``@ENHANCERS.register("name")``) instead. A name is declared one way only.
+
+A class knows the name it is registered under (``registry_name``): ``get`` and ``register``
+write it on the class, and a base class holding ``RegisteredName`` looks it up in its
+registry, so a class imported directly (a recipe building its network) knows it too.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import importlib
+import inspect
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
@@ -44,13 +52,12 @@ class Registry(Generic[T]):
         """Decorator: ``@ENHANCERS.register("gamma")``."""
 
         def deco(obj: T) -> T:
-            if name in self._lazy and _top(self._lazy[name]) == _top(obj.__module__):
-                del self._lazy[name]  # the same package's lazy entry, now resolved
-            elif name in self._loaded and self._loaded[name] is not obj:
+            if name in self._loaded and self._loaded[name] is not obj:
                 raise RegistryError(f"{self.kind} {name!r} is registered twice")
-            elif name in self._lazy:
+            if name in self._lazy:
                 raise RegistryError(
-                    f"{self.kind} {name!r} is already registered as {self._lazy[name]}"
+                    f"{self.kind} {name!r} is already registered as {self._lazy[name]}: "
+                    "declare a name once, in its table (or entry point) or by the decorator"
                 )
             self._loaded[name] = obj
             self._origin.setdefault(name, obj.__module__.split(".")[0])
@@ -100,12 +107,24 @@ class Registry(Generic[T]):
             f"unknown {self.kind} {name!r}.{hint} Valid choices: {', '.join(names) or '(none)'}"
         )
 
+    def name_of(self, obj: object) -> str:
+        """The name ``obj`` itself is registered under here, ``""`` if none; imports nothing
+        (a lazy entry matches by the ``module:qualname`` of ``obj``)."""
+        for name, loaded in self._loaded.items():
+            if loaded is obj:
+                return name
+        self._scan_plugins()
+        target = f"{getattr(obj, '__module__', '')}:{getattr(obj, '__qualname__', '')}"
+        return next((name for name, t in self._lazy.items() if t == target), "")
+
     def get(self, name: str) -> T:
         self.check(name)
         if name not in self._loaded:
             module, _, attr = self._lazy[name].partition(":")
             obj = getattr(importlib.import_module(module), attr)
-            declared = vars(obj).get("registry_name") if isinstance(obj, type) else None
+            declared = _declared_name(obj) or next(
+                (n for n, o in self._loaded.items() if o is obj), ""
+            )
             if declared and declared != name:
                 raise RegistryError(
                     f"{self.kind} {name!r} points at {module}:{attr}, which is registered as "
@@ -113,11 +132,38 @@ class Registry(Generic[T]):
                 )
             self._lazy.pop(name, None)
             self._loaded[name] = obj
-            if getattr(obj, "registry_name", None) != name:
-                with contextlib.suppress(AttributeError, TypeError):  # e.g. a function
+            if not isinstance(inspect.getattr_static(obj, "registry_name", None), RegisteredName):
+                with contextlib.suppress(AttributeError, TypeError):  # e.g. a builtin
                     obj.registry_name = name
         return self._loaded[name]
 
 
-def _top(module_path: str) -> str:
-    return module_path.split(":")[0].split(".")[0]
+class RegisteredName:
+    """A base class's ``registry_name``: the name its registry (``"package:ATTR"``) lists the
+    class, or its nearest listed base, under; ``""`` if none. Resolved on access, so a class
+    imported directly rather than through ``get`` knows its name."""
+
+    def __init__(self, registry: str):
+        self.target = registry
+        self._registry: Registry | None = None
+
+    def registry(self) -> Registry:
+        if self._registry is None:
+            module, _, attr = self.target.partition(":")
+            self._registry = getattr(importlib.import_module(module), attr)
+        return self._registry
+
+    def __get__(self, obj: object, owner: type) -> str:
+        return next((n for cls in owner.__mro__ if (n := self.registry().name_of(cls))), "")
+
+
+def _declared_name(obj: object) -> str:
+    """The name ``obj`` already carries: written on the class itself (``register``, ``get``),
+    or its base class's registry's name for this very class (``RegisteredName``)."""
+    if not isinstance(obj, type):
+        return ""
+    own = vars(obj).get("registry_name")
+    if isinstance(own, str):
+        return own
+    named = inspect.getattr_static(obj, "registry_name", None)
+    return named.registry().name_of(obj) if isinstance(named, RegisteredName) else ""

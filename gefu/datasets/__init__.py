@@ -16,6 +16,8 @@ from typing import Any
 from gefu.core.registry import Registry
 
 DATASETS: Registry = Registry("dataset")
+# A built-in is declared once, by its line below; the decorator is for code
+# outside the suite (a script, a test).
 register_dataset = DATASETS.register
 
 for _name, _target in {

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from gefu.core.registry import RegisteredName
+
 
 @dataclass
 class Finding:
@@ -53,7 +55,7 @@ class Dataset:
     and decode one item in ``load``. ``load`` raises ``gefu.io.ImageReadError`` for a file
     it cannot read; the runner reports it by name and goes on with the rest."""
 
-    registry_name: ClassVar[str] = ""
+    registry_name = RegisteredName("gefu.datasets:DATASETS")  # the name it is listed under
     paired: ClassVar[bool] = False  # items carry a reference image
     task: ClassVar[str | None] = None  # "detection", "segmentation", "classification"
     classes: tuple[str, ...] = ()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from gefu.datasets import register_dataset
 from gefu.datasets.base import Dataset, Sample, files_fingerprint
 from gefu.datasets.demo import PHOTOS
 
@@ -42,7 +41,6 @@ def bundled_photos() -> list[Path]:
     return found
 
 
-@register_dataset("bundled_photos")
 class BundledPhotos(Dataset):
     """The ``bundled_photos()`` as an unpaired dataset, the longer side resized to
     ``max_side`` (None: as stored), e.g. under ``darkened`` for a training run."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gefu.datasets import register_dataset
 from gefu.datasets.base import (
     CheckReport,
     Dataset,
@@ -116,7 +115,6 @@ class _ClassFolders(Dataset):
         return report
 
 
-@register_dataset("codan")
 class CODaN(_ClassFolders):
     """CODaN (Lengyel et al., ICCV 2021): ``<split>/<Class>/<image>`` for the splits train,
     val, test_day and test_night (the official repository keeps them under ``data/``, which is
@@ -135,7 +133,6 @@ class CODaN(_ClassFolders):
         self._list(self.require_dir(folder, f"the {split} split ({split}/<Class>/*.jpg)"), subset)
 
 
-@register_dataset("image_folder")
 class ImageFolderClassification(_ClassFolders):
     """``root[/<split>]/<class>/<image>`` (images in sub-folders of a class count too). Classes
     are the folder names sorted alphabetically, as torchvision's ``ImageFolder`` does, unless

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from gefu.datasets import register_dataset
 from gefu.datasets.base import CheckReport, Dataset, Finding, Sample, select_subset
 from gefu.datasets.boxes import (
     ParsedBoxes,
@@ -17,7 +16,6 @@ from gefu.io import read_image
 
 
 # -- the COCO reader ---------------------------------------------------------------------------
-@register_dataset("coco_detection")
 class CocoDetection(Dataset):
     """Images under ``root/<images_dir>/<file_name>`` with boxes from a COCO JSON file
     (``images``, ``annotations``, ``categories``); absolute ``images_dir``/``annotations`` paths

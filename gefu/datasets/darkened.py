@@ -11,13 +11,12 @@ import hashlib
 import json
 from typing import Any
 
-from gefu.datasets import DATASETS, create_dataset, register_dataset
+from gefu.datasets import DATASETS, create_dataset
 from gefu.datasets.base import CheckReport, Dataset, Sample
 
 SPEC_KEYS = ("name", "root", "params", "limit")
 
 
-@register_dataset("darkened")
 class Darkened(Dataset):
     """``dataset``: the wrapped set, ``{name, root, params, limit}`` as in a config's
     ``datasets:`` entry. ``root`` given to ``darkened`` itself is forwarded to the wrapped set

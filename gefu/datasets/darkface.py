@@ -8,7 +8,6 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from gefu.datasets import register_dataset
 from gefu.datasets.base import CheckReport, Dataset, Finding, Sample, select_subset
 from gefu.datasets.boxes import (
     ParsedBoxes,
@@ -145,7 +144,6 @@ class _FaceDataset(Dataset):
         return report
 
 
-@register_dataset("darkface")
 class DarkFace(_FaceDataset):
     """The released layout: ``image/N.png`` with ``label/N.txt`` (first line: the face count;
     then ``xmin ymin xmax ymax`` per face, used as written). The labelled release has no official
@@ -185,7 +183,6 @@ class DarkFace(_FaceDataset):
         return parse_label(annotation), None
 
 
-@register_dataset("darkface_voc")
 class DarkFaceVOC(_FaceDataset):
     """The VOC-XML layout of MAET / GEFU: ``xml/<id>.xml``, ``main/<split>.txt`` (ids, one per
     line) and ``<images_dir>/<id>.png``; ``images_dir`` defaults to the first of ``images/``

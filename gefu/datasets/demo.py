@@ -25,7 +25,6 @@ import importlib.util
 import json
 from pathlib import Path
 
-from gefu.datasets import register_dataset
 from gefu.datasets.base import Dataset, Sample
 from gefu.io import ImageReadError, read_image
 
@@ -70,7 +69,6 @@ def photo_path(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / relative
 
 
-@register_dataset("demo")
 class DemoDataset(Dataset):
     """Every photo at every severity, named ``<photo>@<severity>`` (photo-major order); the
     photo is the item's cluster and, with several severities, the severity its stratum."""

@@ -6,7 +6,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from gefu.datasets import register_dataset
 from gefu.datasets.base import CheckReport, Dataset, Finding, Sample, select_subset
 from gefu.datasets.boxes import (
     ParsedBoxes,
@@ -129,7 +128,6 @@ def parse_annotation(path: Path) -> ParsedBoxes:
     return parsed
 
 
-@register_dataset("exdark")
 class ExDark(Dataset):
     """``ExDark/<Class>/<image>`` with ``ExDark_Annno/<Class>/<image>.txt`` (``<image>`` keeps its
     extension, matched case-insensitively: ``a.JPG`` finds ``a.jpg.txt``).

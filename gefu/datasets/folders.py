@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from gefu.datasets import register_dataset
 from gefu.datasets.base import Dataset, Sample, files_fingerprint
 from gefu.io import list_images, read_image
 
 
-@register_dataset("paired_folder")
 class PairedFolder(Dataset):
     """``root/<low_dir>/x.png`` paired with ``root/<high_dir>/x.*`` by file stem.
 
@@ -62,7 +60,6 @@ class PairedFolder(Dataset):
         return files_fingerprint([p for pair in self.pairs for p in pair], self.root)
 
 
-@register_dataset("unpaired_folder")
 class UnpairedFolder(Dataset):
     """Every image directly inside ``root``: for no-reference metrics only."""
 

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-from gefu.datasets import register_dataset
 from gefu.datasets.base import CheckReport, Dataset, Finding, Sample, select_subset
 from gefu.datasets.folders import PairedFolder, UnpairedFolder
 from gefu.io import list_images, read_image_array
@@ -165,7 +164,6 @@ class PairedSet(PairedFolder):
         return report
 
 
-@register_dataset("lol_v1")
 class LOLv1(PairedSet):
     """LOL (Wei et al., BMVC 2018): ``our485/{low,high}`` (train), ``eval15/{low,high}`` (test),
     same file names on both sides."""
@@ -177,7 +175,6 @@ class LOLv1(PairedSet):
         super().__init__(root, split, limit, subset)
 
 
-@register_dataset("lol_v2_real")
 class LOLv2Real(PairedSet):
     """LOL-v2 real (Yang et al., TIP 2021): ``Real_captured/{Train,Test}/{Low,Normal}``,
     ``lowXXXXX.png`` paired with ``normalXXXXX.png``."""
@@ -190,7 +187,6 @@ class LOLv2Real(PairedSet):
         super().__init__(root, split, limit, subset)
 
 
-@register_dataset("lol_v2_synthetic")
 class LOLv2Synthetic(PairedSet):
     """LOL-v2 synthetic: ``Synthetic/{Train,Test}/{Low,Normal}``, same names on both sides."""
 
@@ -202,7 +198,6 @@ class LOLv2Synthetic(PairedSet):
         super().__init__(root, split, limit, subset)
 
 
-@register_dataset("lsrw")
 class LSRW(PairedSet):
     """LSRW (Hai et al., R2RNet, JVCIR 2023): ``{Training data,Eval}/{Huawei,Nikon}/{low,high}``.
     Item names carry the camera (``Huawei/2.jpg``) so both cameras can be read together."""
@@ -257,26 +252,21 @@ class UnpairedSet(UnpairedFolder):
         return report
 
 
-@register_dataset("lime_set")
 class LIMESet(UnpairedSet):
     """The LIME test images (Guo et al., TIP 2017)."""
 
 
-@register_dataset("dicm")
 class DICM(UnpairedSet):
     """DICM (Lee et al., TIP 2013)."""
 
 
-@register_dataset("mef")
 class MEF(UnpairedSet):
     """The MEF low-light images (Ma et al., TIP 2015)."""
 
 
-@register_dataset("npe")
 class NPE(UnpairedSet):
     """NPE (Wang et al., TIP 2013)."""
 
 
-@register_dataset("vv")
 class VV(UnpairedSet):
     """VV (Vonikakis' test images)."""

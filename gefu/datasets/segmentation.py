@@ -15,7 +15,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from gefu.datasets import register_dataset
 from gefu.datasets.base import (
     CheckReport,
     Dataset,
@@ -239,7 +238,6 @@ class _PairedMaskReader(Dataset):
         return report
 
 
-@register_dataset("acdc_night")
 class ACDCNight(_PairedMaskReader):
     """ACDC, night condition (Sakaridis et al., ICCV 2021):
     ``rgb_anon/night/<split>/GOPRxxxx/*_rgb_anon.png`` with
@@ -267,7 +265,6 @@ class ACDCNight(_PairedMaskReader):
         )
 
 
-@register_dataset("dark_zurich")
 class DarkZurich(_PairedMaskReader):
     """Dark Zurich (Sakaridis et al., ICCV 2019), night part:
     ``rgb_anon/<split>/night/GOPRxxxx/*_rgb_anon.png`` with
@@ -294,7 +291,6 @@ class DarkZurich(_PairedMaskReader):
         )
 
 
-@register_dataset("nighttime_driving")
 class NighttimeDriving(_PairedMaskReader):
     """Nighttime Driving test (Dai & Van Gool, ITSC 2018), 50 coarsely annotated night images
     in the Cityscapes layout: ``leftImg8bit/test/night/*_leftImg8bit.png`` with
@@ -319,7 +315,6 @@ class NighttimeDriving(_PairedMaskReader):
         )
 
 
-@register_dataset("nightcity")
 class NightCity(_PairedMaskReader):
     """NightCity (Tan et al., TIP 2021): ``images/<split>/<name>.png`` with
     ``label/<split>/<name>_labelIds.png`` holding Cityscapes label ids, mapped to the 19 train
@@ -341,7 +336,6 @@ class NightCity(_PairedMaskReader):
         )
 
 
-@register_dataset("bdd100k_night")
 class BDD100KNight(_PairedMaskReader):
     """BDD100K-night (the night images of BDD100K's segmentation set, as used by FDLNet and
     GEFU): ``images/<split>/<name>.jpg`` with ``labels/<split>/<name>_train_id.png`` (BDD100K's
@@ -367,7 +361,6 @@ class BDD100KNight(_PairedMaskReader):
         self._list(images, masks, subset)
 
 
-@register_dataset("mask_folder")
 class MaskFolder(_PairedMaskReader):
     """Your own segmentation set: ``root/<images_dir>/<key><image_suffix>`` with
     ``root/<masks_dir>/<key><mask_suffix>`` (``image_suffix=""``: any image, key = its stem;

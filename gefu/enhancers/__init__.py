@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from gefu.core.manifests import manifests
 from gefu.core.registry import Registry
-from gefu.methods import manifests
 
 ENHANCERS: Registry = Registry("enhancer")
+# A built-in is declared once, by its line below (a learned one, in its folder's manifest); the
+# decorator is for code outside the suite (a script, a test).
 register_enhancer = ENHANCERS.register
 
 # Classic built-ins, imported only when used (``gefu list`` and ``--help`` stay instant).

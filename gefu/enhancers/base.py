@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gefu.core.registry import RegisteredName
+
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
@@ -21,7 +23,7 @@ class Enhancer(nn.Module):
     keyword arguments that rebuild them in ``self.hparams`` (saved to ``config.json``).
     """
 
-    registry_name: ClassVar[str] = ""
+    registry_name = RegisteredName("gefu.enhancers:ENHANCERS")  # the name it is listed under
     trainable: ClassVar[bool] = False
     needs_weights: ClassVar[bool] = False  # True: useless without from_pretrained()
     # bumped when the meaning of saved weights changes; older folders go through

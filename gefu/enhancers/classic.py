@@ -6,13 +6,11 @@ import math
 
 import torch
 
-from gefu.enhancers import register_enhancer
 from gefu.enhancers.base import Enhancer, luminance
 
 GAMMA_MODES = ("fixed", "adaptive")
 
 
-@register_enhancer("identity")
 class Identity(Enhancer):
     """Returns the input unchanged (a copy): the "no enhancement" row of every leaderboard."""
 
@@ -20,7 +18,6 @@ class Identity(Enhancer):
         return x.clone()
 
 
-@register_enhancer("gamma")
 class Gamma(Enhancer):
     """Per-channel power law ``out = x ** g``.
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from gefu.enhancers import register_enhancer
 from gefu.enhancers.base import Enhancer, luminance
 
 BINS = 256
@@ -40,7 +39,6 @@ def equalize_luminance(y: torch.Tensor) -> torch.Tensor:
     return torch.where(flat, y, out)
 
 
-@register_enhancer("he")
 class HistogramEqualization(Enhancer):
     """Global histogram equalization of the BT.601 luminance (256 bins), chroma kept."""
 
@@ -50,7 +48,6 @@ class HistogramEqualization(Enhancer):
         return replace_luminance(x, y, equalize_luminance(y))
 
 
-@register_enhancer("clahe")
 class CLAHE(Enhancer):
     """Contrast-limited adaptive histogram equalization of the luminance, chroma kept.
 

@@ -7,7 +7,6 @@ import math
 import torch
 import torch.nn.functional as F
 
-from gefu.enhancers import register_enhancer
 from gefu.enhancers.base import Enhancer
 from gefu.enhancers.retinex import gaussian_blur_mirror
 
@@ -106,7 +105,6 @@ def cascadic_solve(
     return conjugate_gradient(rhs, wx, wy, alpha, max_iter, tol, init)
 
 
-@register_enhancer("lime")
 class LIME(Enhancer):
     """LIME with the paper's sped-up solver, not its exact (ADMM) one.
 

@@ -77,7 +77,7 @@ class _ReleaseTable(Mapping[str, Release]):
 
     def _table(self) -> dict[str, Release]:
         if self._rows is None:
-            from gefu.methods import manifests
+            from gefu.core.manifests import manifests
 
             rows: dict[str, Release] = {}
             for manifest in manifests():

@@ -6,7 +6,6 @@ import math
 
 import torch
 
-from gefu.enhancers import register_enhancer
 from gefu.enhancers.base import Enhancer
 
 
@@ -52,7 +51,6 @@ def simplest_color_balance(x: torch.Tensor, low: float, high: float) -> torch.Te
     return torch.where(span > 1e-6 * hi.abs().clamp(min=1), out, torch.nan)
 
 
-@register_enhancer("msrcr")
 class MSRCR(Enhancer):
     """Multi-scale Retinex with colour restoration, then a simplest-colour-balance stretch.
 

@@ -2,27 +2,36 @@
 
 ``gefu/methods/<name>/`` holds everything of one method:
 
-- ``__init__.py``, the manifest: plain strings only, so listing names imports no torch::
+- ``__init__.py``, the manifest: plain literals only (discovery reads it as data), so listing
+  names imports no torch::
 
       ENHANCERS = {"zero_dce": ".network:ZeroDCE"}       # benchmark enhancers (gefu.enhancers)
       TRAINING = {"zero_dce": ".recipe:ZeroDCETraining"}  # training methods (gefu.train)
       RELEASES = ".release:RELEASES"                     # the authors' checkpoints (optional)
+      LAYERS = {"enhancers": ("network", "release"), "train": ("recipe", "losses")}
 
-  Targets are ``"module:attr"``; a leading ``.`` is relative to the folder.
+  Targets are ``"module:attr"``; a leading ``.`` is relative to the folder. The manifest is
+  the one declaration of these names: the classes carry no registering decorator, and know
+  their names all the same (``registry_name``, looked up in the registry).
 - ``network.py``: the enhancer (a ``gefu.enhancers.base.Enhancer``);
 - ``release.py``: its released checkpoints (``gefu.enhancers.released.Release`` rows) and the
   released key layout ``network.py`` converts from; it imports no torch at module level and
   never imports ``network.py`` (the network calls into it);
 - ``recipe.py``: the ``TrainMethod`` (``gefu.train.method``); ``losses.py``: its own losses.
 
-The registries find the folders by themselves (``manifests()``, ``pkgutil`` over this package):
-``gefu.enhancers.ENHANCERS``, ``gefu.train.METHODS`` and ``gefu.enhancers.released.RELEASES``.
+The registries find the folders by themselves: ``gefu.core.manifests.manifests()`` lists the
+packages on this package's search path and reads their manifests without importing them (nor
+this package), for ``gefu.enhancers.ENHANCERS``, ``gefu.train.METHODS`` and
+``gefu.enhancers.released.RELEASES``; so ``gefu.enhancers`` and ``gefu.train`` never import
+``gefu.methods``. This file holds only this guide.
 
-Layers (``tests/test_layers.py``): ``recipe*``, ``loss*`` and ``train*`` modules (e.g.
-``hvr_ssle/train_data.py``, HVR-SSLE's degraded training photos) sit with ``gefu.train`` and may
-import it; every other module of a folder (``network.py``, ``release.py``, their helpers; also
-``sagc/critic.py``, plain torch) sits with ``gefu.enhancers``: it may import ``gefu.core``,
-``gefu.enhancers`` and other folders' networks, never ``gefu.train`` or ``gefu.bench``.
+Layers (``tests/test_layers.py``): ``LAYERS`` places every module of the folder, and the test
+fails for a module it leaves out or one it names that does not exist. ``"train"`` modules
+(the recipe, its losses, e.g. ``hvr_ssle/train_data.py``, HVR-SSLE's degraded training photos,
+and ``sagc/critic.py``, its segmentation critic) sit with ``gefu.train`` and may import it;
+``"enhancers"`` modules (``network.py``, ``release.py`` and their helpers) are components:
+they may import ``gefu.core``, ``gefu.enhancers`` and other folders' networks, never
+``gefu.train`` or ``gefu.bench``.
 
 Where shared code lives:
 - A method built on another's network imports it from that folder: SCL-LLE is Zero-DCE's
@@ -38,70 +47,3 @@ Where shared code lives:
   term taps VGG through ``scl_lle/recipe.py``'s ``vgg_taps``); the frozen auxiliary networks
   (segmenters, VGG, RAM) are built by ``gefu/train/aux.py``.
 """
-
-from __future__ import annotations
-
-import importlib
-import pkgutil
-from dataclasses import dataclass
-from importlib.util import resolve_name
-from typing import Any
-
-
-@dataclass(frozen=True)
-class Manifest:
-    package: str  # "gefu.methods.zero_dce"
-    enhancers: dict[str, str]  # registered name -> absolute "module:attr"
-    training: dict[str, str]
-    releases: str | None
-
-    def load_releases(self) -> tuple[Any, ...]:
-        """The ``Release`` rows of the folder's ``RELEASES`` target (none if it has none)."""
-        if self.releases is None:
-            return ()
-        module, _, attr = self.releases.partition(":")
-        return tuple(getattr(importlib.import_module(module), attr))
-
-
-def manifests() -> list[Manifest]:
-    """The manifest of every method folder, in folder-name order."""
-    out = []
-    for info in sorted(pkgutil.iter_modules(__path__, __name__ + "."), key=lambda i: i.name):
-        if info.ispkg and not info.name.rpartition(".")[2].startswith("_"):
-            out.append(read_manifest(info.name))
-    return out
-
-
-def read_manifest(package: str) -> Manifest:
-    module = importlib.import_module(package)
-    where = module.__file__
-    names = {k: getattr(module, k, None) for k in ("ENHANCERS", "TRAINING", "RELEASES")}
-    if names["ENHANCERS"] is None and names["TRAINING"] is None:
-        raise ValueError(
-            f"{where}: a method folder's __init__.py must declare ENHANCERS and/or TRAINING "
-            '(e.g. ENHANCERS = {"name": ".network:Class"}); see gefu/methods/__init__.py'
-        )
-    targets = {}
-    for key in ("ENHANCERS", "TRAINING"):
-        table = names[key] or {}
-        if not isinstance(table, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in table.items()
-        ):
-            raise ValueError(f"{where}: {key} must map names to 'module:attr' strings")
-        targets[key] = {name: _absolute(t, package, where) for name, t in table.items()}
-    releases = names["RELEASES"]
-    if releases is not None and not isinstance(releases, str):
-        raise ValueError(f"{where}: RELEASES must be a 'module:attr' string")
-    return Manifest(
-        package,
-        targets["ENHANCERS"],
-        targets["TRAINING"],
-        _absolute(releases, package, where) if releases else None,
-    )
-
-
-def _absolute(target: str, package: str, where: str) -> str:
-    module, sep, attr = target.partition(":")
-    if not sep or not module or not attr:
-        raise ValueError(f"{where}: {target!r} is not a 'module:attr' target")
-    return f"{resolve_name(module, package)}:{attr}"

@@ -7,6 +7,8 @@ from typing import Any
 from gefu.core.registry import Registry
 
 TASKS: Registry = Registry("task")
+# A built-in is declared once, by its line below; the decorator is for code
+# outside the suite (a script, a test).
 register_task = TASKS.register
 
 for _name, _target in {

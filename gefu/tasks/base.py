@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from gefu.core.registry import RegisteredName
+
 SKIPPED = "skipped"  # record entry {metric: why} for an image a metric cannot score (too small)
 
 
@@ -18,7 +20,7 @@ class MetricInfo:
 
 
 class Task:
-    registry_name: ClassVar[str] = ""
+    registry_name = RegisteredName("gefu.tasks:TASKS")  # the name it is listed under
     # Distributions that compute this evaluation's models and metrics: their versions are part
     # of its cells' cache keys and stored with them.
     libraries: ClassVar[tuple[str, ...]] = ()

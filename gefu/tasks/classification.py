@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gefu.tasks import register_task
 from gefu.tasks.base import MetricInfo
 from gefu.tasks.classifiers import AUTO, Classifier
 from gefu.tasks.downstream import DownstreamTask, specialise
 
 
-@register_task("classification")
 class Classification(DownstreamTask):
     """Target "labels": top-1 / top-5 accuracy (per image 0/1) on a labelled classification
     set. ``class_map``: dataset class (name or index) -> model class index, or a list of
@@ -148,8 +146,8 @@ class Classification(DownstreamTask):
         return wanted
 
 
-ClassificationConsistency = register_task("classification_consistency")(
-    specialise(Classification, "ClassificationConsistency", target="reference")
+ClassificationConsistency = specialise(
+    Classification, "ClassificationConsistency", target="reference"
 )
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from gefu.tasks import register_task
 from gefu.tasks.base import MetricInfo
 from gefu.tasks.detection_metrics import (
     ONE_CLASS,
@@ -165,7 +164,6 @@ class BoxTask(DownstreamTask):
         return {name: values[name] for name in keep}
 
 
-@register_task("detection")
 class Detection(BoxTask):
     """A detector against the dataset's boxes (target "labels") or its own detections on the
     reference (target "reference", ``detection_consistency``: all model classes, no per-class
@@ -254,9 +252,7 @@ class Detection(BoxTask):
         return relabel(pred, self._to_dataset)
 
 
-DetectionConsistency = register_task("detection_consistency")(
-    specialise(Detection, "DetectionConsistency", target="reference")
-)
+DetectionConsistency = specialise(Detection, "DetectionConsistency", target="reference")
 
 
 # -- helpers -------------------------------------------------------------------------------------

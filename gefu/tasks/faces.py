@@ -16,14 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from gefu.tasks import register_task
 from gefu.tasks.detection import BoxTask, detector_model, relabel
 from gefu.tasks.downstream import specialise
 
 FACE_DETECTORS = ("mtcnn", "mmdet", "darknet")
 
 
-@register_task("face_detection")
 class FaceDetection(BoxTask):
     """Evaluation class "face": the detector's face label (its only class, or the one named
     "face") becomes label 0; predictions of other classes are dropped. Target "labels": the
@@ -81,6 +79,4 @@ class FaceDetection(BoxTask):
         return None
 
 
-FaceConsistency = register_task("face_consistency")(
-    specialise(FaceDetection, "FaceConsistency", target="reference")
-)
+FaceConsistency = specialise(FaceDetection, "FaceConsistency", target="reference")

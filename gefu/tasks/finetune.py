@@ -26,14 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from gefu.core.hashing import code_hash, digest, library_versions
-from gefu.tasks import register_task
 from gefu.tasks.detection import Detection
 from gefu.tasks.finetune_recipe import COCO_YOLOV3, YOLOV3_CONFIG, Recipe, runner_config
 
 TRAINING_LIBRARIES = ("torch", "mmdet", "mmcv", "mmengine", "numpy", "pillow")
 
 
-@register_task("finetune_detection")
 class FinetuneDetection(Detection):
     """Fine-tune ``config`` (an mmdet config, default YOLOv3-D53 608) from ``checkpoint``
     (default: the MMDetection zoo's COCO YOLOv3, the publications' init; a path or URL) on the

@@ -13,14 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from gefu.metrics import create_metric
-from gefu.tasks import register_task
 from gefu.tasks.base import SKIPPED, MetricInfo, Task
 
 DEFAULT_METRICS = ("psnr", "ssim", "niqe", "piqe")
 NO_REFERENCE = "dataset has no reference images"
 
 
-@register_task("iqa")
 class IQA(Task):
     """``metrics``: registered metric names, the first one primary."""
 

@@ -25,7 +25,6 @@ import math
 from typing import Any
 
 from gefu.datasets.cityscapes_ids import TRAIN_CLASSES
-from gefu.tasks import register_task
 from gefu.tasks.base import MetricInfo
 from gefu.tasks.downstream import DownstreamTask, specialise
 from gefu.tasks.frozen import FrozenModel
@@ -99,7 +98,6 @@ def iou_scores(
     return out
 
 
-@register_task("segmentation")
 class Segmentation(DownstreamTask):
     """A frozen segmenter (module doc) scored against the dataset's label
     masks (target "labels"): mIoU (primary), mAcc, aAcc and IoU per class (``IoU/<class>``),
@@ -250,6 +248,4 @@ class Segmentation(DownstreamTask):
         return {m.name: scores.get(m.name, math.nan) for m in self.metrics()}
 
 
-SegmentationConsistency = register_task("segmentation_consistency")(
-    specialise(Segmentation, "SegmentationConsistency", target="reference")
-)
+SegmentationConsistency = specialise(Segmentation, "SegmentationConsistency", target="reference")

@@ -4,10 +4,12 @@ manifest of its folder in ``gefu/methods/``."""
 
 from __future__ import annotations
 
+from gefu.core.manifests import manifests
 from gefu.core.registry import Registry
-from gefu.methods import manifests
 
 METHODS: Registry = Registry("method")
+# A built-in is declared once, in its folder's manifest; the decorator is for code
+# outside the suite (a script, a test).
 register_method = METHODS.register
 
 # One folder per method in gefu/methods/, found through its manifest.

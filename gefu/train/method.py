@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
+from gefu.core.registry import RegisteredName
 from gefu.core.strict import StrictModel, validate
 
 
@@ -52,9 +53,9 @@ class StepContext(Protocol):
 
 
 class TrainMethod:
-    """Subclass per method; register with ``@register_method("name")``."""
+    """Subclass per method; listed by name in its folder's manifest (``TRAINING``)."""
 
-    registry_name: ClassVar[str] = ""
+    registry_name = RegisteredName("gefu.train:METHODS")  # the name it is listed under
     enhancer: ClassVar[str]  # the registered enhancer its checkpoints load as
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     # the ``data:`` section's model (its sources are dataset entries, as in a benchmark)

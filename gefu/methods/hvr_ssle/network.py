@@ -32,7 +32,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gefu.enhancers import register_enhancer
 from gefu.enhancers.base import Enhancer, crop_to, pad_to_multiple
 from gefu.methods.hvr_ssle.release import official_to_suite
 
@@ -220,7 +219,6 @@ class SwinHNet(nn.Module):
 
 
 # -- the enhancer -------------------------------------------------------------------------------
-@register_enhancer("hvr_ssle")
 class HVRSSLE(Enhancer):
     """HVR-SSLE: recursive L/H latent refinement; ``T``, ``C``, ``n_supervision`` set the number
     of steps at inference.

@@ -32,7 +32,6 @@ from typing import Any
 import torch
 from pydantic import Field
 
-from gefu.train import register_method
 from gefu.train.method import MethodConfig, TrainMethod
 
 LPIPS_FILES = ("pyiqa/LPIPS_v0.1_alex-df73285e.pth", "checkpoints/alexnet-owt-7be5be79.pth")
@@ -131,7 +130,6 @@ def lr_factor(opt_step: int, total: int, cfg: HVRSSLEConfig) -> float:
     return low + (max(peak, low) - low) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-@register_method("hvr_ssle")
 class HVRSSLETraining(TrainMethod):
     __doc__ = __doc__
     enhancer = "hvr_ssle"

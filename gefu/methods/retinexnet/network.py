@@ -25,7 +25,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gefu.enhancers import register_enhancer
 from gefu.enhancers.base import Enhancer
 from gefu.methods.retinexnet.release import RELEASES, rename_foreign
 
@@ -80,7 +79,6 @@ class EnhanceNet(nn.Module):
         return self.out(self.fusion(torch.cat([*gathered, decoded[-1]], 1)))
 
 
-@register_enhancer("retinexnet")
 class RetinexNet(Enhancer):
     """Decompose (``decom``), relight the illumination (``enhance``), recombine R * Î."""
 

@@ -29,7 +29,6 @@ from pydantic import Field, model_validator
 from gefu.core.errors import ConfigError
 from gefu.core.specs import DatasetSpec
 from gefu.core.strict import StrictModel
-from gefu.train import register_method
 from gefu.train.method import MethodConfig, TrainMethod
 from gefu.train.sources import old_images_spelling
 
@@ -117,7 +116,6 @@ class PairedPatches(torch.utils.data.Dataset):
         return {"low": low.contiguous(), "normal": normal.contiguous()}
 
 
-@register_method("retinexnet")
 class RetinexNetTraining(TrainMethod):
     enhancer = "retinexnet"
     Config = RetinexNetConfig

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import torch
 
-from gefu.enhancers import register_enhancer
 from gefu.enhancers.base import Enhancer
 from gefu.methods.zero_dce.network import CurveNet
 from gefu.methods.zero_dce.release import official_to_suite
 
 
-@register_enhancer("sagc")
 class SemanticGammaCorrection(Enhancer):
     """Semantic-aware Gamma Correction (Pan et al., ICASSP 2023): a separable DCE-Net predicts a
     gamma map A = sigmoid(net(x)); output = x ** A. At test time the input is first scaled by

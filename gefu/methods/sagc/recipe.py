@@ -31,7 +31,6 @@ from pydantic import Field, model_validator
 
 from gefu.core.specs import DatasetSpec
 from gefu.core.strict import StrictModel
-from gefu.train import register_method
 from gefu.train.method import MethodConfig, TrainMethod
 
 
@@ -151,7 +150,6 @@ class UnpairedImages(torch.utils.data.Dataset):
         return image.contiguous()
 
 
-@register_method("sagc")
 class SAGCTraining(TrainMethod):
     __doc__ = __doc__
     enhancer = "sagc"

@@ -3,11 +3,9 @@ its own name so that its checkpoints and released weights are its own."""
 
 from __future__ import annotations
 
-from gefu.enhancers import register_enhancer
 from gefu.methods.zero_dce.network import ZeroDCE
 
 
-@register_enhancer("scl_lle")
 class SCLLLE(ZeroDCE):
     """SCL-LLE (Liang et al., AAAI 2022): Zero-DCE's DCE-Net, trained with semantic contrastive
     learning (see ``gefu.methods.scl_lle.recipe``)."""

@@ -54,7 +54,6 @@ from pydantic import model_validator
 from gefu.core.errors import ConfigError
 from gefu.core.specs import DatasetSpec
 from gefu.core.strict import StrictModel
-from gefu.train import register_method
 from gefu.train.method import MethodConfig, TrainMethod
 from gefu.train.sources import Darkening
 
@@ -258,7 +257,6 @@ class ContrastSet(torch.utils.data.Dataset):
         return _darken(image, self.data.negative_darken, gen)
 
 
-@register_method("scl_lle")
 class SCLLLETraining(TrainMethod):
     """SCL-LLE's losses and data (see the module docstring, incl. the ``seg_grad`` choice)."""
 

@@ -16,7 +16,6 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from gefu.enhancers import register_enhancer
 from gefu.enhancers.base import Enhancer
 from gefu.methods.scuf import components as C
 from gefu.methods.scuf.attention import install_cycle_attention, set_cycle_attention
@@ -37,7 +36,6 @@ DARK_PROMPT = (
 TRAINED_MARKERS = ("lora_", "skip_conv_", ".processor.", "prompt_proj.")
 
 
-@register_enhancer("scuf")
 class SCUF(Enhancer):
     """Low-light image ``[B,3,H,W]`` in [0,1] -> enhanced, one a2b step with the bright prompt.
 

@@ -36,7 +36,6 @@ from torch import nn
 
 from gefu.core.specs import DatasetSpec
 from gefu.core.strict import StrictModel
-from gefu.train import register_method
 from gefu.train.method import MethodConfig, TrainMethod
 
 
@@ -221,7 +220,6 @@ class RandomFeatureDistance(nn.Module):
         return ((fx - fy) ** 2).sum(1).mean((1, 2))
 
 
-@register_method("scuf")
 class SCUFTraining(TrainMethod):
     enhancer = "scuf"
     Config = SCUFConfig

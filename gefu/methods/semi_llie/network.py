@@ -27,7 +27,6 @@ import torch.nn.functional as F
 import torch.utils.checkpoint
 from torch import nn
 
-from gefu.enhancers import register_enhancer
 from gefu.enhancers.base import Enhancer, crop_to, pad_to_multiple
 from gefu.methods.semi_llie.mamba_scan import selective_scan
 from gefu.methods.semi_llie.release import official_to_suite
@@ -190,7 +189,6 @@ def image_gradient(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return torch.sqrt(dx**2 + dy**2 + eps)
 
 
-@register_enhancer("semi_llie")
 class SemiLLIE(Enhancer):
     """Semi-LLIE's Mamba enhancer (needs weights: ``gefu train semi_llie``).
 

@@ -59,7 +59,6 @@ from pydantic import Field, model_validator
 from gefu.core.errors import ConfigError
 from gefu.core.specs import DatasetSpec
 from gefu.core.strict import StrictModel
-from gefu.train import register_method
 from gefu.train.method import MethodConfig, TrainMethod
 
 PERCEPTUAL_LAYERS = ("relu1_2", "relu2_2", "relu3_3")
@@ -266,7 +265,6 @@ class Unlabeled(torch.utils.data.Dataset):
         return {"weak": weak.contiguous(), "strong": strong_augment(weak, gen)}
 
 
-@register_method("semi_llie")
 class SemiLLIETraining(TrainMethod):
     enhancer = "semi_llie"
     Config = SemiLLIEConfig

@@ -28,7 +28,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gefu.enhancers import register_enhancer
 from gefu.enhancers.base import Enhancer
 from gefu.methods.zero_dce.release import official_to_suite
 
@@ -108,7 +107,6 @@ class _CurveEnhancer(Enhancer):
         return state
 
 
-@register_enhancer("zero_dce")
 class ZeroDCE(_CurveEnhancer):
     """Zero-DCE: DCE-Net predicts 8 pixel-wise curve maps (tanh) applied iteratively."""
 
@@ -125,7 +123,6 @@ class ZeroDCE(_CurveEnhancer):
         return apply_curves(x, self.curves(x), self.iterations).clamp(0, 1)
 
 
-@register_enhancer("zero_dce_pp")
 class ZeroDCEPP(_CurveEnhancer):
     """Zero-DCE++: separable DCE-Net on a ``scale_factor``-times downsampled input (bilinear,
     align_corners=False); one curve map (tanh), upsampled bilinearly with align_corners=True

@@ -25,7 +25,6 @@ from typing import Any
 
 from pydantic import Field
 
-from gefu.train import register_method
 from gefu.train.method import MethodConfig, TrainMethod
 from gefu.train.sources import PatchConfig
 
@@ -49,7 +48,6 @@ class ZeroDCEPPConfig(ZeroDCEConfig):
     weight_tv: float = 1600.0
 
 
-@register_method("zero_dce")
 class ZeroDCETraining(TrainMethod):
     enhancer = "zero_dce"
     Config = ZeroDCEConfig
@@ -116,7 +114,6 @@ class ZeroDCETraining(TrainMethod):
         return self.model.curves(low)
 
 
-@register_method("zero_dce_pp")
 class ZeroDCEPPTraining(ZeroDCETraining):
     enhancer = "zero_dce_pp"
     Config = ZeroDCEPPConfig
