@@ -106,9 +106,9 @@ def test_every_executor_and_shard_size_gives_the_same_results(
     expected = board(tmp_path / "local")
     runs = {
         "local-sharded": dict(shard_size=2),
-        "processes-1": dict(executor="processes", workers=1, shard_size=4),
-        "processes-2": dict(executor="processes", workers=2, shard_size=2),
-        "ray": dict(executor="ray", workers=2, shard_size=2),
+        "processes-1": dict(executor="processes", executor_options={"workers": 1}, shard_size=4),
+        "processes-2": dict(executor="processes", executor_options={"workers": 2}, shard_size=2),
+        "ray": dict(executor="ray", executor_options={"workers": 2}, shard_size=2),
     }
     for name, kw in runs.items():
         if name == "ray":
