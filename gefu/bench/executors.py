@@ -6,10 +6,11 @@ in its own module, registered under the entry-point group ``gefu.executors``. Wo
 driver's torch threads among them (see ``_worker_threads``).
 
 Every executor takes units with ``submit`` and hands back finished ``(unit, result)`` pairs
-with ``next_result``; the driver alone writes the store. Workers build each model once and keep
-it for all the units they run. A worker that dies (killed, out of memory) has its units run
-again on a fresh one, up to ``RETRIES`` times, then they fail with that reason. How the driver
-treats an executor is said by the class's attributes (``Executor``), never by its name.
+with ``next_result``; the driver alone writes the store. Each process builds each dataset and
+evaluation once (``gefu.bench.parts``), and each worker each model, kept for all the units it
+runs. A worker that dies (killed, out of memory) has its units run again on a fresh one, up to
+``RETRIES`` times, then they fail with that reason. How the driver treats an executor is said
+by the class's attributes (``Executor``), never by its name.
 """
 
 from __future__ import annotations
