@@ -42,22 +42,28 @@ def main() -> None:
     config = load_config(None)
     if args.limit:
         config.datasets[0].limit = args.limit
-    rows = [("local", {}), ("processes", {"workers": 1}), ("processes", {"workers": 2})]
+    shard = args.shard_size
+    rows = [("local", {}, None), ("processes", {"workers": 1}, shard)]
+    rows.append(("processes", {"workers": 2}, shard))
     try:
         import ray  # noqa: F401
 
-        rows.append(("ray", {"workers": 2}))
+        rows.append(("ray", {"workers": 2}, shard))
     except ImportError:
         print("(Ray not installed: pip install 'gefu-bench[ray]' for its row)")
     times, boards = {}, {}
-    for executor, kw in rows:
-        name = f"{executor} x{kw.get('workers', 1)}"
+    for executor, options, shard_size in rows:
+        name = f"{executor} x{options.get('workers', 1)}"
         with tempfile.TemporaryDirectory() as tmp:
             run_config = config.model_copy(update={"output": tmp})
-            shards = {} if executor == "local" else {"shard_size": args.shard_size}
             t0 = time.perf_counter()
             outcome = Runner(
-                run_config, quiet=True, device="cpu", executor=executor, **kw, **shards
+                run_config,
+                quiet=True,
+                device="cpu",
+                executor=executor,
+                executor_options=options,
+                shard_size=shard_size,
             ).run()
             times[name] = time.perf_counter() - t0
             assert not outcome.failed, outcome.failed

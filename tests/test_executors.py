@@ -106,9 +106,9 @@ def test_every_executor_and_shard_size_gives_the_same_results(
     expected = board(tmp_path / "local")
     runs = {
         "local-sharded": dict(shard_size=2),
-        "processes-1": dict(executor="processes", workers=1, shard_size=4),
-        "processes-2": dict(executor="processes", workers=2, shard_size=2),
-        "ray": dict(executor="ray", workers=2, shard_size=2),
+        "processes-1": dict(executor="processes", executor_options={"workers": 1}, shard_size=4),
+        "processes-2": dict(executor="processes", executor_options={"workers": 2}, shard_size=2),
+        "ray": dict(executor="ray", executor_options={"workers": 2}, shard_size=2),
     }
     for name, kw in runs.items():
         if name == "ray":
@@ -219,3 +219,30 @@ def test_ray_without_the_extra_is_one_clear_message(tmp_path, monkeypatch, capsy
     path.write_text(yaml.safe_dump(grid(tmp_path, "noray", enhancers=("identity",), limit=2)))
     assert main(["run", str(path), "--quiet", "--executor", "ray"]) == 2
     assert "pip install 'gefu-bench[ray]'" in capsys.readouterr().err
+
+
+def test_each_process_builds_each_dataset_and_evaluation_once(tmp_path, monkeypatch):
+    import gefu.datasets
+    import gefu.tasks
+    from gefu.bench.work import Unit, Worker
+
+    built = []
+    for module, name in ((gefu.datasets, "create_dataset"), (gefu.tasks, "create_task")):
+        real = getattr(module, name)
+
+        def counting(*args, _real=real, _name=name, **kw):
+            built.append(_name)
+            return _real(*args, **kw)
+
+        monkeypatch.setattr(module, name, counting)
+    data = grid(tmp_path, enhancers=("identity", "gamma"), limit=4)
+    data["evaluations"] = data["evaluations"][:1]  # iqa
+    config = validate_config(data)
+    outcome = Runner(config, quiet=True, shard_size=2).run()  # 3 rows x 2 shards, in-process
+    assert len(outcome.computed) == 3 and not outcome.failed
+    assert built == ["create_dataset", "create_task"]  # by the grid; the worker shares them
+    worker = Worker(config, "cpu")  # as in a worker process: its own, built on first use
+    for shard, start in enumerate((0, 2)):
+        result = worker.run(Unit("demo", "gamma", ("iqa",), start, start + 2, shard, "k"))
+        assert result.error is None and result.parts["iqa"].records
+    assert built == ["create_dataset", "create_task"] * 2

@@ -168,6 +168,7 @@ def test_killed_finetune_resumes_to_the_same_weights(tmp_path, monkeypatch):
     task = create_task("finetune_detection", **params | {"recipe": RECIPE | augment})
     test_set = create_dataset("coco_detection", root=root, annotations="test.json")
     assert task.incompatible(test_set) is None
+    task.bind(test_set)
     task.setup("cpu")
 
     class Input(ReferenceRow):  # the un-enhanced input

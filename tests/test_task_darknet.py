@@ -333,6 +333,7 @@ def test_labelled_detection_maps_coco_names_to_the_dataset():
         "detection", detector="darknet", darknet={"input_size": 320}, class_map="exdark_to_coco"
     )
     assert task.incompatible(ExDarkLike()) is None
+    task.bind(ExDarkLike())
     coffee = photo("coffee.png")
     pred = task.model.load("cpu").predict(coffee[None])[0]
     cup = pred["boxes"][int(np.argmax(pred["scores"]))]

@@ -82,7 +82,12 @@ def test_incompatible_datasets():
     task = Detection(YOLO, allow_random_weights=True)
     assert "needs a detection dataset" in task.incompatible(FakeDataset(task="segmentation"))
     assert task.incompatible(FakeDataset(classes=("a", "b"))) is None
+    assert task.incompatible(FakeDataset(classes=("c",))) is None  # a question binds nothing
+    task.bind(FakeDataset(classes=("a", "b")))
+    assert task.eval_classes() == ("a", "b")
     assert "declare a second" in task.incompatible(FakeDataset(classes=("c",)))
+    with pytest.raises(ValueError, match="declare a second"):
+        task.bind(FakeDataset(classes=("c",)))
     consistency = DetectionConsistency(YOLO, allow_random_weights=True)
     assert "paired" in consistency.incompatible(FakeDataset(paired=False))
 
@@ -111,6 +116,7 @@ def test_exdark_class_map_keeps_mapped_classes_only():
 
     task = Detection(YOLO, class_map="exdark_to_coco", allow_random_weights=True)
     assert task.incompatible(FakeDataset(classes=CLASSES)) is None
+    task.bind(FakeDataset(classes=CLASSES))
     task.predictor = type("FakeDetector", (), {"classes": COCO_CLASSES})
     pred = {
         "boxes": np.arange(12, dtype=np.float32).reshape(3, 4),

@@ -93,5 +93,18 @@ def test_workers_alone_means_worker_processes(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "Runner", fake)
     cfg = _write(tmp_path, [{"name": "gamma"}])
     assert main(["run", str(cfg), "--workers", "2"]) == 2
-    assert seen["executor"] == "processes" and seen["workers"] == 2
+    assert seen["executor"] == "processes" and seen["executor_options"]["workers"] == 2
     assert main(["run", str(cfg)]) == 2 and seen["executor"] == "local"
+    assert main(["run", str(cfg), "--ray-address", "auto", "--workers", "4"]) == 2
+    assert seen["executor"] == "ray"
+
+
+def test_an_executor_refuses_options_it_does_not_take(tmp_path, capsys):
+    cfg = _write(tmp_path, [{"name": "gamma"}])
+    assert main(["run", str(cfg), "--executor", "local", "--workers", "2"]) == 2
+    assert "executor 'local' takes no workers (its options: none)" in capsys.readouterr().err
+    assert main(["run", str(cfg), "--executor", "processes", "--workers", "0"]) == 2
+    assert "workers must be a positive whole number, not 0" in capsys.readouterr().err
+    assert main(["run", str(cfg), "--devices", "cpu", "--ray-address", "auto"]) == 2
+    assert "no executor takes devices, ray_address" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()

@@ -1,30 +1,108 @@
-"""Where units of work run: in this process (``local``), in worker processes on this machine
-(``processes``, one per device when several are given) or on a Ray cluster (``ray``).
-Workers share the driver's torch threads among them (see ``_worker_threads``).
+"""Where units of work run: a registry of executors, each a class with its own options.
+
+Built in: ``local`` (this process), ``processes`` (worker processes on this machine, one per
+device when several are given) and ``ray`` (a Ray cluster); a third-party executor is a class
+in its own module, registered under the entry-point group ``gefu.executors``. Workers share the
+driver's torch threads among them (see ``_worker_threads``).
 
 Every executor takes units with ``submit`` and hands back finished ``(unit, result)`` pairs
-with ``next_result``; the driver alone writes the store. Workers build each model once and keep
-it for all the units they run. A worker that dies (killed, out of memory) has its units run
-again on a fresh one, up to ``RETRIES`` times, then they fail with that reason.
+with ``next_result``; the driver alone writes the store. Each process builds each dataset and
+evaluation once (``gefu.bench.parts``), and each worker each model, kept for all the units it
+runs. A worker that dies (killed, out of memory) has its units run again on a fresh one, up to
+``RETRIES`` times, then they fail with that reason. How the driver treats an executor is said
+by the class's attributes (``Executor``), never by its name.
 """
 
 from __future__ import annotations
 
 import os
 from collections import deque
+from typing import Any, ClassVar
 
 from gefu.bench.work import UnitResult, Worker
+from gefu.core.errors import ConfigError
+from gefu.core.registry import Registry
 
-EXECUTORS = ("local", "processes", "ray")
+EXECUTORS: Registry = Registry("executor")
+register_executor = EXECUTORS.register
+DEFAULT = "local"  # with no executor named and no option that implies one
 RETRIES = 2
+SHARD_SIZE = 256  # images per unit on the parallel executors (rounded to whole batches)
 
 
-class LocalExecutor:
+class Executor:
+    """The interface. ``__init__(worker, **options)`` gets the driver's ``Worker`` (its config,
+    device, save_images and debug) and the options ``check_options`` returned."""
+
+    registry_name: ClassVar[str] = ""
+    options: ClassVar[dict[str, Any]] = {}  # the options it takes, with their defaults
+    implied_by: ClassVar[tuple[str, ...]] = ()  # options that pick it when none is named
+    shares_tasks_with_driver: ClassVar[bool] = False  # units run on the driver's objects
+    reports_batches: ClassVar[bool] = False  # advances the progress bar batch by batch
+    resolves_devices_on_workers: ClassVar[bool] = False  # "auto" is decided where units run
+    default_shard_size: ClassVar[int | None] = SHARD_SIZE  # None: a dataset per unit
+    capacity: int = 1  # units in flight at once
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """The options (None: not given) with defaults filled in; a ConfigError names any
+        this executor does not take or accept."""
+        given = {k: v for k, v in options.items() if v is not None}
+        unknown = sorted(set(given) - set(cls.options))
+        if unknown:
+            takes = ", ".join(cls.options) or "none"
+            raise ConfigError(
+                f"executor {cls.registry_name!r} takes no {', '.join(unknown)} "
+                f"(its options: {takes})"
+            )
+        return {**cls.options, **given}
+
+    def submit(self, unit, advance=None) -> None:
+        raise NotImplementedError
+
+    def next_result(self) -> tuple[Any, UnitResult]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def implied_executor(options: dict[str, Any]) -> str:
+    """The executor to use when none is named: the one that the given options (None: not
+    given) imply and that takes them all; ``DEFAULT`` with none given."""
+    given = {k for k, v in options.items() if v is not None}
+    if not given:
+        return DEFAULT
+    classes = {name: EXECUTORS.get(name) for name in EXECUTORS.names()}
+    fits = [n for n, c in classes.items() if given & set(c.implied_by) and given <= set(c.options)]
+    if len(fits) != 1:
+        which = "several executors take" if fits else "no executor takes"
+        raise ConfigError(
+            f"{which} {', '.join(sorted(given))}: name one ({', '.join(fits or EXECUTORS.names())})"
+        )
+    return fits[0]
+
+
+def resolve_device(device: str) -> str:
+    """``auto``: ``cuda`` where torch sees a GPU, else ``cpu``; a missing CUDA is an error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device")
+    return device
+
+
+@register_executor("local")
+class LocalExecutor(Executor):
     """Units run one after the other in this process, on the driver's own objects."""
 
+    shares_tasks_with_driver = reports_batches = True
+    default_shard_size = None
+
     def __init__(self, worker: Worker):
-        self.worker, self.capacity = worker, 1
-        self.reports_batches = True  # units advance the progress bar batch by batch
+        self.worker = worker
         self._queue: deque = deque()
 
     def submit(self, unit, advance=None) -> None:
@@ -33,9 +111,6 @@ class LocalExecutor:
     def next_result(self):
         unit, advance = self._queue.popleft()
         return unit, self.worker.run(unit, advance)
-
-    def close(self) -> None:
-        pass
 
 
 # -- worker processes -------------------------------------------------------------------------
@@ -76,14 +151,33 @@ def _run_in_worker(unit) -> UnitResult:
     return _WORKER.run(unit)
 
 
-class ProcessExecutor:
-    def __init__(self, config, devices: list[str], workers: int, *, save_images=False, debug=False):
+@register_executor("processes")
+class ProcessExecutor(Executor):
+    """``workers`` spawned processes on this machine (default: one per entry of ``devices``,
+    else 2), each on a device of ``devices`` round robin (default: the run's device)."""
+
+    options = {"workers": None, "devices": None}
+    implied_by = ("workers", "devices")
+
+    @classmethod
+    def check_options(cls, options):
+        out = super().check_options(options)
+        devices = out["devices"]
+        out["devices"] = [resolve_device(d) for d in devices] if devices else None
+        if out["workers"] is None:
+            out["workers"] = len(devices) if devices else 2
+        out["workers"] = _positive(out["workers"])
+        return out
+
+    def __init__(self, worker: Worker, workers: int, devices: list[str] | None):
         import multiprocessing
 
-        self.capacity, self.reports_batches = workers, False
+        self.capacity = workers
         self._ctx = multiprocessing.get_context("spawn")  # CUDA and torch threads need it
         threads = _worker_threads(workers)
-        self._init = (config.model_dump(mode="json"), devices, threads, save_images, debug)
+        config = worker.config.model_dump(mode="json")
+        devices = devices or [worker.device]
+        self._init = (config, devices, threads, worker.save_images, worker.debug)
         self._pool = None
         self._futures: dict = {}  # future -> unit
         self._tries: dict = {}
@@ -161,34 +255,44 @@ def _run_on_ray(setup: tuple, unit) -> UnitResult:
     return _RAY_WORKERS[key].run(unit)
 
 
-class RayExecutor:
-    """Each unit is a Ray task (``num_gpus`` 1 on CUDA); Ray retries it if its worker dies."""
+@register_executor("ray")
+class RayExecutor(Executor):
+    """Each unit is a Ray task (``num_gpus`` 1 on CUDA); Ray retries it if its worker dies.
+    ``ray_address``: a running cluster (default: a local one); ``workers`` (default 2)."""
 
-    def __init__(
-        self,
-        config,
-        device: str,
-        workers: int,
-        address: str | None = None,
-        *,
-        save_images=False,
-        debug=False,
-    ):
+    options = {"workers": 2, "ray_address": None}
+    implied_by = ("ray_address",)
+    resolves_devices_on_workers = True  # the workers' machines have the devices
+
+    @classmethod
+    def check_options(cls, options):
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise RuntimeError(
+                "--executor ray needs Ray: pip install 'gefu-bench[ray]' (or pip install ray)"
+            ) from None
+        out = super().check_options(options)
+        return out | {"workers": _positive(out["workers"])}
+
+    def __init__(self, worker: Worker, workers: int, ray_address: str | None):
         import ray
 
         self.ray = ray
         if not ray.is_initialized():
-            if address:
-                ray.init(address=address, include_dashboard=False, log_to_driver=True)
+            if ray_address:
+                ray.init(address=ray_address, include_dashboard=False, log_to_driver=True)
             else:  # a local cluster on this machine
                 ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=True)
+        device = worker.device
         if device == "auto":
             device = "cuda" if ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
         gpus = 1 if device.startswith("cuda") else 0
-        self.capacity, self.reports_batches = workers, False
+        self.capacity = workers
         self._task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=RETRIES)(_run_on_ray)
         threads = _worker_threads(workers)
-        setup = (config.model_dump(mode="json"), device, threads, save_images, debug)
+        config = worker.config.model_dump(mode="json")
+        setup = (config, device, threads, worker.save_images, worker.debug)
         self._setup = ray.put(setup)
         self._refs: dict = {}
 
@@ -208,21 +312,7 @@ class RayExecutor:
             self.ray.cancel(ref, force=True)
 
 
-def make_executor(
-    name: str,
-    *,
-    worker: Worker,
-    config,
-    device: str,
-    workers: int = 1,
-    devices: list[str] | None = None,
-    ray_address: str | None = None,
-):
-    if name == "local":
-        return LocalExecutor(worker)
-    opts = dict(save_images=worker.save_images, debug=worker.debug)
-    if name == "processes":
-        return ProcessExecutor(config, devices or [device], workers, **opts)
-    if name == "ray":
-        return RayExecutor(config, device, workers, ray_address, **opts)
-    raise ValueError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")
+def _positive(workers) -> int:
+    if not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be a positive whole number, not {workers!r}")
+    return workers

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gefu.bench.keys import dataset_key, enhancer_key, train_key
+from gefu.bench.keys import dataset_key, enhancer_key
+from gefu.bench.parts import Parts
 from gefu.core.hashing import BASE_LIBRARIES, code_hash, digest, library_versions
 from gefu.core.specs import REFERENCE_ROW
 
@@ -29,23 +30,24 @@ class Grid:
     tasks: dict[str, Any] = field(default_factory=dict)  # label -> evaluation
     errors: dict[str, str] = field(default_factory=dict)  # dataset/evaluation label -> why
     unavailable: list[tuple[str, str, str]] = field(default_factory=list)  # eval, dataset, why
+    parts: Parts = field(default_factory=Parts)  # what was built, for this process's workers
 
 
-def build_grid(config, why) -> Grid:
-    """Open the datasets, build the evaluations (no models loaded) and key every cell;
-    ``why(exc)`` turns a failure into its one-line reason."""
+def build_grid(config, why, parts: Parts | None = None) -> Grid:
+    """Open the datasets, build the evaluations (no models loaded) through ``parts``, bind
+    each evaluation to the datasets it runs on and key every cell; ``why(exc)`` turns a
+    failure into its one-line reason."""
     from gefu.bench.assemble import assemble_cell
     from gefu.bench.finetune_data import enhanced_split
     from gefu.bench.work import Worker
-    from gefu.datasets import DATASETS, create_dataset
+    from gefu.datasets import DATASETS
     from gefu.enhancers import ENHANCERS
-    from gefu.tasks import create_task
 
-    grid = Grid()
+    grid = Grid(parts=parts or Parts())
     dataset_keys = {}
     for spec in config.datasets:
         try:
-            ds = create_dataset(spec.name, root=spec.root, limit=spec.limit, **spec.params)
+            ds = grid.parts.dataset(spec)
             grid.datasets[spec.label] = ds
             dataset_keys[spec.label] = dataset_key(spec, ds, DATASETS)
         except Exception as exc:
@@ -54,7 +56,7 @@ def build_grid(config, why) -> Grid:
             dataset_keys[spec.label] = {"spec": spec.model_dump()}
     for s in config.evaluations:
         try:
-            grid.tasks[s.label] = create_task(s.name, **s.params)
+            grid.tasks[s.label] = grid.parts.task(s)
         except Exception as exc:  # a plugin's constructor, a model file that will not parse
             grid.errors[s.label] = f"cannot build evaluation: {why(exc)}"
     enhancer_keys = {spec.label: enhancer_key(spec, ENHANCERS) for spec in config.enhancers}
@@ -70,6 +72,8 @@ def build_grid(config, why) -> Grid:
             if reason:
                 grid.unavailable.append((t_label, d_label, reason))
                 continue
+            if task is not None and ds is not None:
+                task.bind(ds)
             evaluation = (
                 _evaluation_key(task, ds) if task is not None else {"error": grid.errors[t_label]}
             )
@@ -78,8 +82,9 @@ def build_grid(config, why) -> Grid:
             if hasattr(task, "train_spec") and ds is not None:
                 d_spec = next(s for s in config.datasets if s.label == d_label)
                 try:
-                    evaluation["train_data"] = train_key(task.train_spec(d_spec), DATASETS)
-                    evaluation["train_data"]["enhanced_by"] = code_hash(enhanced_split)
+                    train = task.train_spec(d_spec)
+                    key = dataset_key(train, grid.parts.dataset(train), DATASETS)
+                    evaluation["train_data"] = key | {"enhanced_by": code_hash(enhanced_split)}
                 except Exception as exc:
                     reason = f"cannot open the training split: {why(exc)}"
                     grid.unavailable.append((t_label, d_label, reason))

@@ -25,14 +25,6 @@ def enhancer_key(spec, registry=None) -> dict:
     }
 
 
-def train_key(spec, registry=None) -> dict:
-    """The cache key of a fine-tuned evaluation's training split (a dataset entry)."""
-    from gefu.datasets import create_dataset
-
-    ds = create_dataset(spec.name, root=spec.root, limit=spec.limit, **spec.params)
-    return dataset_key(spec, ds, registry)
-
-
 def dataset_key(spec, ds, registry=None) -> dict:
     """The cache key of a dataset entry and its opened dataset ``ds``."""
     if registry is None:

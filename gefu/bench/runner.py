@@ -20,14 +20,15 @@ from typing import Any
 from gefu.bench.assemble import assemble_cell, failed_cell
 from gefu.bench.batches import short_error
 from gefu.bench.config import BenchmarkConfig, ConfigError
+from gefu.bench.executors import EXECUTORS, implied_executor, resolve_device
 from gefu.bench.grid import Cell, build_grid
+from gefu.bench.parts import Parts
 from gefu.bench.store import Store
 from gefu.bench.work import Unit, Worker
 from gefu.core.hashing import RESULT_LIBRARIES, digest, library_versions
 from gefu.core.specs import REFERENCE_ROW
 
 WAIT_POLL_S = 0.5  # how often a run re-reads the store while another run computes its cells
-SHARD_SIZE = 256  # images per unit on the parallel executors (rounded to whole batches)
 
 
 @dataclass
@@ -61,25 +62,22 @@ class Runner:
         device: str | None = None,
         quiet: bool = False,
         debug: bool = False,
-        executor: str = "local",
-        workers: int = 1,
-        devices: list[str] | None = None,
-        ray_address: str | None = None,
+        executor: str | None = None,
+        executor_options: dict[str, Any] | None = None,
         shard_size: int | None = None,
     ):
+        """``executor``: a name in ``gefu.bench.executors.EXECUTORS`` (None: the one its
+        options imply, else local); ``executor_options``: its options (None: not given)."""
         self.config = config
         self.force = force
         self.debug = debug
-        self.executor_name, self.workers = executor, max(1, workers)
-        if executor == "ray":  # the workers' machines have the devices: resolved there
-            require_ray()
-            self.device = device or config.device
-        else:
-            self.device = resolve_device(device or config.device)
-        self.devices = [resolve_device(d) for d in devices] if devices else None
-        self.ray_address = ray_address
-        default = SHARD_SIZE if executor != "local" else None  # None: a dataset per unit
-        self.shard_size = shard_size or default
+        options = executor_options or {}
+        self.executor = EXECUTORS.get(executor or implied_executor(options))
+        self.executor_options = self.executor.check_options(options)
+        device = device or config.device
+        on_workers = self.executor.resolves_devices_on_workers
+        self.device = device if on_workers else resolve_device(device)
+        self.shard_size = shard_size or self.executor.default_shard_size
         self.results_dir = config.output_dir
         from rich.console import Console
 
@@ -87,7 +85,10 @@ class Runner:
         self.quiet = quiet
         self.grid = None
         self._computable: set[str] = set()
-        self.worker = Worker(config, self.device, save_images=save_images, debug=debug)
+        self.parts = Parts()  # the grid's datasets and evaluations, shared with the worker
+        self.worker = Worker(
+            config, self.device, save_images=save_images, debug=debug, parts=self.parts
+        )
 
     def _print_left_out(self) -> None:
         from gefu.enhancers.weights import is_release_name
@@ -111,13 +112,11 @@ class Runner:
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> RunOutcome:
-        self.grid = build_grid(self.config, self._why)
+        self.grid = build_grid(self.config, self._why, self.parts)
         self._refuse_broken_parts()
         self._print_left_out()
         for t_label, d_label, reason in self.grid.unavailable:
             self.console.print(f"[yellow]unavailable[/] {t_label} on {d_label}: {reason}")
-        self.worker.datasets.update({k: v for k, v in self.grid.datasets.items() if v})
-        self.worker.tasks.update(self.grid.tasks)  # the local executor shares them
         grid = self.grid.cells
         outcome = RunOutcome(self.results_dir, [], [], [], unavailable=self.grid.unavailable)
         started = time.time()  # cells others write from now on count as this run's
@@ -193,17 +192,7 @@ class Runner:
     def _compute(self, store: Store, pending: list[Cell], outcome: RunOutcome, started: float):
         """Compute the pending cells; cells another run holds are left to it and awaited at the
         end (its lease runs out if it dies, and this run takes them over)."""
-        from gefu.bench.executors import make_executor
-
-        executor = make_executor(
-            self.executor_name,
-            worker=self.worker,
-            config=self.config,
-            device=self.device,
-            workers=self.workers,
-            devices=self.devices,
-            ray_address=self.ray_address,
-        )
+        executor = self.executor(self.worker, **self.executor_options)
         self._written: set[str] = set()  # by this run (labels with equal specs share a key)
         self._by_others, waiting, todo = 0, False, pending
         try:
@@ -325,7 +314,7 @@ class Runner:
         what ``compute`` and the metric list depend on beyond the records (a detector's class
         names, whether a model could be loaded) is then the same as on the workers. No image
         goes through it here."""
-        if self.executor_name != "local" and label not in self._computable:
+        if not self.executor.shares_tasks_with_driver and label not in self._computable:
             self._computable.add(label)
             self.grid.tasks[label].setup("cpu")
 
@@ -406,25 +395,6 @@ class _Progress:
 
     def __exit__(self, *exc):
         self.bar.__exit__(*exc)
-
-
-def require_ray() -> None:
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        raise RuntimeError(
-            "--executor ray needs Ray: pip install 'gefu-bench[ray]' (or pip install ray)"
-        ) from None
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device")
-    return device
 
 
 def versions(device: str) -> dict[str, str]:

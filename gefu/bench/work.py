@@ -57,22 +57,17 @@ class UnitResult:
 
 
 class Worker:
-    """Runs units on one device; builds each dataset, row and evaluation once and keeps it."""
+    """Runs units on one device; builds each row once and keeps it, and takes the datasets and
+    evaluations from ``parts`` (``gefu.bench.parts``: the grid's, in the driver's process)."""
 
     def __init__(
-        self,
-        config,
-        device: str,
-        *,
-        save_images: bool = False,
-        debug: bool = False,
-        datasets: dict | None = None,
-        tasks: dict | None = None,
+        self, config, device: str, *, save_images: bool = False, debug: bool = False, parts=None
     ):
+        from gefu.bench.parts import Parts
+
         self.config, self.device = config, device
         self.save_images, self.debug = save_images, debug
-        self.datasets = dict(datasets or {})
-        self.tasks = dict(tasks or {})
+        self.parts = parts or Parts()
         self._rows: dict[str, Any] = {}
         self._ready: set[str] = set()
         self._crops: dict[tuple[str, str, str], bytes] = {}  # input/reference thumbnails
@@ -130,7 +125,7 @@ class Worker:
             if part.error:
                 continue
             try:
-                rows = self.tasks[label].process(out, batch)
+                rows = self._task(label).process(out, batch)
                 if len(rows) != len(batch):
                     raise ValueError(f"{len(rows)} record(s) for a batch of {len(batch)}")
                 part.records += rows
@@ -146,8 +141,7 @@ class Worker:
         the training split goes through the row (once, kept under ``finetune/data/``), then
         the evaluation trains on it."""
         for label, part in result.parts.items():
-            task = self.tasks.get(label)
-            if part.error or not hasattr(task, "prepare_row"):
+            if part.error or not hasattr(task := self._task(label), "prepare_row"):
                 continue
             try:
                 data, data_key = self._enhanced_training_split(unit, row, task)
@@ -158,12 +152,11 @@ class Worker:
     def _enhanced_training_split(self, unit: Unit, row, task):
         from gefu.bench.finetune_data import enhanced_split
         from gefu.bench.keys import dataset_key, enhancer_key
-        from gefu.datasets import create_dataset
 
         specs = {s.label: s for s in self.config.enhancers}
         d_spec = next(s for s in self.config.datasets if s.label == unit.dataset)
         spec = task.train_spec(d_spec)
-        ds = create_dataset(spec.name, root=spec.root, limit=spec.limit, **spec.params)
+        ds = self.parts.dataset(spec)
         if tuple(ds.classes) != tuple(task.classes or ()):
             raise ValueError(
                 f"the training split's classes {ds.classes} are not the test split's {task.classes}"
@@ -185,24 +178,16 @@ class Worker:
         return self._rows[label]
 
     def _dataset(self, label: str):
-        if label not in self.datasets:
-            from gefu.datasets import create_dataset
+        return self.parts.dataset(next(s for s in self.config.datasets if s.label == label))
 
-            spec = next(s for s in self.config.datasets if s.label == label)
-            self.datasets[label] = create_dataset(
-                spec.name, root=spec.root, limit=spec.limit, **spec.params
-            )
-        return self.datasets[label]
+    def _task(self, label: str):
+        return self.parts.task(next(s for s in self.config.evaluations if s.label == label))
 
     def _setup(self, label: str, ds) -> None:
-        if label not in self.tasks:
-            from gefu.tasks import create_task
-
-            spec = next(s for s in self.config.evaluations if s.label == label)
-            self.tasks[label] = create_task(spec.name, **spec.params)
-        self.tasks[label].incompatible(ds)  # binds the dataset's classes, as on the driver
+        task = self._task(label)
+        task.bind(ds)  # as the grid did (a no-op on the grid's own objects)
         if label not in self._ready:
-            self.tasks[label].setup(self.device)
+            task.setup(self.device)
             self._ready.add(label)
 
     def _thumbnails(self, dataset: str, sample, out) -> list[tuple[str, str, bytes]]:

@@ -57,7 +57,7 @@ def load_captioner(model: str, device: str = "auto"):
     from PIL import Image
     from transformers import pipeline
 
-    from gefu.bench.runner import resolve_device
+    from gefu.bench.executors import resolve_device
 
     local = Path(model).expanduser().is_dir()
     pipe = pipeline(

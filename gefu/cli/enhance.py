@@ -64,7 +64,7 @@ def main(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    from gefu.bench.runner import resolve_device
+    from gefu.bench.executors import resolve_device
     from gefu.enhancers import create_enhancer
     from gefu.enhancers.weights import resolve_weights
 

@@ -28,13 +28,16 @@ def add_arguments(p) -> None:
         "cost) and exit",
     )
     add_threads_argument(p)
+    from gefu.bench.executors import EXECUTORS
+
     g = p.add_argument_group("scale-out (results are the same whichever is used)")
     g.add_argument(
         "--executor",
-        choices=["local", "processes", "ray"],
+        choices=EXECUTORS.names(),
         default=None,
-        help="where units of work run: this process, worker processes, a Ray cluster "
-        "(default: processes with --workers or --devices, ray with --ray-address, else local)",
+        help="where units of work run: local (this process), processes (worker processes), "
+        "ray (a Ray cluster), or a plugin's (default: the one the options below imply, "
+        "processes with --workers or --devices, ray with --ray-address; else local)",
     )
     g.add_argument(
         "--workers",
@@ -85,20 +88,14 @@ def main(args) -> int:
         dry_run(config)
         return 0
 
+    from gefu.bench.executors import implied_executor
     from gefu.bench.runner import Runner
 
-    devices = args.devices.split(",") if args.devices else None
-    workers = args.workers or (len(devices) if devices else 2)
-    if args.executor is None:  # --workers alone means worker processes
-        args.executor = (
-            "ray" if args.ray_address else "processes" if args.workers or devices else "local"
-        )
-    if args.executor == "local" and (args.workers or devices or args.ray_address):
-        print(
-            "error: --workers, --devices and --ray-address need --executor processes or ray",
-            file=sys.stderr,
-        )
-        return 2
+    options = {  # each executor checks those it takes (None: not given)
+        "workers": args.workers,
+        "devices": args.devices.split(",") if args.devices else None,
+        "ray_address": args.ray_address,
+    }
     try:
         runner = Runner(
             config,
@@ -107,10 +104,8 @@ def main(args) -> int:
             device=args.device,
             quiet=args.quiet,
             debug=args.debug,
-            executor=args.executor,
-            workers=workers,
-            devices=devices,
-            ray_address=args.ray_address,
+            executor=args.executor or implied_executor(options),
+            executor_options=options,
             shard_size=args.shard_size,
         )
         outcome = runner.run()

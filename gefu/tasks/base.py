@@ -46,8 +46,12 @@ class Task:
         return None
 
     def incompatible(self, dataset) -> str | None:
-        """Why this evaluation cannot run on ``dataset``, or None."""
+        """Why this evaluation cannot run on ``dataset``, or None (a question: changes nothing)."""
         return None
+
+    def bind(self, dataset) -> None:
+        """Take from ``dataset`` (a compatible one) what scoring needs, e.g. its class names;
+        called by the grid and by each worker before the evaluation runs on it."""
 
     def setup(self, device: str) -> None:
         """Load frozen models once per run."""

@@ -210,7 +210,7 @@ class Detection(BoxTask):
             model, metric, iou_thr, voc_mode, score_thr, ref_score_thr, class_map=class_map
         )
         self.class_map, self.names = class_map, class_names(class_map)
-        self.classes: tuple[str, ...] | None = None  # the dataset's, bound by incompatible()
+        self.classes: tuple[str, ...] | None = None  # the dataset's, set by bind()
         self._to_dataset: dict[int, int] | None = None
 
     @property
@@ -227,14 +227,21 @@ class Detection(BoxTask):
     def labels_incompatible(self, dataset) -> str | None:
         if getattr(dataset, "task", None) != "detection":
             return f"needs a detection dataset (this one is for {dataset.task or 'enhancement'})"
-        classes = tuple(dataset.classes)
-        if self.classes is not None and classes != self.classes:
+        if self.classes is not None and tuple(dataset.classes) != self.classes:
             return (
                 f"this evaluation is bound to a dataset with classes {', '.join(self.classes)}; "
                 "declare a second detection evaluation (its own `id`) for this dataset"
             )
-        self.classes = classes
         return None
+
+    def bind(self, dataset) -> None:
+        """The dataset's classes are the evaluation classes (target "labels")."""
+        if self.consistency:
+            return
+        why = self.labels_incompatible(dataset)
+        if why:
+            raise ValueError(f"detection: {why}")
+        self.classes = tuple(dataset.classes)
 
     def eval_classes(self) -> tuple[str, ...]:
         return super().eval_classes() if self.consistency else self.classes or ()
@@ -246,7 +253,7 @@ class Detection(BoxTask):
             from gefu.datasets.class_maps import invert_label_map, label_map
 
             if self.classes is None:
-                raise RuntimeError("detection: incompatible(dataset) binds the dataset first")
+                raise RuntimeError("detection: bind(dataset) first")
             to_model = label_map(self.classes, self.predictor.classes, self.names)
             self._to_dataset = invert_label_map(to_model)
         return relabel(pred, self._to_dataset)
