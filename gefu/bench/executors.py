@@ -24,7 +24,13 @@ from gefu.core.errors import ConfigError
 from gefu.core.registry import Registry
 
 EXECUTORS: Registry = Registry("executor")
-register_executor = EXECUTORS.register
+register_executor = EXECUTORS.register  # for plugins; the built-ins are the table below
+for _name, _target in {
+    "local": "gefu.bench.executors:LocalExecutor",
+    "processes": "gefu.bench.executors:ProcessExecutor",
+    "ray": "gefu.bench.executors:RayExecutor",
+}.items():
+    EXECUTORS.add_lazy(_name, _target)
 DEFAULT = "local"  # with no executor named and no option that implies one
 RETRIES = 2
 SHARD_SIZE = 256  # images per unit on the parallel executors (rounded to whole batches)
@@ -94,7 +100,6 @@ def resolve_device(device: str) -> str:
     return device
 
 
-@register_executor("local")
 class LocalExecutor(Executor):
     """Units run one after the other in this process, on the driver's own objects."""
 
@@ -151,7 +156,6 @@ def _run_in_worker(unit) -> UnitResult:
     return _WORKER.run(unit)
 
 
-@register_executor("processes")
 class ProcessExecutor(Executor):
     """``workers`` spawned processes on this machine (default: one per entry of ``devices``,
     else 2), each on a device of ``devices`` round robin (default: the run's device)."""
@@ -255,7 +259,6 @@ def _run_on_ray(setup: tuple, unit) -> UnitResult:
     return _RAY_WORKERS[key].run(unit)
 
 
-@register_executor("ray")
 class RayExecutor(Executor):
     """Each unit is a Ray task (``num_gpus`` 1 on CUDA); Ray retries it if its worker dies.
     ``ray_address``: a running cluster (default: a local one); ``workers`` (default 2)."""
