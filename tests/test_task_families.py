@@ -66,7 +66,7 @@ def test_tasks_hold_a_frozen_model_and_say_why_not_through_it(tmp_path):
         create_task("classification", checkpoint=str(tmp_path / "no.pt")),
         create_task("classification_consistency"),
         create_task("face_consistency"),
-        create_task("detection_consistency", detector="darknet"),
+        create_task("detection_consistency", model={"family": "darknet"}),
     ]
     for task in tasks:
         assert isinstance(task.model, FrozenModel)
@@ -84,7 +84,7 @@ def test_options_of_the_other_target_are_rejected():
     with pytest.raises(ValueError, match="ref_score_thr only apply to target .reference"):
         create_task("face_detection", ref_score_thr=0.5)
     assert create_task("face_consistency").ref_score_thr == 0.9
-    assert create_task("detection_consistency", detector="darknet").ref_score_thr == 0.5
+    assert create_task("detection_consistency", model={"family": "darknet"}).ref_score_thr == 0.5
     assert create_task("classification_consistency").model.arch == "efficientnet_lite0"
     assert create_task("classification", checkpoint="x.pt").model.arch == "gefu_codan_resnet18"
 
