@@ -42,7 +42,7 @@ class BoxTask(DownstreamTask):
     A kind decides the evaluation classes (``eval_classes``) and how a prediction's labels
     become them (``to_eval``)."""
 
-    libraries = ("pycocotools", "mmdet", "mmcv", "mmengine", "facenet-pytorch")
+    libraries = ("pycocotools", "mmdet", "mmcv", "mmengine")  # COCOeval; mmdet's eval_map
     reference_options = ("ref_score_thr",)
 
     def _init_boxes(self, model, metric, iou_thr, voc_mode, score_thr, ref_score_thr, **labels):
