@@ -23,8 +23,7 @@ from pathlib import Path
 import torch
 
 DETECTOR = {
-    "detector": "darknet",
-    "darknet": {"input_size": 256},
+    "model": {"family": "darknet", "input_size": 256},
     "ref_score_thr": 0.25,
     "metric": "coco",
 }
@@ -47,7 +46,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--input-size", type=int, default=256, help="the detector's input")
     args = parser.parse_args()
-    DETECTOR["darknet"]["input_size"] = args.input_size
+    DETECTOR["model"]["input_size"] = args.input_size
     dev = args.device
     with tempfile.TemporaryDirectory() as tmp:
         config = validate_config(

@@ -26,8 +26,7 @@ import torch
 DETECTION = {
     "name": "detection_consistency",
     "params": {
-        "detector": "darknet",
-        "darknet": {"input_size": 256},
+        "model": {"family": "darknet", "input_size": 256},
         "ref_score_thr": 0.25,
         "metric": "coco",
     },

@@ -34,33 +34,37 @@ ENHANCERS = {
     "semi_llie": {},
     "scuf": {"base": "full-config", "clip": "full-config"},
 }
-MMDET = "allow_random_weights"
+RANDOM = {"allow_random_weights": True}
+
+
+def random_model(family: str, config: str) -> dict:
+    """A nested model spec with random weights (timings only)."""
+    return {"model": {"family": family, "config": config, **RANDOM}}
+
+
 FROZEN = {  # label: (evaluation name, params), as in configs/gefu/*.yaml and the demo
     "efficientnet_lite0": ("classification_consistency", {"arch": "efficientnet_lite0"}),
-    "codan_resnet18": ("classification_consistency", {"arch": "gefu_codan_resnet18", MMDET: True}),
-    "mtcnn": ("face_consistency", {"detector": "mtcnn", "metric": "coco"}),
+    "codan_resnet18": ("classification_consistency", {"arch": "gefu_codan_resnet18", **RANDOM}),
+    "mtcnn": ("face_consistency", {"model": {"family": "mtcnn"}, "metric": "coco"}),
     "darknet_yolov3_tiny_256": (
         "detection_consistency",
-        {"detector": "darknet", "darknet": {"input_size": 256}, "metric": "coco"},
+        {"model": {"family": "darknet", "input_size": 256}, "metric": "coco"},
     ),
     "mmdet_yolov3_d53_608": (
         "detection_consistency",
-        {"config": "yolo/yolov3_d53_8xb8-ms-608-273e_coco.py", MMDET: True, "metric": "coco"},
+        {**random_model("mmdet", "yolo/yolov3_d53_8xb8-ms-608-273e_coco.py"), "metric": "coco"},
     ),
     "mmdet_faster_rcnn_r50": (
         "detection_consistency",
-        {"config": "faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py", MMDET: True, "metric": "coco"},
+        {**random_model("mmdet", "faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py"), "metric": "coco"},
     ),
     "mmseg_deeplabv3plus_r50": (
         "segmentation_consistency",
-        {
-            "config": "deeplabv3plus/deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024.py",
-            MMDET: True,
-        },
+        random_model("mmseg", "deeplabv3plus/deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024.py"),
     ),
     "mmseg_segformer_b0": (
         "segmentation_consistency",
-        {"config": "segformer/segformer_mit-b0_8xb1-160k_cityscapes-1024x1024.py", MMDET: True},
+        random_model("mmseg", "segformer/segformer_mit-b0_8xb1-160k_cityscapes-1024x1024.py"),
     ),
 }
 

@@ -195,4 +195,6 @@ def test_face_detection_declares_and_computes_it():
     with pytest.raises(ValueError, match="fixes IoU 0.5"):
         create_task("face_detection", metric="darkface_official", iou_thr=0.7)
     with pytest.raises(ValueError, match="use the face_detection evaluation"):
-        create_task("detection", config="x.py", metric="darkface_official")
+        create_task(
+            "detection", model={"family": "mmdet", "config": "x.py"}, metric="darkface_official"
+        )

@@ -21,8 +21,7 @@ from gefu.bench.store import Store
 from gefu.tasks.scoring import decode
 
 DETECTOR = {
-    "detector": "darknet",
-    "darknet": {"input_size": 256},
+    "model": {"family": "darknet", "input_size": 256},
     "ref_score_thr": 0.25,
     "metric": "coco",
 }

@@ -172,8 +172,11 @@ def gefu_face_options(size=(96, 64), nms_pre=40):
     """The shipped config's model at the test image's size; ``nms_pre`` so small that the 2.x
     per-level truncation matters (the levels have 18, 72 and 288 boxes)."""
     raw = read_yaml_mapping((REPO / "configs/gefu/darkface_detection.yaml").read_text(), "cfg")
-    params = raw["evaluations"][0]["params"]
-    assert params["cfg_options"]["model.bbox_head.type"] == "YOLOV3HeadMMDet2"
+    params = raw["evaluations"][0]["params"]["model"]
+    assert (
+        params["family"] == "mmdet"
+        and params["cfg_options"]["model.bbox_head.type"] == "YOLOV3HeadMMDet2"
+    )
     scale = "test_dataloader.dataset.pipeline.1.scale"
     assert params["cfg_options"][scale] == [720, 720]  # GEFU's test scale
     options = {scale: list(size), "model.test_cfg.nms_pre": nms_pre}

@@ -143,10 +143,12 @@ def test_label_masks_are_resized_as_the_evaluator_does():
 
 
 def test_options_are_checked():
-    with pytest.raises(ValueError, match="unknown refinenet option"):
-        RefineNetModel(options={"scale": [1]})
+    from gefu.tasks import create_task
+
+    with pytest.raises(ValueError, match="model.scale: unknown option of model family 'refi"):
+        create_task("segmentation", model={"family": "refinenet", "scale": [1]})
     with pytest.raises(ValueError, match="scales must be positive"):
-        RefineNetModel(options={"scales": []})
+        RefineNetModel(scales=[])
     spec = RefineNetModel(allow_random_weights=True).spec()
     assert spec["size"] == [360, 640] and spec["scales"] == [0.5, 0.75, 1.0]
     assert spec["flip"] is False and spec["normalize"] is False and spec["random_weights"]
@@ -183,7 +185,9 @@ def test_absent_classes_zero_matches_gefus_iou_calc():
     preds[1][2, :4] = 19  # the void channel won: a miss for those pixels' classes
     preds[0][1, 1] = 14  # a false positive of a class absent from the labels
     task = create_task(
-        "segmentation", segmenter="refinenet", allow_random_weights=True, absent_classes="zero"
+        "segmentation",
+        model={"family": "refinenet", "allow_random_weights": True},
+        absent_classes="zero",
     )
 
     class Fixed:
@@ -219,10 +223,13 @@ def test_random_weights_end_to_end_through_the_runner(tmp_path):
         (root / "labels" / "test").mkdir(parents=True, exist_ok=True)
         Image.fromarray(ids).save(root / "labels" / "test" / f"n{i}.png")
     params = {
-        "segmenter": "refinenet",
-        "allow_random_weights": True,
+        "model": {
+            "family": "refinenet",
+            "allow_random_weights": True,
+            "size": [20, 36],
+            "scales": [0.5, 1.0],
+        },
         "absent_classes": "zero",
-        "refinenet": {"size": [20, 36], "scales": [0.5, 1.0]},
     }
     config = validate_config(
         {

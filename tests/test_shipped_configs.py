@@ -48,3 +48,12 @@ def test_protocol_defaults_to_the_suites_own_and_cannot_be_empty():
     assert config.evaluations[0].protocol == "gefu: own"
     with pytest.raises(ConfigError, match="protocol"):
         validate_config({**base, "evaluations": [{"name": "iqa", "protocol": ""}]})
+
+
+def test_doctor_lists_the_checkpoints_of_nested_model_specs():
+    from gefu.cli.doctor import configured_checkpoints
+
+    found = {(p.split("/")[-1], ref) for p, ref in configured_checkpoints(str(REPO / "configs"))}
+    assert ("darkface_detection.yaml", "checkpoints/yolov3_darkface.pth") in found  # model:
+    assert ("seed_methods.yaml", "checkpoints/refinenet_cityscapes.pth.tar") in found
+    assert any(name == "exdark_finetune_yolov3.yaml" for name, _ in found)  # finetune: flat

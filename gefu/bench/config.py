@@ -211,8 +211,11 @@ def _check_params(config: BenchmarkConfig, check_paths: bool = True) -> list[str
             if accepted is not None:
                 for key in sorted(given - accepted - {"root", "limit", "weights"}):
                     valid = ", ".join(sorted(accepted - {"root", "limit"})) or "(none)"
+                    moved = getattr(cls, "moved", {}).get(key)  # a removed spelling
                     problems.append(
-                        f"{where}.{key}: unknown parameter of {spec.name!r}; valid: {valid}"
+                        f"{where}.{key}: {moved}"
+                        if moved
+                        else f"{where}.{key}: unknown parameter of {spec.name!r}; valid: {valid}"
                     )
             needs = getattr(cls, "needs_weights", False) and check_paths
             if needs and not getattr(spec, "weights", None):

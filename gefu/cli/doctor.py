@@ -109,7 +109,9 @@ def configured_checkpoints(folder: str = "configs") -> list[tuple[str, str]]:
         for entry in entries:
             if not isinstance(entry, dict):
                 continue
-            ref = (entry.get("params") or {}).get("checkpoint") or entry.get("weights")
+            params = entry.get("params") or {}
+            model = params.get("model") if isinstance(params.get("model"), dict) else {}
+            ref = params.get("checkpoint") or model.get("checkpoint") or entry.get("weights")
             if ref:
                 found.append((str(path), str(ref)))
     return found

@@ -33,9 +33,9 @@ class RegistryError(KeyError):
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, group: str | None = None):
         self.kind = kind  # "enhancer", "dataset", ...
-        self.group = f"gefu.{kind}s"
+        self.group = group or f"gefu.{kind}s"  # the entry-point group plugins register in
         self._lazy: dict[str, str] = {}
         self._loaded: dict[str, T] = {}
         self._origin: dict[str, str] = {}

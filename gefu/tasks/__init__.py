@@ -30,5 +30,20 @@ for _name, _target in {
     TASKS.add_lazy(_name, _target)
 
 
+# Frozen-model families (``gefu.tasks.frozen.FrozenModel`` subclasses), named in an evaluation's
+# ``model: {family: <name>, ...options}``; a third-party family registers in the entry-point
+# group ``gefu.model_families`` (``throwaway = "my_pkg.family:ThrowawayDetector"``).
+FAMILIES: Registry = Registry("model family", group="gefu.model_families")
+
+for _name, _target in {
+    "mmdet": "gefu.tasks.mmdet_model:MMDetModel",
+    "darknet": "gefu.tasks.darknet_model:DarknetModel",
+    "mtcnn": "gefu.tasks.mtcnn_model:MTCNNModel",
+    "mmseg": "gefu.tasks.mmseg_model:MMSegModel",
+    "refinenet": "gefu.tasks.refinenet_model:RefineNetModel",
+}.items():
+    FAMILIES.add_lazy(_name, _target)
+
+
 def create_task(name: str, **params: Any):
     return TASKS.get(name)(**{k: v for k, v in params.items() if v is not None})

@@ -21,8 +21,9 @@ class MetricInfo:
 
 class Task:
     registry_name = RegisteredName("gefu.tasks:TASKS")  # the name it is listed under
-    # Distributions that compute this evaluation's models and metrics: their versions are part
-    # of its cells' cache keys and stored with them.
+    # Distributions that compute this evaluation's metrics (its scorer): their versions are
+    # part of its cells' cache keys and stored with them. A frozen model's own libraries are
+    # declared by its family, with their versions, in the model's ``spec`` (also in the key).
     libraries: ClassVar[tuple[str, ...]] = ()
 
     def metrics(self, dataset=None) -> list[MetricInfo]:

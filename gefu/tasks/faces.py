@@ -2,11 +2,12 @@
 MAET / GEFU DARK FACE protocol), the official UG2+ DARK FACE metric (``metric:
 darkface_official``, ``gefu.tasks.darkface_official``; the challenge's protocol) or COCO mAP.
 
-Detectors: ``"mtcnn"``, facenet-pytorch's MTCNN, whose weights ship inside the package (a real
-detector that works offline; see ``gefu.tasks.mtcnn_model``), ``"mmdet"``, any MMDetection face
+The detector (``model``, any family that serves "face_detector"; default ``{family:
+mtcnn}``): ``mtcnn``, facenet-pytorch's MTCNN, whose weights ship inside the package (a real
+detector that works offline; see ``gefu.tasks.mtcnn_model``), ``mmdet``, any MMDetection face
 detector from ``config`` + ``checkpoint`` (GEFU's protocol: YOLOv3-D53 on DARK FACE), or
-``"darknet"``, a Darknet face detector (``config`` .cfg, ``checkpoint`` .weights, ``darknet:
-{names: ...}``; see ``gefu.tasks.detection``). ``face_detection`` needs a dataset whose only
+``darknet``, a Darknet face detector (``config`` .cfg, ``checkpoint`` .weights, ``names``;
+see ``gefu.tasks.detection``). ``face_detection`` needs a dataset whose only
 class is "face" (DARK FACE); ``face_consistency`` takes the detector's faces on the
 normal-light reference (score >= ``ref_score_thr``, default 0.9) as the targets, on any paired
 set.
@@ -16,10 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gefu.tasks.detection import BoxTask, detector_model, relabel
+from gefu.tasks.detection import BoxTask, relabel
 from gefu.tasks.downstream import specialise
-
-FACE_DETECTORS = ("mtcnn", "mmdet", "darknet")
 
 
 class FaceDetection(BoxTask):
@@ -28,35 +27,20 @@ class FaceDetection(BoxTask):
     dataset's face boxes (DARK FACE: VOC AP@0.5, "area"); target "reference": the faces found
     on the reference. ``metric``: "voc", "coco" or "darkface_official" (``darkface_AP``)."""
 
+    model_kind = "face_detector"
+    default_model = {"family": "mtcnn"}
     defaults = {"ref_score_thr": {"reference": 0.9}}
 
     def __init__(
         self,
-        detector: str = "mtcnn",
-        config: str | None = None,
-        checkpoint: str | None = None,
+        model: dict[str, Any] | None = None,
         metric: str = "voc",
         iou_thr: float = 0.5,
         voc_mode: str = "area",
         score_thr: float | None = None,
         ref_score_thr: float | None = None,
-        min_face_size: int = 20,
-        cfg_options: dict[str, Any] | None = None,
-        allow_random_weights: bool = False,
-        darknet: dict[str, Any] | None = None,
     ):
-        if detector == "darknet" and config is None:
-            raise ValueError("detector 'darknet' needs a face model's `config` and `checkpoint`")
-        model = detector_model(
-            detector,
-            config,
-            checkpoint,
-            cfg_options,
-            allow_random_weights,
-            darknet,
-            min_face_size,
-            FACE_DETECTORS,
-        )
+        model = self.frozen_model(model)
         self._init_boxes(model, metric, iou_thr, voc_mode, score_thr, ref_score_thr)
         self._face_label: int | None = None
 

@@ -58,15 +58,9 @@ class FinetuneDetection(Detection):
         cfg_options: dict[str, Any] | None = None,
         allow_random_weights: bool = False,
     ):
-        super().__init__(
-            config,
-            checkpoint,
-            metric,
-            iou_thr,
-            voc_mode,
-            cfg_options=cfg_options,
-            allow_random_weights=allow_random_weights,
-        )
+        model = {"config": config, "checkpoint": checkpoint, "cfg_options": cfg_options}
+        model |= {"family": "mmdet", "allow_random_weights": allow_random_weights}
+        super().__init__(model, metric, iou_thr, voc_mode)
         self.recipe = Recipe.model_validate(recipe or {})
         self.seed = int(seed)
         self.train = dict({"split": "train"} if train is None else train)

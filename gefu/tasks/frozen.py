@@ -1,11 +1,17 @@
 """The one interface every frozen downstream model family implements (``FrozenModel``), and
-what the families share: checkpoint resolution, a load-once cache, library versions.
+what the families share: checkpoint resolution, a load-once cache, library versions, and the
+model spec an evaluation names (``frozen_model``).
 
-A family is one adapter file: ``classifiers`` (torchvision, timm, EfficientNet-Lite0),
-``mmdet_model``, ``mmseg_model``, ``refinenet_model``, ``darknet_model``, ``mtcnn_model``.
-Each adapter says why it cannot run here (``unavailable``), what determines its predictions
-(``spec``, for the cache key), and builds the loaded model (``build``); ``load`` builds it once
-per process and device, and the loaded model's ``predict`` takes a ``[B,3,H,W]`` batch in [0,1].
+A family is one adapter file, registered by name in ``gefu.tasks.FAMILIES`` (third-party ones
+through the entry-point group ``gefu.model_families``): ``mmdet_model``, ``mmseg_model``,
+``refinenet_model``, ``darknet_model``, ``mtcnn_model`` (and ``classifiers``, which the
+classification evaluations build directly). An evaluation takes ``model: {family: <name>,
+...}``: the other keys are the family's constructor keywords (its schema: unknown or missing
+ones are errors naming the family), and ``serves`` says which evaluations it can be the model
+of (``KINDS``). Each adapter says why it cannot run here (``unavailable``), what determines its
+predictions (``spec``, for the cache key), and builds the loaded model (``build``); ``load``
+builds it once per process and device, and the loaded model's ``predict`` takes a
+``[B,3,H,W]`` batch in [0,1].
 
 Weights, the same rule for every family: ``checkpoint`` (a path or URL) if given, else the
 family's packaged weights (EfficientNet-Lite0, Darknet YOLOv3-tiny and MTCNN ship theirs in a
@@ -29,6 +35,9 @@ from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 _LOADED: dict[tuple, Any] = {}
+# What a family can be the model of: box detection (``detection``), face detection
+# (``face_detection``: a detector with a "face" class), ``segmentation``, ``classification``.
+KINDS = ("detector", "face_detector", "segmenter", "classifier")
 
 
 class ModelUnavailable(FileNotFoundError):
@@ -40,12 +49,19 @@ class FrozenModel:
     """Where a frozen model comes from (family, files, options); cheap to create, loads
     nothing until ``load``."""
 
-    family: ClassVar[str] = ""
+    family: ClassVar[str] = ""  # its name in ``gefu.tasks.FAMILIES`` (and in its spec)
+    serves: ClassVar[tuple[str, ...]] = ()  # the ``KINDS`` it can be
     # module -> distribution that the family needs (checked without importing them)
     packages: ClassVar[dict[str, str]] = {}
     install_hint: ClassVar[str] = "pip install --no-deps"
     checkpoint: str | None = None
     allow_random_weights: bool = False
+
+    def cannot_serve(self, kind: str) -> str | None:
+        """Why this model cannot be an evaluation's ``kind`` (one of ``KINDS``), or None."""
+        if kind in self.serves:
+            return None
+        return f"model family {self.family!r} serves {', '.join(self.serves)}, not {kind}"
 
     # -- availability --------------------------------------------------------------------
     def unavailable(self, download: bool = False) -> str | None:
@@ -105,6 +121,55 @@ class FrozenModel:
         if key not in _LOADED:
             _LOADED[key] = self.build(device)
         return _LOADED[key]
+
+
+# -- the model spec of an evaluation -------------------------------------------------------------
+def model_problems(spec: Any, kind: str, where: str = "model") -> list[str]:
+    """What is wrong with the model spec ``spec`` (``{family: <name>, ...options}``) for an
+    evaluation whose model is a ``kind``: one ``where.key: ...`` line each (nothing built)."""
+    from gefu.core.params import constructor_params, param_type_problems
+    from gefu.tasks import FAMILIES
+
+    if not isinstance(spec, dict) or not spec.get("family"):
+        return [f"{where}: name the frozen model's family: `{{family: <name>, ...options}}`"]
+    name, options = spec["family"], {k: v for k, v in spec.items() if k != "family"}
+    try:
+        cls = FAMILIES.get(name)
+    except KeyError as exc:
+        return [f"{where}.family: {exc}"]
+    if kind not in cls.serves:
+        serving = [n for n in FAMILIES.names() if kind in FAMILIES.get(n).serves]
+        return [
+            f"{where}.family: model family {name!r} serves {', '.join(cls.serves) or 'nothing'}"
+            f", not {kind} (families that do: {', '.join(serving)})"
+        ]
+    accepted, required = constructor_params(cls)
+    problems = []
+    if accepted is not None:
+        for key in sorted(set(options) - accepted):
+            problems.append(
+                f"{where}.{key}: unknown option of model family {name!r}; valid: "
+                f"{', '.join(sorted(accepted)) or '(none)'}"
+            )
+    for key in sorted(required - set(options)):
+        problems.append(f"{where}.{key}: required by model family {name!r} but not given")
+    known = {k: v for k, v in options.items() if accepted is None or k in accepted}
+    return problems + param_type_problems(cls, known, where)
+
+
+def frozen_model(spec: Any, kind: str) -> FrozenModel:
+    """The frozen model ``spec`` names, checked against its family's options and ``kind``;
+    ValueError naming what is wrong."""
+    from gefu.tasks import FAMILIES
+
+    problems = model_problems(spec, kind)
+    if problems:
+        raise ValueError("; ".join(problems))
+    model = FAMILIES.get(spec["family"])(**{k: v for k, v in spec.items() if k != "family"})
+    why = model.cannot_serve(kind)
+    if why:
+        raise ValueError(f"model: {why}")
+    return model
 
 
 def packages_unavailable(

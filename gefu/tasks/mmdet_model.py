@@ -21,6 +21,7 @@ class MMDetModel(openmmlab.OpenMMLabModel):
     """A frozen mmdet detector (options: ``OpenMMLabModel``)."""
 
     family = package = "mmdet"
+    serves = ("detector", "face_detector")
     packages = {"mmdet": "mmdet", **openmmlab.COMMON}
 
     def build(self, device: str) -> MMDetDetector:

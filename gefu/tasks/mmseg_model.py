@@ -23,6 +23,7 @@ class MMSegModel(openmmlab.OpenMMLabModel):
     by its file name alone)."""
 
     family = package = "mmseg"
+    serves = ("segmenter",)
     packages = {"mmseg": "mmsegmentation", **openmmlab.COMMON, "ftfy": "ftfy", "regex": "regex"}
 
     def build(self, device: str) -> MMSegSegmenter:

@@ -15,6 +15,7 @@ class MTCNNModel(FrozenModel):
     """MTCNN with ``min_face_size`` (pixels); thresholds are facenet-pytorch's defaults."""
 
     family = "mtcnn"
+    serves = ("face_detector",)
     packages = {"facenet_pytorch": "facenet-pytorch"}
 
     def __init__(self, min_face_size: int = 20):

@@ -1,6 +1,6 @@
 """RefineNet-ResNet-101 segmenters (the ``refinenet`` family of ``gefu.tasks.frozen``;
-``segmenter: refinenet`` in the segmentation evaluations): the Cityscapes model behind GEFU's
-segmentation protocol (``gefu_eval/segmentation``), whose code descends from CIConv
+``model: {family: refinenet, ...}`` in the segmentation evaluations): the Cityscapes model
+behind GEFU's segmentation protocol (``gefu_eval/segmentation``), whose code descends from CIConv
 (Attila94/CIConv, ``experiments/3_segmentation``) and ZeroShotDayNightDA. mmseg-independent:
 plain PyTorch on torchvision's ResNet-101.
 
@@ -218,14 +218,8 @@ def outputs_of(state: dict[str, Any]) -> int:
 
 
 # -- the frozen model family -----------------------------------------------------------------------
-def resolved_options(options: dict | None) -> dict[str, Any]:
-    """The inference options with defaults filled in, checked."""
-    options = dict(options or {})
-    unknown = sorted(set(options) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(
-            f"unknown refinenet option(s) {', '.join(unknown)}; choose from {', '.join(DEFAULTS)}"
-        )
+def resolved_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The inference options (None: the default) with defaults filled in, checked."""
     out = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
     size = [int(v) for v in out["size"]]
     scales = [float(s) for s in out["scales"]]
@@ -243,10 +237,20 @@ class RefineNetModel(FrozenModel):
     ``scales``; ``flip``; ``normalize``: ImageNet mean/std), ``allow_random_weights``."""
 
     family = "refinenet"
+    serves = ("segmenter",)
     packages = {"torchvision": "torchvision", "PIL": "pillow"}
 
-    def __init__(self, checkpoint=None, options: dict | None = None, allow_random_weights=False):
+    def __init__(
+        self,
+        checkpoint: str | None = None,
+        size: list[int] | None = None,
+        scales: list[float] | None = None,
+        flip: bool | None = None,
+        normalize: bool | None = None,
+        allow_random_weights: bool = False,
+    ):
         self.checkpoint = None if checkpoint is None else str(checkpoint)
+        options = {"size": size, "scales": scales, "flip": flip, "normalize": normalize}
         self.options = resolved_options(options)
         self.allow_random_weights = bool(allow_random_weights)
 

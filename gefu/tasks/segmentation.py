@@ -1,11 +1,13 @@
 """Segmentation: a frozen segmenter scored by mmseg's IoU; ``segmentation`` against the
 dataset's masks, ``segmentation_consistency`` against its own prediction on the reference.
 
-Segmenters (``segmenter``), each a ``gefu.tasks.frozen`` family: ``"mmseg"``, any
-MMSegmentation model from ``config`` + ``checkpoint`` (``gefu.tasks.mmseg_model``);
-``"refinenet"``, the RefineNet-ResNet-101 of GEFU's / CIConv's evaluators with their inference,
-options in ``refinenet`` (``gefu.tasks.refinenet_model``). A segmenter that scores at its own
-size (RefineNet: 360x640) resizes the label mask to it as its evaluator does (``fit_label``).
+The segmenter is ``model: {family: <name>, ...}``, any ``gefu.tasks.FAMILIES`` family that
+serves "segmenter", with that family's options: ``mmseg``, any MMSegmentation model from
+``config`` + ``checkpoint`` (``gefu.tasks.mmseg_model``); ``refinenet``, the
+RefineNet-ResNet-101 of GEFU's / CIConv's evaluators with their inference (``size``,
+``scales``, ``flip``, ``normalize``; ``gefu.tasks.refinenet_model``). A segmenter that
+scores at its own size (RefineNet: 360x640) resizes the label mask to it as its evaluator does
+(``fit_label``).
 
 Scores are mmseg's (``IoUMetric``): per image, ``intersect_and_union`` counts the pixels of
 each class in the intersection, union, prediction and label; the dataset's totals then go
@@ -27,9 +29,7 @@ from typing import Any
 from gefu.datasets.cityscapes_ids import TRAIN_CLASSES
 from gefu.tasks.base import MetricInfo
 from gefu.tasks.downstream import DownstreamTask, specialise
-from gefu.tasks.frozen import FrozenModel
 
-SEGMENTERS = ("mmseg", "refinenet")
 ABSENT = ("skip", "zero")
 AREAS = ("area_intersect", "area_union", "area_pred_label", "area_label")
 
@@ -42,32 +42,6 @@ def area_counts(pred, label, num_classes: int, ignore_index: int) -> dict[str, A
         raise ValueError(f"prediction is {tuple(pred.shape)} but the label {tuple(label.shape)}")
     areas = IoUMetric.intersect_and_union(pred, label.to(pred.device), num_classes, ignore_index)
     return {name: a.double() for name, a in zip(AREAS, areas, strict=True)}
-
-
-def segmenter_model(
-    segmenter: str,
-    config=None,
-    checkpoint=None,
-    cfg_options=None,
-    allow_random_weights=False,
-    refinenet=None,
-) -> FrozenModel:
-    """The frozen model for ``segmenter`` (one of ``SEGMENTERS``) and its options."""
-    if segmenter not in SEGMENTERS:
-        raise ValueError(f"unknown segmenter {segmenter!r}; choose one of {', '.join(SEGMENTERS)}")
-    if segmenter == "refinenet":
-        if config or cfg_options:
-            raise ValueError("segmenter 'refinenet' takes no config/cfg_options (use `refinenet`)")
-        from gefu.tasks.refinenet_model import RefineNetModel
-
-        return RefineNetModel(checkpoint, refinenet, allow_random_weights)
-    if refinenet:
-        raise ValueError(f"`refinenet` options need segmenter 'refinenet' (not {segmenter!r})")
-    if not config:
-        raise ValueError("segmenter 'mmseg' needs a `config` (and a `checkpoint`)")
-    from gefu.tasks.mmseg_model import MMSegModel
-
-    return MMSegModel(config, checkpoint, cfg_options, allow_random_weights)
 
 
 def iou_scores(
@@ -105,8 +79,9 @@ class Segmentation(DownstreamTask):
     reference (target "reference", ``segmentation_consistency``): mIoU (primary) and aAcc,
     every pixel and class counted.
 
-    ``config``: a config file, or one shipped in mmseg (``mmseg/.mim/configs``), by relative
-    path or file name. ``checkpoint``: a path or URL. ``classes`` (labels): what the model
+    ``model``: ``{family: mmseg, config: ..., checkpoint: ..., cfg_options: ...}``: ``config``
+    a config file, or one shipped in mmseg (``mmseg/.mim/configs``), by relative path or file
+    name; ``checkpoint`` a path or URL. ``classes`` (labels): what the model
     predicts and the masks' train ids index (default: Cityscapes' 19); a dataset with other
     classes is incompatible. ``cfg_options``: mmseg's ``--cfg-options`` overrides, e.g.
     ``{"model.test_cfg.mode": "whole", "test_pipeline.1.scale": [1024, 512]}`` (they change
@@ -114,11 +89,12 @@ class Segmentation(DownstreamTask):
     is what mmseg's inference API reads, not ``test_dataloader``). Images without a mask (an
     unlabelled split such as ACDC test) are an error naming the image: a score over part of a
     batch would be silently biased; unlabelled splits are rejected up front where the reader
-    says it has no labels. ``segmenter: refinenet`` (no ``config``): GEFU's RefineNet-R101,
-    options in ``refinenet`` (``size``, ``scales``, ``flip``, ``normalize``). ``absent_classes``
+    says it has no labels. ``model: {family: refinenet, checkpoint: ...}``: GEFU's
+    RefineNet-R101 (options ``size``, ``scales``, ``flip``, ``normalize``). ``absent_classes``
     (labels): "skip" (mmseg) or "zero" (GEFU / CIConv), how mIoU treats a class with no pixel
     in the labels or the predictions."""
 
+    model_kind = "segmenter"
     libraries = ("mmsegmentation", "mmcv", "mmengine")
     label_options = ("classes", "ignore_index", "absent_classes")
     defaults = {
@@ -129,14 +105,9 @@ class Segmentation(DownstreamTask):
 
     def __init__(
         self,
-        config: str | None = None,
-        checkpoint: str | None = None,
+        model: dict[str, Any],
         classes: list[str] | None = None,
         ignore_index: int | None = None,
-        cfg_options: dict | None = None,
-        allow_random_weights: bool = False,
-        segmenter: str = "mmseg",
-        refinenet: dict | None = None,
         absent_classes: str | None = None,
     ):
         options = self.target_options(
@@ -144,10 +115,7 @@ class Segmentation(DownstreamTask):
         )
         if options["absent_classes"] not in (None, *ABSENT):
             raise ValueError(f"absent_classes must be one of {', '.join(ABSENT)}")
-        model = segmenter_model(
-            segmenter, config, checkpoint, cfg_options, allow_random_weights, refinenet
-        )
-        self.attach(model)
+        self.attach(self.frozen_model(model))
         self.classes = tuple(str(c) for c in options["classes"] or ())
         ignore = options["ignore_index"]
         self.ignore_index = None if ignore is None else int(ignore)
