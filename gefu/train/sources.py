@@ -9,10 +9,9 @@ they mean there, plus ``severity: random`` (the strength drawn per patch too).
 
 from __future__ import annotations
 
-import warnings
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from gefu.core.errors import ConfigError
 from gefu.core.specs import DatasetSpec
@@ -20,7 +19,7 @@ from gefu.core.strict import StrictModel, validate
 from gefu.datasets.base import Dataset
 
 DARKEN_PARAMS = ("dataset", "model", "severity")
-# the photos shipped with installed packages, as stored (the old spelling ``bundled``)
+# the photos shipped with installed packages, as stored
 BUNDLED = {"name": "bundled_photos", "params": {"max_side": None}}
 
 
@@ -97,38 +96,8 @@ def _create(spec: DatasetSpec, where: str) -> Dataset:
     return dataset
 
 
-def old_images_spelling(value: Any, where: str, darkening: dict | None) -> dict:
-    """The dataset entry for a deprecated ``images:``-style value (``"bundled"`` or one folder),
-    darkened with ``darkening`` when given; warns with the new form."""
-    if value == "bundled":
-        entry = _bundled()
-    elif isinstance(value, str) or (isinstance(value, list) and len(value) == 1):
-        folder = value if isinstance(value, str) else value[0]
-        entry = {"name": "unpaired_folder", "root": str(folder)}
-    else:
-        raise ConfigError(
-            f"{where}: a list of several image sources is no longer read; name one dataset, "
-            "e.g. {name: unpaired_folder, root: FOLDER}"
-        )
-    if darkening is not None:
-        entry = {"name": "darkened", "params": {"dataset": entry, **darkening}}
-    warnings.warn(
-        f"{where}: deprecated spelling; write the dataset entry instead: {_flow(entry)}",
-        FutureWarning,
-        stacklevel=2,
-    )
-    return entry
-
-
 def _bundled() -> dict:
     return {"name": BUNDLED["name"], "params": dict(BUNDLED["params"])}
-
-
-def _flow(obj: Any) -> str:
-    """``obj`` as one line of YAML flow style (for messages)."""
-    if isinstance(obj, dict):
-        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in obj.items()) + "}"
-    return "null" if obj is None else str(obj)
 
 
 class PatchConfig(StrictModel):
@@ -149,17 +118,3 @@ class PatchConfig(StrictModel):
     fit: Literal["crop", "square"] = "crop"
     flip: bool = True
     cache: bool = True  # keep decoded (resized) photos in memory
-
-    @model_validator(mode="before")
-    @classmethod
-    def _old_spelling(cls, data: Any) -> Any:
-        """``images`` / ``darken`` / ``model`` / ``severity`` (before the dataset entries)."""
-        if not isinstance(data, dict) or not {"images", "darken", "model", "severity"} & set(data):
-            return data
-        data = dict(data)
-        images = data.pop("images", "bundled")
-        darken = {k: data.pop(k) for k in ("model", "severity") if k in data}
-        darken = {"model": "physical", "severity": "random", **darken}
-        darkening = darken if data.pop("darken", True) else None
-        data["dataset"] = old_images_spelling(images, "data.images", darkening)
-        return data
