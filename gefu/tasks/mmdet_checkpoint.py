@@ -33,20 +33,9 @@ DROPPED_PREFIXES = ("aet.",)  # MAET_YOLO's auxiliary degradation head
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint as ``{"meta": ..., "state_dict": ...}`` (a bare state dict too)."""
-    import pickle
+    from gefu.core.checkpoint import load_checkpoint
 
-    import torch
-
-    from gefu.tasks.classifiers import _plain_data_globals
-
-    try:
-        with torch.serialization.safe_globals(_plain_data_globals()):
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise ValueError(
-            f"{Path(path).name}: not loadable with torch.load(weights_only=True): "
-            f"{str(exc).splitlines()[0]}"
-        ) from None
+    obj = load_checkpoint(path, allow_numpy=True)
     if not isinstance(obj, dict):
         raise ValueError(f"{Path(path).name}: not a checkpoint (a {type(obj).__name__})")
     if isinstance(obj.get("state_dict"), dict):

@@ -169,17 +169,12 @@ def build_refinenet(outputs: int = OUTPUTS):
 # -- checkpoints ---------------------------------------------------------------------------------
 def read_state_dict(path: str | Path) -> dict[str, Any]:
     """The network's weights from a GEFU / CIConv / ZeroShotDayNightDA checkpoint file."""
-    import pickle
-
-    import torch
+    from gefu.core.checkpoint import load_checkpoint
 
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise ModelUnavailable(
-            f"refinenet: {path} holds objects other than tensors and plain values; "
-            f"save its model_state_dict alone ({exc})"
-        ) from None
+        obj = load_checkpoint(path)
+    except ValueError as exc:
+        raise ModelUnavailable(f"refinenet: {exc}") from None
     for key in ("model_state_dict", "state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

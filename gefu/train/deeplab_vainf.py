@@ -181,21 +181,10 @@ class DeepLabV3PlusMobileNet(nn.Module):
 def read_vainf_state(path: str | Path) -> dict[str, torch.Tensor]:
     """The ``model_state`` of a VainF checkpoint (or a bare state dict), read with
     ``weights_only=True`` (its ``best_score`` is a numpy scalar: allowed, nothing else is)."""
-    import numpy as np
+    from gefu.core.checkpoint import load_checkpoint
 
     path = Path(path).expanduser()
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    allowed = [np.dtype, type(np.dtype(np.float64)), type(np.dtype(np.float32))]
-    scalar = getattr(getattr(np, "_core", np.core).multiarray, "scalar", None)
-    allowed += [scalar] if scalar is not None else []
-    try:
-        with torch.serialization.safe_globals(allowed):
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path}: cannot be read safely with weights_only=True: {exc}") from exc
+    ckpt = load_checkpoint(path, allow_numpy=True)
     if isinstance(ckpt, dict) and "model_state" in ckpt:
         ckpt = ckpt["model_state"]
     if not isinstance(ckpt, dict):

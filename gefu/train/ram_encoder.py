@@ -249,13 +249,10 @@ def read_ram_checkpoint(path: str | Path, tag_logits: bool = True) -> dict[str, 
     ``weights_only=True``: the image encoder's keys and (``tag_logits``) the tagging head's
     (older files name it ``vision_multi``), without the relative-position-index and
     attention-mask buffers and the parts RAM deletes."""
+    from gefu.core.checkpoint import load_checkpoint
+
     path = Path(path).expanduser()
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickled code: refuse, never unpickle
-        raise ValueError(
-            f"{path}: cannot be read with torch.load(weights_only=True): {exc}"
-        ) from exc
+    state = load_checkpoint(path)
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict):
