@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from gefu.core.checkpoint import load_checkpoint
+from gefu.core.checkpoint import key_mismatch, load_checkpoint
 
 
 class _Touch:  # unpickling it would create a file
@@ -46,3 +46,9 @@ def test_code_in_a_pickle_is_refused_and_never_runs(tmp_path):
     assert not marker.exists()
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         load_checkpoint(tmp_path / "missing.pth")
+
+
+def test_key_mismatch_names_missing_and_unexpected_keys():
+    assert key_mismatch({"a": 0, "b": 0}, ["b", "a"]) == ""
+    got = key_mismatch({"a": 0, "x": 0}, {"a", "b", "c", "d", "e", "f"}, shown=2)
+    assert got == "5 missing (b, c, ...); 1 unexpected (x)"

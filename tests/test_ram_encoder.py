@@ -123,8 +123,8 @@ def test_a_bad_checkpoint_is_a_clear_error(tmp_path):
     path = save_ram_checkpoint(encoder, tmp_path / "renamed.pth", rename)
     with pytest.raises(ValueError) as err:
         load_ram_encoder(path, **TINY)
-    assert "missing (1): visual_encoder.layers.0.blocks.0.attn.qkv.weight" in str(err.value)
-    assert "unknown (1): visual_encoder.layers.0.blocks.0.attn.qkv.weight_old" in str(err.value)
+    assert "1 missing (visual_encoder.layers.0.blocks.0.attn.qkv.weight)" in str(err.value)
+    assert "1 unexpected (visual_encoder.layers.0.blocks.0.attn.qkv.weight_old)" in str(err.value)
 
     def resize(s):
         s["image_proj.weight"] = torch.zeros(7, 32)
@@ -133,8 +133,8 @@ def test_a_bad_checkpoint_is_a_clear_error(tmp_path):
     path = save_ram_checkpoint(encoder, tmp_path / "shape.pth", resize)
     with pytest.raises(
         ValueError,
-        match=r"missing \(1\): fc.bias; shape \(1\): image_proj.weight "
-        r"\(7, 32\) != \(16, 32\)",
+        match=r"1 missing \(fc.bias\); 1 misshapen \(image_proj.weight "
+        r"\(7, 32\) != \(16, 32\)\)",
     ):
         load_ram_encoder(path, **TINY)
     torch.save({"model": {"backbone.conv.weight": torch.zeros(1)}}, tmp_path / "other.pth")

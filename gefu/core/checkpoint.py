@@ -34,6 +34,18 @@ def load_checkpoint(path: str | Path, *, allow_numpy: bool = False) -> Any:
         ) from None
 
 
+def key_mismatch(keys, expected, shown: int = 4) -> str:
+    """How a state dict's ``keys`` fail to fit a model's ``expected`` keys, e.g.
+    ``"1 missing (head.bias); 2 unexpected (aux.w, aux.b)"``; empty where they fit."""
+    missing, unexpected = sorted(set(expected) - set(keys)), sorted(set(keys) - set(expected))
+    parts = [
+        f"{len(names)} {what} ({', '.join(names[:shown])}{', ...' if len(names) > shown else ''})"
+        for what, names in (("missing", missing), ("unexpected", unexpected))
+        if names
+    ]
+    return "; ".join(parts)
+
+
 def _plain_data_globals() -> list:
     import argparse
 

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gefu.core.checkpoint import key_mismatch, load_checkpoint
+
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 # t (expansion), c (channels), n (blocks), s (stride) of MobileNetV2
 MOBILENET_V2 = (
@@ -181,8 +183,6 @@ class DeepLabV3PlusMobileNet(nn.Module):
 def read_vainf_state(path: str | Path) -> dict[str, torch.Tensor]:
     """The ``model_state`` of a VainF checkpoint (or a bare state dict), read with
     ``weights_only=True`` (its ``best_score`` is a numpy scalar: allowed, nothing else is)."""
-    from gefu.core.checkpoint import load_checkpoint
-
     path = Path(path).expanduser()
     ckpt = load_checkpoint(path, allow_numpy=True)
     if isinstance(ckpt, dict) and "model_state" in ckpt:
@@ -200,15 +200,8 @@ def load_vainf_segmenter(
     model = DeepLabV3PlusMobileNet(num_classes, output_stride)
     if path is not None:
         state = read_vainf_state(path)
-        missing, unexpected = (
-            model.state_dict().keys() - state.keys(),
-            state.keys() - set(model.state_dict()),
-        )
-        if missing or unexpected:
-            raise ValueError(
-                f"{path}: not a VainF deeplabv3plus_mobilenet state: missing "
-                f"{sorted(missing)[:3]} ({len(missing)}), unexpected {sorted(unexpected)[:3]} "
-                f"({len(unexpected)})"
-            )
+        mismatch = key_mismatch(state, model.state_dict())
+        if mismatch:
+            raise ValueError(f"{path}: not a VainF deeplabv3plus_mobilenet state: {mismatch}")
         model.load_state_dict(state)
     return model.eval()
