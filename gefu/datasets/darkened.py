@@ -66,7 +66,7 @@ class Darkened(Dataset):
             name, root=inner_root if inner_root is not None else root, limit=inner_limit, **params
         )
         super().__init__(self.dataset.root, limit)
-        self.problems = self.dataset.problems
+        self.findings = self.dataset.findings
         self.task = self.dataset.task
         self.classes = tuple(self.dataset.classes)
         self.items = self._limited(

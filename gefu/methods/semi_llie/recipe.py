@@ -281,8 +281,8 @@ class SemiLLIETraining(TrainMethod):
                     f"data.labeled: {d.labeled.name!r} is not a paired dataset (or wrap "
                     "normal-light images in `darkened`)"
                 )
-            if darkener is None and reader.problems:
-                raise FileNotFoundError(f"data.labeled: {'; '.join(reader.problems)}")
+            if darkener is None and reader.findings:
+                raise FileNotFoundError(f"data.labeled: {'; '.join(map(str, reader.findings))}")
             if split:
                 if len(reader) < 2:
                     raise FileNotFoundError("semi_llie: data.labeled needs at least 2 images")
