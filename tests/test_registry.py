@@ -57,3 +57,20 @@ def test_every_builtin_resolves_to_an_object_registered_under_its_name(registry)
         assert obj is not None
         if isinstance(obj, type):
             assert obj.registry_name == name
+
+
+def test_build_passes_params_as_given_and_drops_unset_keywords():
+    reg = Registry("thing")
+
+    @reg.register("pair")
+    class Pair:
+        def __init__(self, a, b=2, root="default"):
+            self.a, self.b, self.root = a, b, root
+
+    made = reg.build("pair", {"a": 1, "b": None}, root=None)
+    assert (made.a, made.b, made.root) == (1, None, "default")  # null in params: passed on
+    assert reg.build("pair", a=5, b=None, root="r").__dict__ == {"a": 5, "b": 2, "root": "r"}
+    with pytest.raises(TypeError, match="'pair': a given twice"):
+        reg.build("pair", {"a": 1}, a=2)
+    with pytest.raises(RegistryError, match="Did you mean 'pair'"):
+        reg.build("pairs", a=1)

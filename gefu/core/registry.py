@@ -12,7 +12,7 @@ import difflib
 import importlib
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -117,6 +117,16 @@ class Registry(Generic[T]):
                 with contextlib.suppress(AttributeError, TypeError):  # e.g. a function
                     obj.registry_name = name
         return self._loaded[name]
+
+    def build(self, name: str, params: dict[str, Any] | None = None, /, **optional: Any) -> Any:
+        """The registered ``name`` called with ``params`` as given (a config entry's
+        ``params:``: an explicit null is passed on) and the ``optional`` keywords that are not
+        None (e.g. ``root``, ``limit``: None means the constructor's default)."""
+        given = {k: v for k, v in optional.items() if v is not None}
+        clash = sorted(set(given) & set(params or {}))
+        if clash:
+            raise TypeError(f"{self.kind} {name!r}: {clash[0]} given twice; give it once")
+        return self.get(name)(**(params or {}), **given)
 
 
 def _top(module_path: str) -> str:

@@ -57,5 +57,4 @@ for _name, _target in {
 def create_dataset(name: str, root=None, limit: int | None = None, **params: Any):
     """The registered dataset ``name``; ``root`` and ``limit`` are passed where set, every other
     parameter as given (an explicit null means what the dataset makes of None)."""
-    where = {k: v for k, v in (("root", root), ("limit", limit)) if v is not None}
-    return DATASETS.get(name)(**where, **params)
+    return DATASETS.build(name, params, root=root, limit=limit)

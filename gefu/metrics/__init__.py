@@ -24,4 +24,4 @@ for _name in (
 
 
 def create_metric(name: str, **params):
-    return METRICS.get(name)(**params)
+    return METRICS.build(name, params)
