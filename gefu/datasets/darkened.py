@@ -161,18 +161,12 @@ def _parse_spec(spec: Any) -> tuple[str, Any, dict, int | None]:
 
 
 def _check_params(name: str, cls, params: dict) -> None:
-    from gefu.core.params import constructor_params
+    from gefu.core.params import unknown_params
 
     misplaced = sorted(set(params) & {"root", "limit"})
     if misplaced:
         key = misplaced[0]
         raise ValueError(f"darkened: dataset.params.{key}: set `{key}` beside `params`")
-    accepted, _ = constructor_params(cls)
-    if accepted is None:
-        return
-    unknown = sorted(set(params) - accepted)
+    unknown = unknown_params(cls, name, params, where="dataset.params")
     if unknown:
-        valid = ", ".join(sorted(accepted - {"root", "limit"})) or "(none)"
-        raise ValueError(
-            f"darkened: dataset.params.{unknown[0]}: unknown parameter of {name!r}; valid: {valid}"
-        )
+        raise ValueError(f"darkened: {unknown[0]}")

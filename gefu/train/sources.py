@@ -71,20 +71,16 @@ def open_source(spec: DatasetSpec, where: str) -> tuple[Dataset, Darkening | Non
 
 
 def _create(spec: DatasetSpec, where: str) -> Dataset:
-    from gefu.core.params import constructor_params
+    from gefu.core.params import unknown_params
     from gefu.datasets import DATASETS, create_dataset
 
     try:
         cls = DATASETS.get(spec.name)
     except KeyError as exc:
         raise ConfigError(f"{where}.name: {exc}") from None
-    accepted, _ = constructor_params(cls)
-    unknown = sorted(set(spec.params) - accepted) if accepted is not None else []
+    unknown = unknown_params(cls, spec.name, spec.params, f"{where}.params")
     if unknown:
-        valid = ", ".join(sorted(accepted - {"root", "limit"})) or "(none)"
-        raise ConfigError(
-            f"{where}.params.{unknown[0]}: unknown parameter of {spec.name!r}; valid: {valid}"
-        )
+        raise ConfigError(unknown[0])
     try:
         dataset = create_dataset(spec.name, root=spec.root, limit=spec.limit, **spec.params)
     except (TypeError, ValueError) as exc:
