@@ -19,7 +19,7 @@ def dry_run(config, out=print) -> dict:
     from gefu.bench.config import weights_exist
     from gefu.bench.grid import build_grid
     from gefu.bench.store import DB_NAME, Store
-    from gefu.datasets import create_dataset
+    from gefu.datasets import open_dataset
 
     absent = [s.label for s in config.enhancers if s.weights and not weights_exist(s.weights)]
     if absent:  # a plan needs no weights: those rows are named, not keyed
@@ -58,7 +58,7 @@ def dry_run(config, out=print) -> dict:
         spec = task.train_spec(d_spec)
         r = task.recipe
         try:
-            train = create_dataset(spec.name, root=spec.root, limit=spec.limit, **spec.params)
+            train = open_dataset(spec)
         except (OSError, ValueError) as exc:  # the data is not here: the recipe still prints
             size, iters = f"not readable here: {exc}", 0
         else:

@@ -27,9 +27,9 @@ def enhancer_key(spec, registry=None) -> dict:
 
 def train_key(spec, registry=None) -> dict:
     """The cache key of a fine-tuned evaluation's training split (a dataset entry)."""
-    from gefu.datasets import create_dataset
+    from gefu.datasets import open_dataset
 
-    ds = create_dataset(spec.name, root=spec.root, limit=spec.limit, **spec.params)
+    ds = open_dataset(spec)
     return dataset_key(spec, ds, registry)
 
 

@@ -58,3 +58,9 @@ def create_dataset(name: str, root=None, limit: int | None = None, **params: Any
     """The registered dataset ``name``; ``root`` and ``limit`` are passed where set, every other
     parameter as given (an explicit null means what the dataset makes of None)."""
     return DATASETS.build(name, params, root=root, limit=limit)
+
+
+def open_dataset(spec) -> Any:
+    """The dataset a config entry names (``gefu.core.specs.DatasetSpec``: name, root, limit,
+    params)."""
+    return create_dataset(spec.name, spec.root, spec.limit, **spec.params)

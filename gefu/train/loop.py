@@ -221,11 +221,11 @@ class _Validator:
     un-enhanced input's scores are logged beside them as ``<metric>_input``."""
 
     def __init__(self, config: TrainConfig, device):
-        from gefu.datasets import create_dataset
+        from gefu.datasets import open_dataset
         from gefu.metrics import create_metric
 
         spec, self.device = config.validation.dataset, device
-        self.dataset = create_dataset(spec.name, root=spec.root, limit=spec.limit, **spec.params)
+        self.dataset = open_dataset(spec)
         self.count = len(self.dataset)
         if config.validation.limit is not None:
             self.count = min(self.count, config.validation.limit)

@@ -72,7 +72,7 @@ def open_source(spec: DatasetSpec, where: str) -> tuple[Dataset, Darkening | Non
 
 def _create(spec: DatasetSpec, where: str) -> Dataset:
     from gefu.core.params import unknown_params
-    from gefu.datasets import DATASETS, create_dataset
+    from gefu.datasets import DATASETS, open_dataset
 
     try:
         cls = DATASETS.get(spec.name)
@@ -82,7 +82,7 @@ def _create(spec: DatasetSpec, where: str) -> Dataset:
     if unknown:
         raise ConfigError(unknown[0])
     try:
-        dataset = create_dataset(spec.name, root=spec.root, limit=spec.limit, **spec.params)
+        dataset = open_dataset(spec)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
     if len(dataset) == 0:
