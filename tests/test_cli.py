@@ -82,9 +82,9 @@ def test_paired_folder_mismatch_is_reported(tmp_path, paired_dir):
     (paired_dir / "high" / "img3.png").rename(paired_dir / "high" / "lonely.png")
     ds = create_dataset("paired_folder", root=paired_dir)
     assert [ds.name_of(i) for i in range(len(ds))] == ["img0.png", "img1.png", "img2.png"]
-    assert ds.problems == [
-        "no high/ match for low/ files: extra, img3",
-        "no low/ match for high/ files: lonely",
+    assert [str(f) for f in ds.findings] == [
+        f"{paired_dir / 'low'}: no high/ match for: extra, img3",
+        f"{paired_dir / 'high'}: no low/ match for: lonely",
     ]
 
 

@@ -14,7 +14,7 @@ from gefu.bench.runner import Runner
 from gefu.bench.store import Store
 from gefu.core.registry import RegistryError
 from gefu.datasets import DATASETS, create_dataset
-from gefu.datasets.base import Dataset, Sample
+from gefu.datasets.base import Dataset, Finding, Sample
 from gefu.datasets.darkened import Darkened
 from gefu.simulate import LowLightSimulator
 
@@ -157,7 +157,7 @@ class Labelled(Dataset):
 
     def __init__(self, root=None, limit=None):
         super().__init__(root, limit)
-        self.problems.append("one planted problem")
+        self.findings.append(Finding("here", "one planted finding"))
 
     def __len__(self):
         return 2
@@ -177,7 +177,8 @@ def test_task_classes_targets_and_extras_pass_through(monkeypatch):
     monkeypatch.setitem(DATASETS._loaded, "labelled_test", Labelled)
     ds = create_dataset("darkened", dataset={"name": "labelled_test"})
     assert ds.task == "detection" and ds.classes == ("cat", "dog") and ds.paired
-    assert ds.coco_names == Labelled.coco_names and ds.problems == ["one planted problem"]
+    assert ds.coco_names == Labelled.coco_names
+    assert ds.findings == [Finding("here", "one planted finding")]
     s = ds.load(1)
     assert s.target["labels"].tolist() == [1] and s.meta["split"] == "val"
     assert torch.equal(s.target["boxes"], Labelled().load(1).target["boxes"])

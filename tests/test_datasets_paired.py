@@ -86,7 +86,8 @@ def test_lol_v1_defects_are_skipped_or_raised_and_all_found_by_check(tmp_path):
     ds = LOLv1(lol_v1(tmp_path / "LOL"))
     names = [ds.name_of(i) for i in range(len(ds))]
     assert names == ["1.png", "10.PNG", "2.png", "3.png"]  # 7 and 8 have no partner
-    assert any("7.png" in p for p in ds.problems) and any("8.png" in p for p in ds.problems)
+    found = [str(f) for f in ds.findings]
+    assert any("7.png" in f for f in found) and any("8.png" in f for f in found)
     ds.load(0)
     with pytest.raises(ImageReadError, match="2.png"):
         ds.load(2)
@@ -115,7 +116,7 @@ def test_lol_v2_real_maps_low_to_normal_names(tmp_path):
         "low00690.png",
     ]
     assert [value_of(ds.load(i).reference) for i in range(3)] == [101, 142, 190]
-    assert [Path(p).name for p, _ in ds.unmatched] == ["00005.png"]
+    assert [Path(f.path).name for f in ds.findings] == ["00005.png"]
     assert len(create_dataset("lol_v2_real", root=tmp_path / "LOL-v2", split="train")) == 3
 
 

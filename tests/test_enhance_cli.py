@@ -49,7 +49,7 @@ def test_output_name_collisions_name_both_inputs(photos, tmp_path, capsys):
 def test_wrong_parameters_are_listed_together(photos, tmp_path, capsys):
     args = ["enhance", "clahe", str(photos), str(tmp_path / "o"), "--param", "grid_size=2.5"]
     assert main([*args, "--param", "bogus=1"]) == 2
-    _refused(capsys, "--param.grid_size: 2.5 is not a valid int", "--param bogus: unknown")
+    _refused(capsys, "--param.grid_size: 2.5 is not a valid int", "--param.bogus: unknown")
 
 
 def test_progress_and_threads(photos, tmp_path, capsys, monkeypatch):

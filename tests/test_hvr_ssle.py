@@ -191,7 +191,10 @@ def test_training_lowers_the_loss_and_runs_in_the_benchmark(tmp_path):
         "log_every": 1,
         "checkpoint_every": 25,
         "output": str(tmp_path / "run"),
-        "data": {"images": [str(tmp_path / "photos")], "crop": 16},
+        "data": {
+            "dataset": {"name": "unpaired_folder", "root": str(tmp_path / "photos")},
+            "crop": 16,
+        },
         "params": {**TINY, "lr": 5e-3, "w_lpips": 0.0, "schedule_steps": 50},
     }
     result = train(validate_train_config(cfg), quiet=True)
@@ -251,7 +254,7 @@ def test_micro_batches_accumulate_to_the_whole_batch_update(monkeypatch):
     weights = []
     for micro in (None, 2):
         cfg = M.HVRSSLEConfig(**TINY, w_lpips=0.0, micro_batch=micro)
-        method = M.HVRSSLETraining(cfg, {"images": "bundled"})
+        method = M.HVRSSLETraining(cfg, {})  # the bundled photos
         model = method.modules()["model"]
         torch.manual_seed(1)
         for p in model.parameters():

@@ -33,6 +33,14 @@ TINY = {
     "tag_intermediate": 20,
 }
 
+# the bundled photos darkened on the fly (the training default of most methods)
+BUNDLED = {"name": "bundled_photos", "params": {"max_side": None}}
+DARK_BUNDLED = {
+    "name": "darkened",
+    "params": {"dataset": BUNDLED, "model": "physical", "severity": "random"},
+}
+SEMI_DATA = {"labeled": DARK_BUNDLED, "unlabeled": DARK_BUNDLED}
+
 
 def save_ram_checkpoint(encoder: RAMImageEncoder, path, edit=None):
     """``encoder`` in RAM's checkpoint layout: ``{"model": ...}`` with the tagger's other keys."""
@@ -115,8 +123,8 @@ def test_a_bad_checkpoint_is_a_clear_error(tmp_path):
     path = save_ram_checkpoint(encoder, tmp_path / "renamed.pth", rename)
     with pytest.raises(ValueError) as err:
         load_ram_encoder(path, **TINY)
-    assert "missing (1): visual_encoder.layers.0.blocks.0.attn.qkv.weight" in str(err.value)
-    assert "unknown (1): visual_encoder.layers.0.blocks.0.attn.qkv.weight_old" in str(err.value)
+    assert "1 missing (visual_encoder.layers.0.blocks.0.attn.qkv.weight)" in str(err.value)
+    assert "1 unexpected (visual_encoder.layers.0.blocks.0.attn.qkv.weight_old)" in str(err.value)
 
     def resize(s):
         s["image_proj.weight"] = torch.zeros(7, 32)
@@ -125,8 +133,8 @@ def test_a_bad_checkpoint_is_a_clear_error(tmp_path):
     path = save_ram_checkpoint(encoder, tmp_path / "shape.pth", resize)
     with pytest.raises(
         ValueError,
-        match=r"missing \(1\): fc.bias; shape \(1\): image_proj.weight "
-        r"\(7, 32\) != \(16, 32\)",
+        match=r"1 missing \(fc.bias\); 1 misshapen \(image_proj.weight "
+        r"\(7, 32\) != \(16, 32\)\)",
     ):
         load_ram_encoder(path, **TINY)
     torch.save({"model": {"backbone.conv.weight": torch.zeros(1)}}, tmp_path / "other.pth")
@@ -192,7 +200,7 @@ def test_semi_llie_contrastive_loss_on_ram_features(tmp_path):
     for grad in (False, True):
         torch.manual_seed(0)
         config = SemiLLIEConfig(embed_dim=32, depths=[1], contrastive_grad=grad)
-        method = SemiLLIETraining(config, {"synthetic": "bundled"})
+        method = SemiLLIETraining(config, SEMI_DATA)
         assert method.aux_networks == ("vgg", "ram")
         method.epoch_steps = 10
         terms = method.losses(batch, Ctx())
@@ -202,9 +210,7 @@ def test_semi_llie_contrastive_loss_on_ram_features(tmp_path):
             terms["contrastive"].backward()
             grads = [p.grad for p in method.modules()["model"].parameters()]
             assert any(g is not None and g.abs().sum() > 0 for g in grads)
-    vgg_only = SemiLLIETraining(
-        SemiLLIEConfig(contrastive_features="vgg"), {"synthetic": "bundled"}
-    )
+    vgg_only = SemiLLIETraining(SemiLLIEConfig(contrastive_features="vgg"), SEMI_DATA)
     assert vgg_only.aux_networks == ("vgg",)
 
 
@@ -223,7 +229,7 @@ def test_semi_llie_trains_with_the_ram_aux_network(tmp_path):
             "checkpoint_every": 2,
             "allow_random_aux": True,
             "aux": {"vgg": {"layer": "relu3_3"}, "ram": {"weights": str(path), "arch": TINY}},
-            "data": {"synthetic": "bundled", "crop": 16, "resize": 20},
+            "data": {**SEMI_DATA, "crop": 16, "resize": 20},
             "params": {"embed_dim": 32, "depths": [1], "epoch_steps": 2},
         }
     )

@@ -77,7 +77,7 @@ def test_the_released_layouts_load_and_others_are_refused(net, tmp_path):
     ]  # ZeroShotDayNightDA's training parts
     with pytest.raises(ValueError, match="1 missing \\(clf_conv.bias\\)"):
         map_keys({k: v for k, v in state.items() if k != "clf_conv.bias"}, expected)
-    with pytest.raises(ValueError, match="1 unknown \\(decode_head.conv_seg.weight\\)"):
+    with pytest.raises(ValueError, match="1 unexpected \\(decode_head.conv_seg.weight\\)"):
         map_keys({**state, "decode_head.conv_seg.weight": 0}, expected)
     with pytest.raises(ValueError, match="colour-invariant"):
         map_keys({**state, "resnet.ciconv.scale": 0}, expected)

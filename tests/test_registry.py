@@ -136,3 +136,20 @@ def test_builtin_modules_do_not_register_themselves():
     assert found == []
     assert _registering(ast.parse('@register_task("x")\nclass X: pass').body[0].decorator_list[0])
     assert _registering(ast.parse("Y = TASKS.register('y')(Y)").body[0].value.func)
+
+
+def test_build_passes_params_as_given_and_drops_unset_keywords():
+    reg = Registry("thing")
+
+    @reg.register("pair")
+    class Pair:
+        def __init__(self, a, b=2, root="default"):
+            self.a, self.b, self.root = a, b, root
+
+    made = reg.build("pair", {"a": 1, "b": None}, root=None)
+    assert (made.a, made.b, made.root) == (1, None, "default")  # null in params: passed on
+    assert reg.build("pair", a=5, b=None, root="r").__dict__ == {"a": 5, "b": 2, "root": "r"}
+    with pytest.raises(TypeError, match="'pair': a given twice"):
+        reg.build("pair", {"a": 1}, a=2)
+    with pytest.raises(RegistryError, match="Did you mean 'pair'"):
+        reg.build("pairs", a=1)

@@ -229,8 +229,13 @@ checkpoint_every: 15
 allow_random_aux: true
 aux: {{segmenter: {{source: torchvision, arch: lraspp_mobilenet_v3_large}}}}
 data:
-  low: {{photos: bundled, darken: {{model: physical, severity: moderate}}}}
-  normal: {{photos: bundled}}
+  low:
+    name: darkened
+    params:
+      dataset: {{name: bundled_photos, params: {{max_side: null}}}}
+      model: physical
+      severity: moderate
+  normal: {{name: bundled_photos, params: {{max_side: null}}}}
   size: 32
   resize: false
   shorter: 48

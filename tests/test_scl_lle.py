@@ -172,8 +172,17 @@ def test_config_defaults_are_the_paper_weights(tmp_path):
     assert c.seg_grad is True
     assert make_method(tmp_path).modules()["model"].num_parameters == 79416
     with pytest.raises(ValueError, match="pseudo_labels"):
-        SCLLLETraining(c, {"photos": ["x"], "positives": ["x"]})
-    with pytest.raises(ValueError, match="extra"):
+        SCLLLETraining(
+            c,
+            {
+                "scenes": {
+                    "name": "darkened",
+                    "params": {"dataset": {"name": "unpaired_folder", "root": "x"}},
+                },
+                "positives": {"name": "unpaired_folder", "root": "x"},
+            },
+        )
+    with pytest.raises(ValueError, match=r"data\.oops: unknown key; valid keys here: scenes"):
         SCLLLETraining(
             c, {"scenes": {"name": "mask_folder"}, "positives": {"name": "x"}, "oops": 1}
         )

@@ -10,6 +10,14 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("peft")
 
+# the bundled photos darkened on the fly (the training default of most methods)
+BUNDLED = {"name": "bundled_photos", "params": {"max_side": None}}
+DARK_BUNDLED = {
+    "name": "darkened",
+    "params": {"dataset": BUNDLED, "model": "physical", "severity": "random"},
+}
+SCUF_DATA = {"low": DARK_BUNDLED, "normal": BUNDLED}
+
 
 LOSS_KEYS = {
     "cycle_a",
@@ -295,9 +303,7 @@ def test_training_defaults_follow_the_release(tmp_path):
     assert c.warmup == 0 and c.sample_latents and c.retinexnet.endswith("decomp.pth")
     assert [warmup_factor(s, 0) for s in (0, 1, 499)] == [1.0, 1.0, 1.0]  # constant
     assert [warmup_factor(s, 4) for s in (0, 1, 3, 9)] == [0.25, 0.5, 1.0, 1.0]
-    missing = SCUFTraining(
-        SCUFConfig(retinexnet=str(tmp_path / "nope.pth")), {"synthetic": "bundled"}
-    )
+    missing = SCUFTraining(SCUFConfig(retinexnet=str(tmp_path / "nope.pth")), SCUF_DATA)
     with pytest.raises(FileNotFoundError, match="wangsen99/GEFU"):
         missing.teachers("cpu")
     root = Path(
@@ -306,9 +312,7 @@ def test_training_defaults_follow_the_release(tmp_path):
     released = root / "retinexnet" / "decomp.pth"
     if not released.is_file():
         pytest.skip(f"the released decomp.pth is not at {released} (set GEFU_RELEASED_DIR)")
-    method = SCUFTraining(
-        SCUFConfig(retinexnet=str(released), lpips_weights=None), {"synthetic": "bundled"}
-    )
+    method = SCUFTraining(SCUFConfig(retinexnet=str(released), lpips_weights=None), SCUF_DATA)
     with pytest.warns(UserWarning, match="LPIPS"):
         decom, _ = method.teachers("cpu")
     r, i = decom(torch.full((1, 3, 8, 8), 0.5))[:2]

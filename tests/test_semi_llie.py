@@ -17,6 +17,14 @@ from gefu.methods.semi_llie.mamba_scan import (
     torch_scan,
 )
 
+# the bundled photos darkened on the fly (the training default of most methods)
+BUNDLED = {"name": "bundled_photos", "params": {"max_side": None}}
+DARK_BUNDLED = {
+    "name": "darkened",
+    "params": {"dataset": BUNDLED, "model": "physical", "severity": "random"},
+}
+SEMI_DATA = {"labeled": DARK_BUNDLED, "unlabeled": DARK_BUNDLED}
+
 
 def scan_inputs(b=2, d=6, n=4, length=37, groups=2, device="cpu"):
     g = torch.Generator().manual_seed(0)
@@ -209,7 +217,7 @@ def test_cpu_training_smoke(tmp_path):
             "checkpoint_every": 8,
             "allow_random_aux": True,
             "aux": {"vgg": {"layer": "relu3_3"}},
-            "data": {"synthetic": "bundled", "crop": 16},
+            "data": {**SEMI_DATA, "crop": 16},
             "params": {
                 "embed_dim": 32,
                 "depths": [1],
@@ -279,7 +287,7 @@ def test_strong_augment_gate_hue_and_greyscale():
 def test_labelled_geometry_resizes_crops_and_rotates_both_images_alike():
     from gefu.methods.semi_llie.recipe import SemiLLIEData, paired_geometry
 
-    d = SemiLLIEData(synthetic="bundled", resize=12, crop=8)
+    d = SemiLLIEData(**SEMI_DATA, resize=12, crop=8)
     ramp = torch.linspace(0, 1, 30 * 40).view(1, 30, 40).expand(3, 30, 40).contiguous()
     a, b = paired_geometry([ramp, 1 - ramp], d, torch.Generator().manual_seed(0))
     assert a.shape == b.shape == (3, 8, 8)
@@ -292,7 +300,7 @@ def test_unlabelled_images_are_resized_whole(tmp_path):
     from gefu.methods.semi_llie.recipe import SemiLLIEData, Unlabeled
 
     write_photo(tmp_path / "u.png", (30, 50), seed=1)
-    d = SemiLLIEData(synthetic="bundled", crop=16)
+    d = SemiLLIEData(**SEMI_DATA, crop=16)
     sample = Unlabeled([tmp_path / "u.png"], d)[(0, 5)]
     whole = torch.nn.functional.interpolate(
         read_image(tmp_path / "u.png")[None], (16, 16), mode="bilinear", antialias=True
@@ -308,12 +316,12 @@ def test_perceptual_features_take_raw_input_and_contrastive_trains_nothing_by_de
     torch.manual_seed(0)
     vgg = build_aux("vgg", {"layer": "relu3_3"}, allow_random=True)
     config = SemiLLIEConfig(embed_dim=32, depths=[1], contrastive_features="vgg")
-    method = SemiLLIETraining(config, {"synthetic": "bundled"})
+    method = SemiLLIETraining(config, SEMI_DATA)
     x = torch.rand(1, 3, 16, 16)
     raw = method.vgg_features(vgg, x)
     assert len(raw) == 3 and torch.equal(raw[0], vgg[1:5](x))  # features[:4], no normalisation
     assert not SemiLLIEConfig().vgg_imagenet_norm and not SemiLLIEConfig().contrastive_grad
-    assert SemiLLIEData(synthetic="bundled").resize == 280
+    assert SemiLLIEData(**SEMI_DATA).resize == 280
 
     class Ctx:
         step = 0

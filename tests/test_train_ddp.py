@@ -21,7 +21,7 @@ CONFIG = {
     "device": "cpu",
     "log_every": 1,
     "checkpoint_every": 2,
-    "data": {"images": "bundled", "resize": 48, "crop": 32},
+    "data": {"resize": 48, "crop": 32},  # the default: the bundled photos, darkened
     "params": {},
 }
 

@@ -33,7 +33,13 @@ def tiny_config(photos: Path, method: str = "zero_dce", **extra) -> dict:
         "checkpoint_every": 3,
         "keep_checkpoints": 2,
         "device": "cpu",
-        "data": {"images": [str(photos)], "crop": 32, "severity": "moderate"},
+        "data": {
+            "dataset": {
+                "name": "darkened",
+                "params": {"dataset": {"name": "unpaired_folder", "root": str(photos)}},
+            },
+            "crop": 32,
+        },
         "params": {"lr": 1e-3},
         **extra,
     }

@@ -94,7 +94,13 @@ def test_recipe_names_each_switch_with_the_released_value():
 
     method = SCLLLETraining(
         SCLLLEConfig(pseudo_labels=True, brightness_loss="variance"),
-        {"photos": ["x"], "positives": ["x"]},
+        {
+            "scenes": {
+                "name": "darkened",
+                "params": {"dataset": {"name": "unpaired_folder", "root": "x"}},
+            },
+            "positives": {"name": "unpaired_folder", "root": "x"},
+        },
     )
     recipe = method.recipe()
     assert recipe["method"] == "scl_lle" and recipe["params"]["brightness_loss"] == "variance"

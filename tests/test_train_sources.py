@@ -1,5 +1,5 @@
-"""The training data vocabulary: sources are the dataset entries benchmarks use; old spellings
-still load, with a warning naming the new form; typos are ``key.path: message`` errors."""
+"""The training data vocabulary: sources are the dataset entries benchmarks use; an older
+spelling or a typo is a ``key.path: message`` error."""
 
 from __future__ import annotations
 
@@ -45,67 +45,24 @@ def _darkened(root, **params) -> dict:
 
 
 @pytest.mark.parametrize(
-    "method, old, new",
+    "method, data, message",
     [
         (
             "zero_dce",
-            {"images": "{photos}", "crop": 16, "model": "gamma_curve"},
-            {"dataset": _darkened("{photos}", model="gamma_curve", severity="random"), "crop": 16},
+            {"images": "bundled"},
+            r"^data\.images: unknown key; valid keys here: dataset,",
         ),
-        (
-            "zero_dce",
-            {"images": ["{photos}"], "darken": False, "crop": 16},
-            {"dataset": {"name": "unpaired_folder", "root": "{photos}"}, "crop": 16},
-        ),
-        (
-            "hvr_ssle",
-            {"images": ["{photos}"], "crop": 16},
-            {"dataset": {"name": "unpaired_folder", "root": "{photos}"}, "crop": 16},
-        ),
-        (
-            "retinexnet",
-            {"synthetic": ["{photos}"], "severity": "mild", "crop": 16},
-            {"dataset": _darkened("{photos}", model="physical", severity="mild"), "crop": 16},
-        ),
-        (
-            "scl_lle",
-            {"photos": ["{photos}"], "positives": ["{photos}"], "crop": 16},
-            {
-                "scenes": _darkened("{photos}", model="gamma_curve", severity="random"),
-                "positives": {"name": "unpaired_folder", "root": "{photos}"},
-                "crop": 16,
-            },
-        ),
-        (
-            "sagc",
-            {
-                "low": {"photos": ["{photos}"], "darken": {"severity": "severe"}},
-                "normal": "{photos}",
-                "size": 16,
-            },
-            {
-                "low": _darkened("{photos}", model="physical", severity="severe"),
-                "normal": {"name": "unpaired_folder", "root": "{photos}"},
-                "size": 16,
-            },
-        ),
+        ("hvr_ssle", {"images": ["x"]}, r"^data\.images: unknown key; valid keys here: dataset,"),
+        ("retinexnet", {"synthetic": ["x"]}, r"data\.synthetic: unknown key; .*: dataset, crop"),
+        ("scl_lle", {"photos": ["x"]}, r"data\.photos: unknown key; valid keys here: scenes,"),
+        ("semi_llie", {"root": "x"}, r"data\.root: unknown key; valid keys here: labeled,"),
+        ("scuf", {"root": "x"}, r"data\.root: unknown key; valid keys here: low, normal,"),
+        ("sagc", {"low": "x", "normal": "x"}, r"data\.low: Input should be a valid dictionary"),
     ],
 )
-def test_an_old_spelling_loads_the_same_data_and_names_the_new_form(photos, method, old, new):
-    def fill(obj):
-        if isinstance(obj, dict):
-            return {k: fill(v) for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [fill(v) for v in obj]
-        return obj.format(photos=photos) if isinstance(obj, str) else obj
-
-    with pytest.warns(FutureWarning, match=r"deprecated spelling; write the dataset entry") as w:
-        _, old_sets = build_method(validate_train_config(_config(method, fill(old))))
-    assert "name: " in str(w[0].message)  # the new form, spelled out
-    _, new_sets = build_method(validate_train_config(_config(method, fill(new))))
-    old_items, new_items = _items(old_sets), _items(new_sets)
-    assert len(old_items) == len(new_items) > 0
-    assert all(torch.equal(a, b) for a, b in zip(old_items, new_items, strict=True))
+def test_an_older_spelling_is_an_unknown_key_naming_the_valid_ones(method, data, message):
+    with pytest.raises(ConfigError, match=message):
+        build_method(validate_train_config(_config(method, data)))
 
 
 def test_bundled_is_the_bundled_photos_as_stored():
@@ -158,7 +115,6 @@ def test_bundled_is_the_bundled_photos_as_stored():
             r"data\.dataset\.params\.dataset\.nam: unknown key; valid keys here: name",
         ),
         ({"crp": 16}, r"data\.crp: unknown key; valid keys here: dataset, resize, crop"),
-        ({"images": ["a", "b"]}, r"^data\.images: a list of several image sources is no longer"),
     ],
 )
 def test_a_typo_in_a_data_entry_names_its_key_path_and_the_valid_choices(photos, data, message):
@@ -181,7 +137,7 @@ def test_a_method_that_degrades_by_itself_refuses_darkened():
         build_method(config)
 
 
-def test_semi_llie_paper_layout_and_synthetic_split_old_spellings(tmp_path, photos):
+def test_semi_llie_paper_layout_and_one_entry_split_in_halves(tmp_path, photos):
     root = tmp_path / "semi"
     for i in range(2):
         write_photo(root / "labeled" / "input" / f"{i}.png", (40, 60), seed=i, scale=0.2)
@@ -193,45 +149,29 @@ def test_semi_llie_paper_layout_and_synthetic_split_old_spellings(tmp_path, phot
         "params": {"low_dir": "input", "high_dir": "GT"},
     }
     unlabeled = {"name": "unpaired_folder", "root": str(root / "unlabeled" / "input")}
+    layout = {"labeled": labeled, "unlabeled": unlabeled, "crop": 16, "resize": 20}
+    _, sets = build_method(validate_train_config(_config("semi_llie", layout)))
+    assert [len(s) for s in sets.values()] == [2, 2]
     darkened = _darkened(photos, model="gamma_curve", severity="random")
-    cases = [
-        (
-            {"root": str(root), "crop": 16, "resize": 20},
-            {"labeled": labeled, "unlabeled": unlabeled, "crop": 16, "resize": 20},
-        ),
-        (
-            {"synthetic": [str(photos)], "model": "gamma_curve", "crop": 16},
-            {"labeled": darkened, "unlabeled": darkened, "crop": 16},
-        ),
-    ]
-    for old, new in cases:
-        with pytest.warns(FutureWarning, match="deprecated spelling"):
-            _, old_sets = build_method(validate_train_config(_config("semi_llie", old)))
-        _, new_sets = build_method(validate_train_config(_config("semi_llie", new)))
-        assert [len(s) for s in old_sets.values()] == [len(s) for s in new_sets.values()]
-        old_items, new_items = _items(old_sets), _items(new_sets)
-        assert all(torch.equal(a, b) for a, b in zip(old_items, new_items, strict=True))
-    assert [len(s) for s in new_sets.values()] == [2, 1]  # one entry for both: split in halves
+    both = {"labeled": darkened, "unlabeled": darkened, "crop": 16}
+    _, sets = build_method(validate_train_config(_config("semi_llie", both)))
+    assert [len(s) for s in sets.values()] == [2, 1]  # one entry for both: split in halves
+    assert all(torch.isfinite(t).all() for t in _items(sets))
 
 
-def test_scuf_release_layout_old_spelling_keeps_its_captions(tmp_path):
+def test_scuf_captions_folder_names_its_images(tmp_path):
     root = tmp_path / "unpaired"
     for domain in ("trainA", "trainB"):
         for i in range(2):
             write_photo(root / domain / f"{domain}{i}.png", (40, 60), seed=i)
     (root / "enlight_low.csv").write_text("filepath\ttitle\ntrainA/trainA1.png\ta dark street\n")
-    old = {"root": str(root), "resize": 24, "crop": 16}
-    new = {
+    data = {
         "low": {"name": "unpaired_folder", "root": str(root / "trainA")},
         "normal": {"name": "unpaired_folder", "root": str(root / "trainB")},
         "captions": str(root),
         "resize": 24,
         "crop": 16,
     }
-    with pytest.warns(FutureWarning, match="data.root: deprecated spelling"):
-        _, old_sets = build_method(validate_train_config(_config("scuf", old)))
-    _, new_sets = build_method(validate_train_config(_config("scuf", new)))
-    for sets in (old_sets, new_sets):
-        assert sets["low"][(1, 3)]["caption"] == "a dark street"
-        assert sets["low"][(0, 3)]["caption"] == sets["normal"][(0, 3)]["caption"] == "a photo."
-    assert torch.equal(old_sets["low"][(1, 3)]["image"], new_sets["low"][(1, 3)]["image"])
+    _, sets = build_method(validate_train_config(_config("scuf", data)))
+    assert sets["low"][(1, 3)]["caption"] == "a dark street"
+    assert sets["low"][(0, 3)]["caption"] == sets["normal"][(0, 3)]["caption"] == "a photo."

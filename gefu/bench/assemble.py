@@ -14,7 +14,7 @@ def assemble_cell(cell, shards: list, task, dataset, is_reference: bool, samples
     that stopped it."""
     shards = sorted(shards, key=lambda r: r.unit.shard)
     base = dict(enhancer=cell.enhancer, dataset=cell.dataset, evaluation=cell.evaluation)
-    problems = [("(dataset)", p) for p in dataset.problems]
+    problems = [("(dataset)", p) for p in listing_lines(dataset.findings)]
     for r in shards:
         problems += r.problems
     errors = [r.error or r.parts[cell.evaluation].error for r in shards]
@@ -72,6 +72,14 @@ def _groups(shards, names: list[str]) -> list[tuple[str, str | None, str | None]
     """``(image, cluster, stratum)`` of the scored images the dataset grouped."""
     found = {g[0]: g for r in shards for g in r.groups if g[1] is not None or g[2] is not None}
     return [found[n] for n in names if n in found]
+
+
+def listing_lines(findings: list, most: int = 3) -> list[str]:
+    """A dataset's listing findings as a run reports them: each, or past ``most`` a count
+    (``gefu datasets check`` lists them all)."""
+    if len(findings) <= most:
+        return [str(f) for f in findings]
+    return [f"{len(findings)} file problem(s) while listing; `gefu datasets check` lists them"]
 
 
 def failed_cell(cell, error: str, problems=()) -> CellResult:

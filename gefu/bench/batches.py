@@ -8,6 +8,7 @@ same per-batch random seeds, as a single pass over the whole set.
 
 from __future__ import annotations
 
+import sys
 import traceback
 from collections.abc import Iterator
 
@@ -38,8 +39,11 @@ def _same_kind(a, b) -> bool:
     return a.image.shape == b.image.shape and (a.reference is None) == (b.reference is None)
 
 
-def short_error(exc: BaseException) -> str:
-    """One line for a failure: type, message and where it was raised."""
+def short_error(exc: BaseException, debug: bool = False) -> str:
+    """One line for a failure: type, message and where it was raised; with ``debug``
+    (``--debug``) the traceback is printed to stderr too."""
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     loc = f" (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})" if where else ""

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, PrivateAttr, ValidationError
 
 from gefu.core.errors import ConfigError
-from gefu.core.params import constructor_params, param_type_problems
+from gefu.core.params import constructor_params, param_type_problems, unknown_params
 from gefu.core.specs import RESERVED_IDS, DatasetSpec, EnhancerSpec, EvaluationSpec
 from gefu.core.strict import StrictModel, format_errors, read_yaml_mapping
 
@@ -208,15 +208,7 @@ def _check_params(config: BenchmarkConfig, check_paths: bool = True) -> list[str
             given = set(spec.params)
             for key in sorted(given & {"root", "limit", "weights"}):
                 problems.append(f"{where}.{key}: set `{key}` beside `params`, not inside it")
-            if accepted is not None:
-                for key in sorted(given - accepted - {"root", "limit", "weights"}):
-                    valid = ", ".join(sorted(accepted - {"root", "limit"})) or "(none)"
-                    moved = getattr(cls, "moved", {}).get(key)  # a removed spelling
-                    problems.append(
-                        f"{where}.{key}: {moved}"
-                        if moved
-                        else f"{where}.{key}: unknown parameter of {spec.name!r}; valid: {valid}"
-                    )
+            problems += unknown_params(cls, spec.name, given - {"root", "limit", "weights"}, where)
             needs = getattr(cls, "needs_weights", False) and check_paths
             if needs and not getattr(spec, "weights", None):
                 problems.append(

@@ -11,9 +11,7 @@ claims, and each waits for the others'.
 from __future__ import annotations
 
 import platform
-import sys
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,7 +110,7 @@ class Runner:
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> RunOutcome:
-        self.grid = build_grid(self.config, self._why, self.parts)
+        self.grid = build_grid(self.config, lambda exc: short_error(exc, self.debug), self.parts)
         self._refuse_broken_parts()
         self._print_left_out()
         for t_label, d_label, reason in self.grid.unavailable:
@@ -306,7 +304,7 @@ class Runner:
                     self.config.samples,
                 )
             except Exception as exc:
-                result = failed_cell(c, f"{c.evaluation} failed: {self._why(exc)}")
+                result = failed_cell(c, f"{c.evaluation} failed: {short_error(exc, self.debug)}")
             self._write(result, c, store, outcome)
 
     def _ready_to_compute(self, label: str) -> None:
@@ -338,15 +336,9 @@ class Runner:
             return write_report(self.results_dir, reuse=True)
         except Exception as exc:
             return {
-                "error": f"{self._why(exc)}; the results are safe in the store: rebuild "
-                f"the report with `gefu report {self.results_dir}`"
+                "error": f"{short_error(exc, self.debug)}; the results are safe in the store: "
+                f"rebuild the report with `gefu report {self.results_dir}`"
             }
-
-    def _why(self, exc: BaseException) -> str:
-        """One line for a failure; the traceback too with ``--debug``."""
-        if self.debug:  # even with --quiet: it was asked for
-            traceback.print_exception(exc, file=sys.stderr)
-        return short_error(exc)
 
     def _progress(self):
         return _Progress(self.console, disable=self.quiet)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,7 +81,7 @@ class Worker:
         try:
             row = self._row(unit.row)
         except Exception as exc:
-            result.error = f"cannot build enhancer: {self.why(exc)}"
+            result.error = f"cannot build enhancer: {short_error(exc, self.debug)}"
             return result
         result.params, result.trainable = row.params, row.trainable
         ds = self._dataset(unit.dataset)
@@ -90,7 +89,7 @@ class Worker:
             try:
                 self._setup(label, ds)
             except Exception as exc:
-                part.error = f"{label} setup failed: {self.why(exc)}"
+                part.error = f"{label} setup failed: {short_error(exc, self.debug)}"
         self._prepare(unit, row, result)
         with torch.inference_mode():
             try:
@@ -102,7 +101,7 @@ class Worker:
                     if advance:
                         advance(len(batch) + len(bad))
             except Exception as exc:  # the row, reading, samples or saving: the whole unit
-                result.error = self.why(exc)
+                result.error = short_error(exc, self.debug)
         result.wall_s = time.perf_counter() - started
         return result
 
@@ -131,7 +130,7 @@ class Worker:
                 part.records += rows
                 part.names += [s.name for s in batch]
             except Exception as exc:
-                part.error = f"{label} failed: {self.why(exc)}"
+                part.error = f"{label} failed: {short_error(exc, self.debug)}"
         if self.save_images:
             self._save(unit, batch, out)
 
@@ -147,7 +146,7 @@ class Worker:
                 data, data_key = self._enhanced_training_split(unit, row, task)
                 task.prepare_row(data, data_key, self.config.output_dir / "finetune")
             except Exception as exc:
-                part.error = f"{label} fine-tune failed: {self.why(exc)}"
+                part.error = f"{label} fine-tune failed: {short_error(exc, self.debug)}"
 
     def _enhanced_training_split(self, unit: Unit, row, task):
         from gefu.bench.finetune_data import enhanced_split
@@ -210,12 +209,6 @@ class Worker:
         folder = images_folder(self.config, unit.dataset, unit.row)
         for s, img in zip(batch, out, strict=True):
             write_image(folder / f"{safe_name(s.name).rsplit('.', 1)[0]}.png", img)
-
-    def why(self, exc: BaseException) -> str:
-        """One line for a failure; the traceback too with ``--debug``."""
-        if self.debug:
-            traceback.print_exception(exc, file=sys.stderr)
-        return short_error(exc)
 
 
 def images_folder(config, dataset: str, row: str):

@@ -86,7 +86,7 @@ def plan(args, src: Path, dst: Path) -> list[Path]:
     """The input files, after every check that needs no model: the enhancer's name, its
     parameters' names and types, weights for a learned one, the folders and the output names.
     Raises ValueError (KeyError for an unknown name) with one line per problem."""
-    from gefu.core.params import constructor_params, param_type_problems
+    from gefu.core.params import param_type_problems, unknown_params
     from gefu.enhancers import ENHANCERS
     from gefu.io import list_images
 
@@ -98,11 +98,7 @@ def plan(args, src: Path, dst: Path) -> list[Path]:
         raise ValueError(exc.args[0]) from None
     cls = ENHANCERS.get(args.name)
     params = parse_params(args.param)
-    problems = []
-    accepted, _ = constructor_params(cls)
-    for key in sorted(set(params) - (accepted or set(params))):
-        valid = ", ".join(sorted(accepted)) or "(none)"
-        problems.append(f"--param {key}: unknown parameter of {args.name!r}; valid: {valid}")
+    problems = unknown_params(cls, args.name, params, where="--param")
     problems += param_type_problems(cls, params, where="--param")
     if getattr(cls, "needs_weights", False) and not args.weights:
         problems.append(

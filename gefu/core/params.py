@@ -20,6 +20,23 @@ def constructor_params(cls) -> tuple[set[str] | None, set[str]]:
     return {p.name for p in params if p.kind != p.VAR_POSITIONAL}, required
 
 
+def unknown_params(cls, name: str, params, where: str, beside=("root", "limit")) -> list[str]:
+    """One ``where.key: unknown parameter of 'name'; valid: ...`` line per key of ``params``
+    that the constructor of ``cls`` does not take (``beside``: keys a config sets beside
+    ``params``, left out of the valid list)."""
+    accepted, _ = constructor_params(cls)
+    if accepted is None:
+        return []
+    valid = ", ".join(sorted(accepted - set(beside))) or "(none)"
+    moved = getattr(cls, "moved", {})  # removed spellings -> where they went
+    return [
+        f"{where}.{key}: {moved[key]}"
+        if key in moved
+        else f"{where}.{key}: unknown parameter of {name!r}; valid: {valid}"
+        for key in sorted(set(params) - accepted)
+    ]
+
+
 def resolved_params(cls, params: dict[str, Any]) -> dict[str, Any]:
     """``params`` completed with the constructor's defaults (so equal configs hash equal)."""
     sig = inspect.signature(cls.__init__)

@@ -20,7 +20,7 @@ import importlib
 import inspect
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -47,6 +47,14 @@ class Registry(Generic[T]):
         self._check_new(name, origin)
         self._lazy[name] = target
         self._origin[name] = origin
+
+    def add_built(self, name: str, obj: T) -> None:
+        """Register a built-in given as an object made from a table row (the pyiqa metrics):
+        the table is its one declaration, as ``add_lazy``'s is for a module's class."""
+        self._check_new(name, "gefu")
+        self._loaded[name] = obj
+        self._origin[name] = "gefu"
+        obj.registry_name = name
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator: ``@ENHANCERS.register("gamma")``."""
@@ -136,6 +144,16 @@ class Registry(Generic[T]):
                 with contextlib.suppress(AttributeError, TypeError):  # e.g. a builtin
                     obj.registry_name = name
         return self._loaded[name]
+
+    def build(self, name: str, params: dict[str, Any] | None = None, /, **optional: Any) -> Any:
+        """The registered ``name`` called with ``params`` as given (a config entry's
+        ``params:``: an explicit null is passed on) and the ``optional`` keywords that are not
+        None (e.g. ``root``, ``limit``: None means the constructor's default)."""
+        given = {k: v for k, v in optional.items() if v is not None}
+        clash = sorted(set(given) & set(params or {}))
+        if clash:
+            raise TypeError(f"{self.kind} {name!r}: {clash[0]} given twice; give it once")
+        return self.get(name)(**(params or {}), **given)
 
 
 class RegisteredName:

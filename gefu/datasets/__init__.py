@@ -59,5 +59,10 @@ for _name, _target in {
 def create_dataset(name: str, root=None, limit: int | None = None, **params: Any):
     """The registered dataset ``name``; ``root`` and ``limit`` are passed where set, every other
     parameter as given (an explicit null means what the dataset makes of None)."""
-    where = {k: v for k, v in (("root", root), ("limit", limit)) if v is not None}
-    return DATASETS.get(name)(**where, **params)
+    return DATASETS.build(name, params, root=root, limit=limit)
+
+
+def open_dataset(spec) -> Any:
+    """The dataset a config entry names (``gefu.core.specs.DatasetSpec``: name, root, limit,
+    params)."""
+    return create_dataset(spec.name, spec.root, spec.limit, **spec.params)

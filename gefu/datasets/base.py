@@ -66,7 +66,8 @@ class Dataset:
             raise ValueError(f"{self.registry_name or type(self).__name__} needs a root folder")
         self.root = Path(root).expanduser() if root is not None else None
         self.limit = limit
-        self.problems: list[str] = []  # found while listing: reported, never fatal
+        # what listing found wrong (unmatched, misplaced or stray files): reported, never fatal
+        self.findings: list[Finding] = []
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -104,7 +105,7 @@ class Dataset:
         """Validate the whole dataset without stopping at the first defect. This default
         decodes every item; readers add their annotation checks (file and line numbers)."""
         report = CheckReport(counts={"items": len(self)})
-        report.findings += [Finding(str(self.root), p) for p in self.problems]
+        report.findings += self.findings
         if read_images:
             for i in range(len(self)):
                 try:

@@ -39,10 +39,8 @@ class _ClassFolders(Dataset):
     def __init__(self, root, split: str | None, limit=None):
         super().__init__(root, limit)
         self.split = split
-        self.defects: list[Finding] = []
         self.items: list[tuple[str, Path, int]] = []  # (name "<class>/<file>", path, label)
         self.per_class: dict[str, int] = {}
-        self._summary = ""
 
     def _list(self, folder: Path, subset=None) -> None:
         self._folder = folder
@@ -51,9 +49,9 @@ class _ClassFolders(Dataset):
         dirs = {e.name for e in entries if e.is_dir()}
         for e in entries:
             if e.is_file() and not e.name.startswith("."):
-                self.defects.append(Finding(e.path, "file outside any class folder: not read"))
+                self.findings.append(Finding(e.path, "file outside any class folder: not read"))
         for name in sorted(dirs - set(self.classes)):
-            self.defects.append(
+            self.findings.append(
                 Finding(
                     str(folder / name),
                     f"folder is not one of the {len(self.classes)} classes "
@@ -62,27 +60,21 @@ class _ClassFolders(Dataset):
             )
         for label, cls in enumerate(self.classes):
             if cls not in dirs:
-                self.defects.append(Finding(str(folder / cls), "class folder missing"))
+                self.findings.append(Finding(str(folder / cls), "class folder missing"))
                 continue
             images = []
             for path in _files_under(folder / cls):
                 if is_image(path):
                     images.append(path)
                 elif not path.name.startswith("."):
-                    self.defects.append(Finding(str(path), "not an image file: not read"))
+                    self.findings.append(Finding(str(path), "not an image file: not read"))
             if not images:
-                self.defects.append(Finding(str(folder / cls), "class folder has no images"))
+                self.findings.append(Finding(str(folder / cls), "class folder has no images"))
             self.per_class[cls] = len(images)
             for path in images:
                 self.items.append((path.relative_to(folder).as_posix(), path, label))
         spelled = [spellings(name, name.rsplit(".", 1)[0]) for name, _, _ in self.items]
         self.items = select_subset(self.items, spelled, subset, self.registry_name)
-        if self.defects:  # the runner shows problems; check lists each defect by file
-            self._summary = (
-                f"{len(self.defects)} file problem(s) while listing; "
-                "`gefu datasets check` lists them"
-            )
-            self.problems.append(self._summary)
         self.items = self._limited(self.items)
 
     def __len__(self) -> int:
@@ -107,8 +99,6 @@ class _ClassFolders(Dataset):
 
     def check(self, read_images: bool = True) -> CheckReport:
         report = super().check(read_images)
-        report.findings = [f for f in report.findings if f.message != self._summary]
-        report.findings[:0] = self.defects
         report.counts[f"split {self.split or 'all'}"] = len(self)
         for cls in self.classes:
             report.counts[f"class {cls}"] = self.per_class.get(cls, 0)

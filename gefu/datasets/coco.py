@@ -54,7 +54,6 @@ class CocoDetection(Dataset):
                 f"coco_detection: expected the COCO JSON annotations at {self.annotation_file} "
                 "(set `annotations:` to its name or absolute path)"
             )
-        self.listing_findings: list[Finding] = []
         data = self._read_json()
         self._index_categories(data.get("categories") or [])
         images = self._index_images(data.get("images") or [])
@@ -65,7 +64,7 @@ class CocoDetection(Dataset):
             if info["path"].is_file():
                 items.append((image_id, info))
             else:
-                self.listing_findings.append(
+                self.findings.append(
                     Finding(str(info["path"]), f"image id {image_id} is listed but missing")
                 )
         names = [info["file_name"] for _, info in items]
@@ -82,7 +81,7 @@ class CocoDetection(Dataset):
         return data
 
     def _finding(self, message: str) -> None:
-        self.listing_findings.append(Finding(str(self.annotation_file), message))
+        self.findings.append(Finding(str(self.annotation_file), message))
 
     def _index_categories(self, categories: list) -> None:
         by_id = {}
@@ -170,7 +169,6 @@ class CocoDetection(Dataset):
 
     def check(self, read_images: bool = True) -> CheckReport:
         report = super().check(read_images=False)
-        report.findings += self.listing_findings
         report.counts[f"split {self.split}"] = len(self)
         per_class = dict.fromkeys(self.classes, 0)
         for image_id, info in self.items:

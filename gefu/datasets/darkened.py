@@ -65,7 +65,7 @@ class Darkened(Dataset):
             name, root=inner_root if inner_root is not None else root, limit=inner_limit, **params
         )
         super().__init__(self.dataset.root, limit)
-        self.problems = self.dataset.problems
+        self.findings = self.dataset.findings
         self.task = self.dataset.task
         self.classes = tuple(self.dataset.classes)
         self.items = self._limited(
@@ -160,18 +160,12 @@ def _parse_spec(spec: Any) -> tuple[str, Any, dict, int | None]:
 
 
 def _check_params(name: str, cls, params: dict) -> None:
-    from gefu.core.params import constructor_params
+    from gefu.core.params import unknown_params
 
     misplaced = sorted(set(params) & {"root", "limit"})
     if misplaced:
         key = misplaced[0]
         raise ValueError(f"darkened: dataset.params.{key}: set `{key}` beside `params`")
-    accepted, _ = constructor_params(cls)
-    if accepted is None:
-        return
-    unknown = sorted(set(params) - accepted)
+    unknown = unknown_params(cls, name, params, where="dataset.params")
     if unknown:
-        valid = ", ".join(sorted(accepted - {"root", "limit"})) or "(none)"
-        raise ValueError(
-            f"darkened: dataset.params.{unknown[0]}: unknown parameter of {name!r}; valid: {valid}"
-        )
+        raise ValueError(f"darkened: {unknown[0]}")

@@ -125,7 +125,6 @@ class _FaceDataset(Dataset):
 
     def check(self, read_images: bool = True) -> CheckReport:
         report = super().check(read_images=False)
-        report.findings += self.listing_findings
         report.counts[f"split {self.split}"] = len(self)
         report.counts["boxes face"] = report.counts["ignored (difficult)"] = 0
         for image_path, annotation in self.items:
@@ -163,7 +162,7 @@ class DarkFace(_FaceDataset):
         labels_dir: str = "label",
     ):
         super().__init__(root, limit)
-        self.split, self.listing_findings = split, []
+        self.split = split
         images = _by_stem(self.require_dir(self.root / images_dir, "the images (N.png)"), is_image)
         labels = _by_stem(
             self.require_dir(self.root / labels_dir, "the labels (N.txt)"),
@@ -171,9 +170,9 @@ class DarkFace(_FaceDataset):
         )
         for stem in sorted(set(images) - set(labels), key=_numeric_first):
             message = f"no label file {labels_dir}/{images[stem].stem}.txt (image left out)"
-            self.listing_findings.append(Finding(str(images[stem]), message))
+            self.findings.append(Finding(str(images[stem]), message))
         for stem in sorted(set(labels) - set(images), key=_numeric_first):
-            self.listing_findings.append(Finding(str(labels[stem]), "label without an image"))
+            self.findings.append(Finding(str(labels[stem]), "label without an image"))
         items = [(images[s], labels[s]) for s in images if s in labels]
         items.sort(key=lambda pair: _numeric_first(pair[0].name))
         names = [image.name for image, _ in items]
@@ -205,7 +204,7 @@ class DarkFaceVOC(_FaceDataset):
         one_based: bool = True,
     ):
         super().__init__(root, limit)
-        self.split, self.one_based, self.listing_findings = split, one_based, []
+        self.split, self.one_based = split, one_based
         xml_dir = self.require_dir(self.root / annotations_dir, "the VOC annotations (<id>.xml)")
         image_dir = self._image_dir(images_dir)
         self.split_list = self.root / (split_file or f"main/{split}.txt")
@@ -226,7 +225,7 @@ class DarkFaceVOC(_FaceDataset):
             ]
             if missing:
                 message = f"{raw.strip()}: no {' and no '.join(missing)} (left out)"
-                self.listing_findings.append(Finding(str(self.split_list), message, n))
+                self.findings.append(Finding(str(self.split_list), message, n))
             else:
                 items.append((images[key], xmls[key]))
         items = sorted(set(items), key=lambda pair: _numeric_first(pair[0].name))

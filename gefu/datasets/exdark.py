@@ -172,7 +172,6 @@ class ExDark(Dataset):
         ann_root = self.require_dir(
             self.root / annotations_dir, f"the annotations ({annotations_dir}/<Class>/<image>.txt)"
         )
-        self.listing_findings: list[Finding] = []
         self.split_list: Path | None = None
         images = self._scan(images_root, is_image, "image")
         annotations = self._scan(ann_root, lambda p: p.name.lower().endswith(".txt"), "annotation")
@@ -180,7 +179,7 @@ class ExDark(Dataset):
         table: dict[str, ListedImage] = {}
         if self.class_list is not None:
             table, bad_rows = read_class_list(self.class_list)
-            self.listing_findings += bad_rows
+            self.findings += bad_rows
         self.table_counts = {
             s: sum(r.split == s for r in table.values()) for s in ("train", "val", "test")
         }
@@ -203,7 +202,7 @@ class ExDark(Dataset):
             if not entry.is_dir():
                 continue
             if entry.name not in CLASSES:
-                self.listing_findings.append(Finding(entry.path, "not an ExDark class folder"))
+                self.findings.append(Finding(entry.path, "not an ExDark class folder"))
                 continue
             for f in sorted(os.scandir(entry.path), key=lambda e: e.name):
                 path = Path(f.path)
@@ -211,7 +210,7 @@ class ExDark(Dataset):
                     continue
                 if f.name.lower() in found:
                     other = found[f.name.lower()][1]
-                    self.listing_findings.append(Finding(f.path, f"{what} name also at {other}"))
+                    self.findings.append(Finding(f.path, f"{what} name also at {other}"))
                     continue
                 found[f.name.lower()] = (entry.name, path)
         return found
@@ -232,7 +231,7 @@ class ExDark(Dataset):
         return found
 
     def _report_unmatched(self, images: dict, annotations: dict, table: dict) -> None:
-        add = self.listing_findings.append
+        add = self.findings.append
         for key, (cls, path) in images.items():
             ann = annotations.get(key + ".txt")
             if ann is None:
@@ -276,7 +275,7 @@ class ExDark(Dataset):
                 continue
             key = name if name in images else by_stem.get(name)
             if key is None:
-                self.listing_findings.append(Finding(str(path), f"{raw.strip()}: no such image", n))
+                self.findings.append(Finding(str(path), f"{raw.strip()}: no such image", n))
             else:
                 names.append(key)
         return list(dict.fromkeys(names))
@@ -330,7 +329,6 @@ class ExDark(Dataset):
 
     def check(self, read_images: bool = True) -> CheckReport:
         report = super().check(read_images=False)
-        report.findings += self.listing_findings
         if self.class_list is not None:
             report.counts.update({f"split {s}": n for s, n in self.table_counts.items()})
         report.counts[f"selected ({self.split_scheme} {self.split})"] = len(self)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gefu.datasets.base import Dataset, Sample, files_fingerprint
+from gefu.datasets.base import Dataset, Finding, Sample, files_fingerprint
 from gefu.io import list_images, read_image
 
 
@@ -27,14 +27,10 @@ class PairedFolder(Dataset):
         self.pairs = [(p, high_by_stem[p.stem]) for p in low if p.stem in high_by_stem]
         only_low = sorted(low_stems - set(high_by_stem))
         only_high = sorted(set(high_by_stem) - low_stems)
-        if only_low:
-            self.problems.append(
-                f"no {high_dir}/ match for {low_dir}/ files: {', '.join(only_low)}"
-            )
-        if only_high:
-            self.problems.append(
-                f"no {low_dir}/ match for {high_dir}/ files: {', '.join(only_high)}"
-            )
+        for side, other, stems in ((low_dir, high_dir, only_low), (high_dir, low_dir, only_high)):
+            if stems:
+                where = str(self.root / side)
+                self.findings.append(Finding(where, f"no {other}/ match for: {', '.join(stems)}"))
         self.pairs = self._limited(self.pairs)
 
     def __len__(self) -> int:

@@ -80,7 +80,7 @@ class PairedSet(PairedFolder):
             )
         self.split = split
         self._require_root()
-        items, self.unmatched = [], []
+        items = []
         for group, folder in groups:
             items += self._list(self.root / self.splits[split] / folder, group)
         names = [name for name, *_ in items]
@@ -112,15 +112,8 @@ class PairedSet(PairedFolder):
         low_key = _without_prefix(self.low_prefix) if self.low_prefix else _stem
         high_key = _without_prefix(self.high_prefix) if self.high_prefix else _stem
         pairs, only_low, only_high = pair_by_key(low, high, low_key, high_key)
-        for side, other, files in (
-            (self.low_dir, self.high_dir, only_low),
-            (self.high_dir, self.low_dir, only_high),
-        ):
-            self.unmatched += [(p, f"no matching file in {other}/") for p in files]
-            if files:
-                names = ", ".join(p.name for p in files)
-                where = f"{group}/{side}" if group else side
-                self.problems.append(f"{len(files)} {where}/ file(s) without a match: {names}")
+        for other, files in ((self.high_dir, only_low), (self.low_dir, only_high)):
+            self.findings += [Finding(str(p), f"no matching file in {other}/") for p in files]
         prefix = f"{group}/" if group else ""
         return [(prefix + lo.name, (lo, hi), group) for lo, hi in pairs]
 
@@ -146,7 +139,7 @@ class PairedSet(PairedFolder):
         report = CheckReport(counts={"items": len(self), f"split {self.split}": len(self)})
         for group in sorted(set(self.groups) - {""}):
             report.counts[f"camera {group}"] = self.groups.count(group)
-        report.findings += [Finding(str(p), msg) for p, msg in self.unmatched]
+        report.findings += self.findings
         for low, high in self.pairs:
             sizes = {}
             for path in (low, high):

@@ -91,9 +91,7 @@ class _PairedMaskReader(Dataset):
             raise ValueError(f"{kind}: unknown split {split!r}; valid: {', '.join(self.splits)}")
         self.split = split
         self.labelled = split in self.labelled_splits if self.splits else True
-        self.defects: list[Finding] = []  # per file, found while listing
         self.items: list[_Pair] = []
-        self._summary = ""
 
     def _mask_dir(self, path: Path, what: str) -> Path | None:
         return self.require_dir(path, what) if self.labelled else None
@@ -117,13 +115,13 @@ class _PairedMaskReader(Dataset):
                     continue
                 if suffix and not e.name.lower().endswith(low):
                     if images:
-                        self.defects.append(
+                        self.findings.append(
                             Finding(str(path), f"image not named *{suffix}: not read")
                         )
                     continue
                 key = rel + (e.name[: -len(suffix)] if suffix else path.stem)
                 if key in found:
-                    self.defects.append(
+                    self.findings.append(
                         Finding(str(path), f"same name as {found[key].name}: not read")
                     )
                     continue
@@ -144,22 +142,16 @@ class _PairedMaskReader(Dataset):
             mask = masks.get(key)
             if mask_dir is not None and mask is None:
                 expected = mask_dir / f"{key}{self.mask_suffix}"
-                self.defects.append(
+                self.findings.append(
                     Finding(str(images[key]), f"image without a mask (no {expected})")
                 )
                 continue
             self.items.append(_Pair(name, key, images[key], mask))
         for key in sorted(set(masks) - set(images)):
             if subset is None or wanted & spellings(key):
-                self.defects.append(
+                self.findings.append(
                     Finding(str(masks[key]), f"mask without an image (no {key}* in {image_dir})")
                 )
-        if self.defects:  # the runner shows problems; check lists each defect by file
-            self._summary = (
-                f"{len(self.defects)} file problem(s) while listing (images without masks are "
-                "left out); `gefu datasets check` lists them"
-            )
-            self.problems.append(self._summary)
         self.items = self._limited(self.items)
         ids = self.label_map or {i: i for i in range(len(self.classes))}
         self._lut, self._known = lookup_table(ids, size=max(256, max(ids, default=0) + 1))
@@ -213,8 +205,6 @@ class _PairedMaskReader(Dataset):
         """Pairing defects, load failures (size mismatch, unreadable files) and, when
         ``read_images``, label ids outside the valid set; counts images per split and class."""
         report = super().check(read_images)
-        report.findings = [f for f in report.findings if f.message != self._summary]
-        report.findings[:0] = self.defects
         report.counts[f"split {self.split or 'all'}"] = len(self)
         if not self.labelled:
             report.counts["unlabelled images (this split has no masks)"] = len(self)

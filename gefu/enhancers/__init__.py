@@ -34,8 +34,8 @@ def create_enhancer(name: str, weights: str | None = None, **params: Any):
     """Build a registered enhancer; ``None`` params fall back to the enhancer's defaults.
     ``weights``: a checkpoint folder or file, or a release name (``zero_dce.official``, fetched
     into the weights cache on first use: ``Enhancer.from_pretrained``)."""
-    cls = ENHANCERS.get(name)
-    params = {k: v for k, v in params.items() if v is not None}
-    if weights is not None:
-        return cls.from_pretrained(weights, **params)
-    return cls(**params).eval()
+    if weights is None:
+        return ENHANCERS.build(name, **params).eval()
+    return ENHANCERS.get(name).from_pretrained(
+        weights, **{k: v for k, v in params.items() if v is not None}
+    )

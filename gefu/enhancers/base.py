@@ -126,18 +126,11 @@ class Enhancer(nn.Module):
 
 
 def _load_state(file: Path) -> dict[str, torch.Tensor]:
-    if file.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    if file.suffix in {".safetensors", ".pth", ".pt", ".ckpt", ".pkl"}:
+        from gefu.core.checkpoint import load_checkpoint
 
-        return load_file(str(file))
-    if file.suffix in {".pth", ".pt", ".ckpt", ".pkl"}:
-        try:
-            state = torch.load(file, map_location="cpu", weights_only=True)
-        except Exception as exc:  # pickle with code in it: refuse, never unpickle
-            raise ValueError(
-                f"{file}: cannot be read safely with torch.load(weights_only=True): {exc}"
-            ) from exc
-        if isinstance(state, dict) and "state_dict" in state:
+        state = load_checkpoint(file)
+        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]
         return state
     raise ValueError(f"{file}: unsupported weights format (use .safetensors or .pth)")

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 from gefu.core.registry import Registry
+from gefu.metrics.iqa import SPECS, factory
 
 METRICS: Registry = Registry("metric")
 register_metric = METRICS.register
 
-# name -> factory; facts (direction, full-reference, weights) live in gefu.metrics.iqa.SPECS.
-for _name in (
-    "psnr",
-    "psnr_y",
-    "ssim",
-    "ms_ssim",
-    "lpips",
-    "niqe",
-    "piqe",
-    "brisque",
-    "musiq",
-    "clipiqa",
-):
-    METRICS.add_lazy(_name, f"gefu.metrics.iqa:{_name}")
+# one entry per row of the pyiqa table (direction, full-reference, weights: gefu.metrics.iqa.SPECS)
+for _name in SPECS:
+    METRICS.add_built(_name, factory(_name))
 
 
 def create_metric(name: str, **params):
-    return METRICS.get(name)(**params)
+    return METRICS.build(name, params)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import version
@@ -241,42 +242,14 @@ def _check_batch(name: str, what: str, x) -> None:
         raise ValueError(f"{name}: {what} must be in [0,1], got values in [{lo:.4g}, {hi:.4g}]")
 
 
-# -- one factory per registered name (gefu.metrics lists them as "gefu.metrics.iqa:<name>") ----
-def psnr() -> PyiqaMetric:
-    return PyiqaMetric("psnr")
+# -- registry entries: one per row of SPECS (gefu.metrics registers them) -----------------------
+def factory(name: str) -> Callable[[], PyiqaMetric]:
+    """The registry entry of ``SPECS[name]``: a function that builds its ``PyiqaMetric``."""
+    if name not in SPECS:
+        raise KeyError(f"no IQA spec for {name!r}; known: {', '.join(SPECS)}")
 
+    def make() -> PyiqaMetric:
+        return PyiqaMetric(name)
 
-def psnr_y() -> PyiqaMetric:
-    return PyiqaMetric("psnr_y")
-
-
-def ssim() -> PyiqaMetric:
-    return PyiqaMetric("ssim")
-
-
-def ms_ssim() -> PyiqaMetric:
-    return PyiqaMetric("ms_ssim")
-
-
-def lpips() -> PyiqaMetric:
-    return PyiqaMetric("lpips")
-
-
-def niqe() -> PyiqaMetric:
-    return PyiqaMetric("niqe")
-
-
-def piqe() -> PyiqaMetric:
-    return PyiqaMetric("piqe")
-
-
-def brisque() -> PyiqaMetric:
-    return PyiqaMetric("brisque")
-
-
-def musiq() -> PyiqaMetric:
-    return PyiqaMetric("musiq")
-
-
-def clipiqa() -> PyiqaMetric:
-    return PyiqaMetric("clipiqa")
+    make.__name__ = make.__qualname__ = name
+    return make

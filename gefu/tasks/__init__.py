@@ -46,4 +46,4 @@ for _name, _target in {
 
 
 def create_task(name: str, **params: Any):
-    return TASKS.get(name)(**{k: v for k, v in params.items() if v is not None})
+    return TASKS.build(name, **params)  # None: the task's default

@@ -307,43 +307,9 @@ PREFERRED_PREFIXES = ("", "resnet.", "online_network.", "encoder_q.", "model.", 
 
 
 def read_state_dict(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    from gefu.core.checkpoint import load_checkpoint
 
-        return load_file(str(path))
-    import pickle
-
-    import torch
-
-    try:
-        with torch.serialization.safe_globals(_plain_data_globals()):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise ValueError(
-            f"{path.name}: not loadable with torch.load(weights_only=True) (it pickles more "
-            "than tensors); re-save only its state_dict (torch.save(ckpt['state_dict'], ...))"
-            f": {str(exc).splitlines()[0]}"
-        ) from exc
-
-
-def _plain_data_globals() -> list:
-    """Data types training scripts often save next to the weights (``best_acc1`` as a numpy
-    scalar, ``args`` as a Namespace): allowed in ``weights_only`` loading, nothing callable."""
-    import argparse
-
-    import numpy as np
-
-    core = getattr(np, "_core", None) or np.core
-    dtypes = [type(np.dtype(t)) for t in ("f4", "f8", "i4", "i8", "u1", "b1")]
-    return [
-        core.multiarray.scalar,
-        core.multiarray._reconstruct,
-        np.ndarray,
-        np.dtype,
-        argparse.Namespace,
-        *dtypes,
-    ]
+    return load_checkpoint(path, allow_numpy=True)  # best_acc1, args: saved beside the weights
 
 
 def unwrap_state_dict(obj: Any, expected: set[str]) -> dict[str, Any]:

@@ -28,25 +28,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gefu.core.checkpoint import key_mismatch, load_checkpoint
+
 DROPPED_PREFIXES = ("aet.",)  # MAET_YOLO's auxiliary degradation head
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint as ``{"meta": ..., "state_dict": ...}`` (a bare state dict too)."""
-    import pickle
-
-    import torch
-
-    from gefu.tasks.classifiers import _plain_data_globals
-
-    try:
-        with torch.serialization.safe_globals(_plain_data_globals()):
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise ValueError(
-            f"{Path(path).name}: not loadable with torch.load(weights_only=True): "
-            f"{str(exc).splitlines()[0]}"
-        ) from None
+    obj = load_checkpoint(path, allow_numpy=True)
     if not isinstance(obj, dict):
         raise ValueError(f"{Path(path).name}: not a checkpoint (a {type(obj).__name__})")
     if isinstance(obj.get("state_dict"), dict):
@@ -78,11 +67,9 @@ def convert_state_dict(
         }
     dropped = sorted(k for k in state if k not in expected and k.startswith(DROPPED_PREFIXES))
     state = {k: v for k, v in state.items() if k not in dropped}
-    missing, unknown = sorted(expected - set(state)), sorted(set(state) - expected)
-    if missing or unknown:
-        parts = [f"{len(missing)} missing ({', '.join(missing[:4])})"] if missing else []
-        parts += [f"{len(unknown)} unexpected ({', '.join(unknown[:4])})"] if unknown else []
-        raise ValueError(f"checkpoint does not fit the model: {'; '.join(parts)}")
+    mismatch = key_mismatch(state, expected)
+    if mismatch:
+        raise ValueError(f"checkpoint does not fit the model: {mismatch}")
     return state, dropped
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gefu.core.checkpoint import key_mismatch, load_checkpoint
 from gefu.tasks.frozen import FrozenModel, ModelUnavailable, checkpoint_hash, versions
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet, as the evaluators use
@@ -169,17 +170,10 @@ def build_refinenet(outputs: int = OUTPUTS):
 # -- checkpoints ---------------------------------------------------------------------------------
 def read_state_dict(path: str | Path) -> dict[str, Any]:
     """The network's weights from a GEFU / CIConv / ZeroShotDayNightDA checkpoint file."""
-    import pickle
-
-    import torch
-
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise ModelUnavailable(
-            f"refinenet: {path} holds objects other than tensors and plain values; "
-            f"save its model_state_dict alone ({exc})"
-        ) from None
+        obj = load_checkpoint(path)
+    except ValueError as exc:
+        raise ModelUnavailable(f"refinenet: {exc}") from None
     for key in ("model_state_dict", "state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -201,11 +195,9 @@ def map_keys(state: dict[str, Any], expected: set[str]) -> tuple[dict[str, Any],
     dropped = sorted(k for k in mapped if k not in expected and k.startswith(UNUSED_PREFIXES))
     for k in dropped:
         del mapped[k]
-    missing, unknown = sorted(expected - set(mapped)), sorted(set(mapped) - expected)
-    if missing or unknown:
-        parts = [f"{len(missing)} missing ({', '.join(missing[:4])})"] if missing else []
-        parts += [f"{len(unknown)} unknown ({', '.join(unknown[:4])})"] if unknown else []
-        raise ValueError(f"refinenet: checkpoint keys do not fit: {'; '.join(parts)}")
+    mismatch = key_mismatch(mapped, expected)
+    if mismatch:
+        raise ValueError(f"refinenet: checkpoint keys do not fit: {mismatch}")
     return mapped, dropped
 
 

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gefu.core.checkpoint import key_mismatch, load_checkpoint
+
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 # t (expansion), c (channels), n (blocks), s (stride) of MobileNetV2
 MOBILENET_V2 = (
@@ -181,21 +183,8 @@ class DeepLabV3PlusMobileNet(nn.Module):
 def read_vainf_state(path: str | Path) -> dict[str, torch.Tensor]:
     """The ``model_state`` of a VainF checkpoint (or a bare state dict), read with
     ``weights_only=True`` (its ``best_score`` is a numpy scalar: allowed, nothing else is)."""
-    import numpy as np
-
     path = Path(path).expanduser()
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    allowed = [np.dtype, type(np.dtype(np.float64)), type(np.dtype(np.float32))]
-    scalar = getattr(getattr(np, "_core", np.core).multiarray, "scalar", None)
-    allowed += [scalar] if scalar is not None else []
-    try:
-        with torch.serialization.safe_globals(allowed):
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path}: cannot be read safely with weights_only=True: {exc}") from exc
+    ckpt = load_checkpoint(path, allow_numpy=True)
     if isinstance(ckpt, dict) and "model_state" in ckpt:
         ckpt = ckpt["model_state"]
     if not isinstance(ckpt, dict):
@@ -211,15 +200,8 @@ def load_vainf_segmenter(
     model = DeepLabV3PlusMobileNet(num_classes, output_stride)
     if path is not None:
         state = read_vainf_state(path)
-        missing, unexpected = (
-            model.state_dict().keys() - state.keys(),
-            state.keys() - set(model.state_dict()),
-        )
-        if missing or unexpected:
-            raise ValueError(
-                f"{path}: not a VainF deeplabv3plus_mobilenet state: missing "
-                f"{sorted(missing)[:3]} ({len(missing)}), unexpected {sorted(unexpected)[:3]} "
-                f"({len(unexpected)})"
-            )
+        mismatch = key_mismatch(state, model.state_dict())
+        if mismatch:
+            raise ValueError(f"{path}: not a VainF deeplabv3plus_mobilenet state: {mismatch}")
         model.load_state_dict(state)
     return model.eval()

@@ -221,11 +221,11 @@ class _Validator:
     un-enhanced input's scores are logged beside them as ``<metric>_input``."""
 
     def __init__(self, config: TrainConfig, device):
-        from gefu.datasets import create_dataset
+        from gefu.datasets import open_dataset
         from gefu.metrics import create_metric
 
         spec, self.device = config.validation.dataset, device
-        self.dataset = create_dataset(spec.name, root=spec.root, limit=spec.limit, **spec.params)
+        self.dataset = open_dataset(spec)
         self.count = len(self.dataset)
         if config.validation.limit is not None:
             self.count = min(self.count, config.validation.limit)
@@ -385,6 +385,7 @@ def load_checkpoint(folder: Path, modules, optimizers, accelerator) -> int:
     """Restore everything ``save_checkpoint`` wrote; returns the step to continue from."""
     from safetensors.torch import load_file
 
+    from gefu.core.checkpoint import load_checkpoint as read_file
     from gefu.enhancers.base import WEIGHTS_NAME
 
     # safetensors refuses "cpu:0", the device of a multi-process CPU run
@@ -393,7 +394,7 @@ def load_checkpoint(folder: Path, modules, optimizers, accelerator) -> int:
     for name, module in modules.items():
         if name != "model":
             module.load_state_dict(load_file(str(folder / f"{name}.safetensors"), device))
-    state = torch.load(folder / STATE_NAME, map_location="cpu", weights_only=True)
+    state = read_file(folder / STATE_NAME)
     for group, (opt, scheduler) in optimizers.items():
         opt.load_state_dict(state["optimizers"][group])
         if scheduler is not None:

@@ -44,6 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gefu.core.checkpoint import key_mismatch, load_checkpoint
+
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 # ram/configs/swin/config_swinL_384.json; image_proj's output width from ram/models/ram.py
 SWIN_L_384 = {
@@ -250,12 +252,7 @@ def read_ram_checkpoint(path: str | Path, tag_logits: bool = True) -> dict[str, 
     (older files name it ``vision_multi``), without the relative-position-index and
     attention-mask buffers and the parts RAM deletes."""
     path = Path(path).expanduser()
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickled code: refuse, never unpickle
-        raise ValueError(
-            f"{path}: cannot be read with torch.load(weights_only=True): {exc}"
-        ) from exc
+    state = load_checkpoint(path)
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict):
@@ -283,18 +280,14 @@ def load_ram_encoder(weights: str | Path | None, **arch) -> RAMImageEncoder:
         return encoder
     state = read_ram_checkpoint(weights, encoder.tags is not None)
     own = {k: v for k, v in ram_state_dict(encoder).items() if k.rsplit(".", 1)[-1] not in BUFFERS}
-    missing, unknown = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
-    common = sorted(own.keys() & state.keys())
     shapes = [
         f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}"
-        for k in common
+        for k in sorted(own.keys() & state.keys())
         if state[k].shape != own[k].shape
     ]
-    problems = [
-        f"{what} ({len(keys)}): {', '.join(keys[:5])}"
-        for what, keys in (("missing", missing), ("unknown", unknown), ("shape", shapes))
-        if keys
-    ]
+    mismatch = key_mismatch(state, own, shown=5)
+    problems = [mismatch] if mismatch else []
+    problems += [f"{len(shapes)} misshapen ({', '.join(shapes[:5])})"] if shapes else []
     if problems:
         raise ValueError(
             f"{weights}: does not fit RAM's image encoder {arch or 'Swin-L 384'}: "

@@ -9,10 +9,9 @@ they mean there, plus ``severity: random`` (the strength drawn per patch too).
 
 from __future__ import annotations
 
-import warnings
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from gefu.core.errors import ConfigError
 from gefu.core.specs import DatasetSpec
@@ -20,7 +19,7 @@ from gefu.core.strict import StrictModel, validate
 from gefu.datasets.base import Dataset
 
 DARKEN_PARAMS = ("dataset", "model", "severity")
-# the photos shipped with installed packages, as stored (the old spelling ``bundled``)
+# the photos shipped with installed packages, as stored
 BUNDLED = {"name": "bundled_photos", "params": {"max_side": None}}
 
 
@@ -72,22 +71,18 @@ def open_source(spec: DatasetSpec, where: str) -> tuple[Dataset, Darkening | Non
 
 
 def _create(spec: DatasetSpec, where: str) -> Dataset:
-    from gefu.core.params import constructor_params
-    from gefu.datasets import DATASETS, create_dataset
+    from gefu.core.params import unknown_params
+    from gefu.datasets import DATASETS, open_dataset
 
     try:
         cls = DATASETS.get(spec.name)
     except KeyError as exc:
         raise ConfigError(f"{where}.name: {exc}") from None
-    accepted, _ = constructor_params(cls)
-    unknown = sorted(set(spec.params) - accepted) if accepted is not None else []
+    unknown = unknown_params(cls, spec.name, spec.params, f"{where}.params")
     if unknown:
-        valid = ", ".join(sorted(accepted - {"root", "limit"})) or "(none)"
-        raise ConfigError(
-            f"{where}.params.{unknown[0]}: unknown parameter of {spec.name!r}; valid: {valid}"
-        )
+        raise ConfigError(unknown[0])
     try:
-        dataset = create_dataset(spec.name, root=spec.root, limit=spec.limit, **spec.params)
+        dataset = open_dataset(spec)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
     if len(dataset) == 0:
@@ -97,38 +92,8 @@ def _create(spec: DatasetSpec, where: str) -> Dataset:
     return dataset
 
 
-def old_images_spelling(value: Any, where: str, darkening: dict | None) -> dict:
-    """The dataset entry for a deprecated ``images:``-style value (``"bundled"`` or one folder),
-    darkened with ``darkening`` when given; warns with the new form."""
-    if value == "bundled":
-        entry = _bundled()
-    elif isinstance(value, str) or (isinstance(value, list) and len(value) == 1):
-        folder = value if isinstance(value, str) else value[0]
-        entry = {"name": "unpaired_folder", "root": str(folder)}
-    else:
-        raise ConfigError(
-            f"{where}: a list of several image sources is no longer read; name one dataset, "
-            "e.g. {name: unpaired_folder, root: FOLDER}"
-        )
-    if darkening is not None:
-        entry = {"name": "darkened", "params": {"dataset": entry, **darkening}}
-    warnings.warn(
-        f"{where}: deprecated spelling; write the dataset entry instead: {_flow(entry)}",
-        FutureWarning,
-        stacklevel=2,
-    )
-    return entry
-
-
 def _bundled() -> dict:
     return {"name": BUNDLED["name"], "params": dict(BUNDLED["params"])}
-
-
-def _flow(obj: Any) -> str:
-    """``obj`` as one line of YAML flow style (for messages)."""
-    if isinstance(obj, dict):
-        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in obj.items()) + "}"
-    return "null" if obj is None else str(obj)
 
 
 class PatchConfig(StrictModel):
@@ -149,17 +114,3 @@ class PatchConfig(StrictModel):
     fit: Literal["crop", "square"] = "crop"
     flip: bool = True
     cache: bool = True  # keep decoded (resized) photos in memory
-
-    @model_validator(mode="before")
-    @classmethod
-    def _old_spelling(cls, data: Any) -> Any:
-        """``images`` / ``darken`` / ``model`` / ``severity`` (before the dataset entries)."""
-        if not isinstance(data, dict) or not {"images", "darken", "model", "severity"} & set(data):
-            return data
-        data = dict(data)
-        images = data.pop("images", "bundled")
-        darken = {k: data.pop(k) for k in ("model", "severity") if k in data}
-        darken = {"model": "physical", "severity": "random", **darken}
-        darkening = darken if data.pop("darken", True) else None
-        data["dataset"] = old_images_spelling(images, "data.images", darkening)
-        return data

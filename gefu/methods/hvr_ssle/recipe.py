@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from pydantic import Field
 
+from gefu.core.strict import validate
 from gefu.train.method import MethodConfig, TrainMethod
 
 LPIPS_FILES = ("pyiqa/LPIPS_v0.1_alex-df73285e.pth", "checkpoints/alexnet-owt-7be5be79.pth")
@@ -146,7 +147,7 @@ class HVRSSLETraining(TrainMethod):
         from gefu.methods.hvr_ssle.train_data import HVRData
 
         super().__init__(config, data)
-        self.data_config = HVRData.model_validate(data)
+        self.data_config = validate(HVRData, data, "data")
         self._modules: dict[str, Any] | None = None
         self._lpips: Any = False  # False: not built yet; None: disabled
 

@@ -15,16 +15,15 @@ Every draw comes from the given ``torch.Generator``: a pure function of the samp
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from gefu.core.errors import ConfigError
 from gefu.core.specs import DatasetSpec
 from gefu.core.strict import StrictModel
-from gefu.train.sources import BUNDLED, old_images_spelling
+from gefu.train.sources import BUNDLED
 
 
 class HVRDegradation(StrictModel):
@@ -49,14 +48,6 @@ class HVRData(StrictModel):
     crop: int = Field(224, ge=8)
     cache: bool = True
     degradation: HVRDegradation = HVRDegradation()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _old_spelling(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "images" in data:
-            data = dict(data)
-            data["dataset"] = old_images_spelling(data.pop("images"), "data.images", None)
-        return data
 
 
 def floor_8bit(x: torch.Tensor) -> torch.Tensor:

@@ -24,13 +24,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from gefu.core.errors import ConfigError
 from gefu.core.specs import DatasetSpec
-from gefu.core.strict import StrictModel
+from gefu.core.strict import StrictModel, validate
 from gefu.train.method import MethodConfig, TrainMethod
-from gefu.train.sources import old_images_spelling
 
 
 class RetinexNetConfig(MethodConfig):
@@ -56,21 +55,6 @@ class RetinexNetData(StrictModel):
     crop: int = Field(48, ge=8)
     augment: bool = True  # the 8 flips/rotations of the release
     cache: bool = True  # keep decoded images in memory
-
-    @model_validator(mode="before")
-    @classmethod
-    def _old_spelling(cls, data: Any) -> Any:
-        """``synthetic`` / ``model`` / ``severity`` (before the dataset entries)."""
-        if not isinstance(data, dict) or not {"synthetic", "model", "severity"} & set(data):
-            return data
-        data = dict(data)
-        darken = {
-            "model": data.pop("model", "physical"),
-            "severity": data.pop("severity", "random"),
-        }
-        if "synthetic" in data:
-            data["dataset"] = old_images_spelling(data.pop("synthetic"), "data.synthetic", darken)
-        return data
 
 
 def dihedral(x: torch.Tensor, mode: int) -> torch.Tensor:
@@ -122,7 +106,7 @@ class RetinexNetTraining(TrainMethod):
 
     def __init__(self, config: RetinexNetConfig, data: dict[str, Any]):
         super().__init__(config, data)
-        self.data_config = RetinexNetData.model_validate(data)
+        self.data_config = validate(RetinexNetData, data, "data")
         self.epoch_steps = config.epoch_steps
         self._modules: dict[str, Any] | None = None
         self._sets: dict[str, Any] | None = None

@@ -27,10 +27,10 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from gefu.core.specs import DatasetSpec
-from gefu.core.strict import StrictModel
+from gefu.core.strict import StrictModel, validate
 from gefu.train.method import MethodConfig, TrainMethod
 
 
@@ -64,41 +64,6 @@ class SAGCData(StrictModel):
     size: int = Field(256, ge=16, multiple_of=16)  # the critic needs a multiple of 16
     resize: bool = True  # True: whole image resized to size x size (as released); False: crop
     shorter: int | None = Field(None, ge=16, description="crop mode: shorter side first")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _old_spelling(cls, data: Any) -> Any:
-        """A folder, or ``{photos | dataset (+ field), darken}`` (before the dataset entries)."""
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        for side in ("low", "normal"):
-            value = data.get(side)
-            if isinstance(value, str):
-                value = {"photos": [value]}
-            if isinstance(value, dict) and {"photos", "darken", "dataset"} & set(value):
-                data[side] = _old_source(value, side)
-        return data
-
-
-def _old_source(value: dict, side: str) -> dict:
-    from gefu.core.errors import ConfigError
-    from gefu.train.sources import old_images_spelling
-
-    value, where = dict(value), f"data.{side}"
-    darkening = value.pop("darken", None)
-    if darkening is not None:
-        darkening = {"model": "physical", "severity": "moderate", **darkening}
-    if "dataset" in value:
-        entry = dict(value.pop("dataset"))
-        field = entry.pop("field", "image")
-        if (side, field) != ("normal", "reference") and field != "image":
-            raise ConfigError(f"{where}.dataset.field: {field!r} is no longer read here")
-        entry = {"name": entry["name"], "params": entry.get("params", {})}
-        if darkening is not None:
-            entry = {"name": "darkened", "params": {"dataset": entry, **darkening}}
-        return entry
-    return old_images_spelling(value.pop("photos", None), where, darkening)
 
 
 class UnpairedImages(torch.utils.data.Dataset):
@@ -164,7 +129,7 @@ class SAGCTraining(TrainMethod):
     @cached_property
     def data_config(self) -> SAGCData:
         """The ``data:`` section, validated on first use (inside the loop's error handling)."""
-        return SAGCData.model_validate(self.data)
+        return validate(SAGCData, self.data, "data")
 
     def modules(self) -> dict[str, Any]:
         if self._modules is None:

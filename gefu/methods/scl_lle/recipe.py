@@ -49,11 +49,10 @@ from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import model_validator
 
 from gefu.core.errors import ConfigError
 from gefu.core.specs import DatasetSpec
-from gefu.core.strict import StrictModel
+from gefu.core.strict import StrictModel, validate
 from gefu.train.method import MethodConfig, TrainMethod
 from gefu.train.sources import Darkening
 
@@ -118,31 +117,6 @@ class SCLLLEData(StrictModel):
     negative_darken: Darkening = Darkening(model="gamma_curve", severity="severe")
     crop: int = 384
     flip: bool = True
-
-    @model_validator(mode="before")
-    @classmethod
-    def _old_spelling(cls, data: Any) -> Any:
-        """``dataset`` | ``photos`` + ``darken``, image lists (before the dataset entries)."""
-        if not isinstance(data, dict) or not {"dataset", "photos", "darken"} & set(data):
-            return data
-        from gefu.train.sources import old_images_spelling
-
-        data = dict(data)
-        darken = data.pop("darken", {})
-        darken = (
-            None if darken is None else {"model": "gamma_curve", "severity": "random", **darken}
-        )
-        if "dataset" in data:
-            scenes = {k: v for k, v in data.pop("dataset").items() if k in ("name", "params")}
-            if darken is not None:
-                scenes = {"name": "darkened", "params": {"dataset": scenes, **darken}}
-            data["scenes"] = scenes
-        elif "photos" in data:
-            data["scenes"] = old_images_spelling(data.pop("photos"), "data.photos", darken)
-        for key in ("positives", "negatives"):
-            if isinstance(data.get(key), list | str):
-                data[key] = old_images_spelling(data[key], f"data.{key}", None)
-        return data
 
 
 def _darken(image: torch.Tensor, spec: Darkening, gen: torch.Generator) -> torch.Tensor:
@@ -269,7 +243,7 @@ class SCLLLETraining(TrainMethod):
         super().__init__(config, data)
         from gefu.datasets import DATASETS
 
-        self.data_config = SCLLLEData.model_validate(data)
+        self.data_config = validate(SCLLLEData, data, "data")
         scenes = self.data_config.scenes
         name = scenes.params.get("dataset", {}).get("name") if scenes.name == "darkened" else None
         name = name or scenes.name

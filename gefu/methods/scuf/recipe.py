@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 from torch import nn
 
 from gefu.core.specs import DatasetSpec
-from gefu.core.strict import StrictModel
+from gefu.core.strict import StrictModel, validate
 from gefu.train.method import MethodConfig, TrainMethod
 
 
@@ -84,33 +84,6 @@ class SCUFData(StrictModel):
     crop: int = 256
     flip: bool = True
     default_caption: str = "a photo."
-
-    @model_validator(mode="before")
-    @classmethod
-    def _old_spelling(cls, data: Any) -> Any:
-        """``root`` (the release's layout) | ``synthetic`` (before the dataset entries)."""
-        if not isinstance(data, dict) or not {"root", "synthetic"} & set(data):
-            return data
-        from gefu.train.sources import old_images_spelling
-
-        data = dict(data)
-        if "root" in data:
-            root = str(data.pop("root"))
-            data["low"] = {"name": "unpaired_folder", "root": str(Path(root) / "trainA")}
-            data["normal"] = {"name": "unpaired_folder", "root": str(Path(root) / "trainB")}
-            data["captions"] = root
-            warnings.warn(
-                f"data.root: deprecated spelling; write the dataset entries instead: low: "
-                f"{data['low']}, normal: {data['normal']}, captions: {root}",
-                FutureWarning,
-                stacklevel=2,
-            )
-        elif "synthetic" in data:
-            photos = data.pop("synthetic")
-            darken = {"model": "physical", "severity": "random"}
-            data["low"] = old_images_spelling(photos, "data.synthetic", darken)
-            data["normal"] = data["low"]["params"]["dataset"]
-        return data
 
 
 def warmup_factor(step: int, warmup: int) -> float:
@@ -227,7 +200,7 @@ class SCUFTraining(TrainMethod):
 
     def __init__(self, config: SCUFConfig, data: dict[str, Any]):
         super().__init__(config, data)
-        self.data_config = SCUFData.model_validate(data)
+        self.data_config = validate(SCUFData, data, "data")
         self._modules = self._sets = None
         self.prompts = {"a2b": config.prompt_a2b, "b2a": config.prompt_b2a}
         self._teachers = None

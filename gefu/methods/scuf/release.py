@@ -20,7 +20,6 @@ arbitrary objects is refused with the reason.
 
 from __future__ import annotations
 
-import pickle
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,20 +46,15 @@ class ReleasedCheckpointError(ValueError):
 
 def read_released(path) -> dict:
     """The released dict, loaded with ``weights_only=True`` (tensors and containers only)."""
-    import torch
+    from gefu.core.checkpoint import load_checkpoint
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"SCUF checkpoint not found: {path}")
     try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ReleasedCheckpointError(
-            f"{path}: refused: it cannot be read with torch.load(weights_only=True), which "
-            f"allows only tensors and plain containers ({first}). Released SCUF checkpoints "
-            "hold only those; a file that needs other objects may run code when unpickled."
-        ) from None
+        sd = load_checkpoint(path)
+    except ValueError as exc:  # released SCUF checkpoints hold only tensors and containers
+        raise ReleasedCheckpointError(str(exc)) from None
     if not isinstance(sd, dict):
         raise ReleasedCheckpointError(f"{path}: expected a dict, got {type(sd).__name__}")
     missing = [k for k in REQUIRED if k not in sd]

@@ -49,16 +49,15 @@ from __future__ import annotations
 
 import copy
 import math
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from gefu.core.errors import ConfigError
 from gefu.core.specs import DatasetSpec
-from gefu.core.strict import StrictModel
+from gefu.core.strict import StrictModel, validate
 from gefu.train.method import MethodConfig, TrainMethod
 
 PERCEPTUAL_LAYERS = ("relu1_2", "relu2_2", "relu3_3")
@@ -105,38 +104,6 @@ class SemiLLIEData(StrictModel):
     crop: int = Field(256, ge=8)
     augment: Literal["rot8", "hflip", "none"] = "rot8"  # labelled pairs
     unlabeled_fit: Literal["resize", "crop"] = "resize"  # whole image to crop x crop, or a crop
-
-    @model_validator(mode="before")
-    @classmethod
-    def _old_spelling(cls, data: Any) -> Any:
-        """``root`` (paper layout) | ``synthetic`` + ``model`` (before the dataset entries)."""
-        if not isinstance(data, dict) or not {"root", "synthetic", "model"} & set(data):
-            return data
-        import warnings
-
-        from gefu.train.sources import old_images_spelling
-
-        data = dict(data)
-        model = data.pop("model", "physical")
-        if "root" in data:
-            root = Path(str(data.pop("root")))
-            data["labeled"] = {
-                "name": "paired_folder",
-                "root": str(root / "labeled"),
-                "params": {"low_dir": "input", "high_dir": "GT"},
-            }
-            data["unlabeled"] = {"name": "unpaired_folder", "root": str(root / "unlabeled/input")}
-            warnings.warn(
-                f"data.root: deprecated spelling; write the dataset entries instead: labeled: "
-                f"{data['labeled']}, unlabeled: {data['unlabeled']}",
-                FutureWarning,
-                stacklevel=2,
-            )
-        elif "synthetic" in data:
-            darken = {"model": model, "severity": "random"}
-            entry = old_images_spelling(data.pop("synthetic"), "data.synthetic", darken)
-            data["labeled"] = data["unlabeled"] = entry
-        return data
 
 
 def blur_kernel_size(u: float) -> int:
@@ -273,7 +240,7 @@ class SemiLLIETraining(TrainMethod):
 
     def __init__(self, config: SemiLLIEConfig, data: dict[str, Any]):
         super().__init__(config, data)
-        self.data_config = SemiLLIEData.model_validate(data)
+        self.data_config = validate(SemiLLIEData, data, "data")
         self._modules: dict[str, Any] | None = None
         self._sets: dict[str, Any] | None = None
         self.epoch_steps = config.epoch_steps
@@ -312,8 +279,8 @@ class SemiLLIETraining(TrainMethod):
                     f"data.labeled: {d.labeled.name!r} is not a paired dataset (or wrap "
                     "normal-light images in `darkened`)"
                 )
-            if darkener is None and reader.problems:
-                raise FileNotFoundError(f"data.labeled: {'; '.join(reader.problems)}")
+            if darkener is None and reader.findings:
+                raise FileNotFoundError(f"data.labeled: {'; '.join(map(str, reader.findings))}")
             if split:
                 if len(reader) < 2:
                     raise FileNotFoundError("semi_llie: data.labeled needs at least 2 images")
