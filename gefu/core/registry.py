@@ -1,8 +1,9 @@
-"""One small registry mechanism, used for enhancers, datasets, tasks and metrics.
+"""One small registry mechanism, used for enhancers, datasets, tasks, metrics and CLI commands.
 
-Built-ins are listed lazily as ``"module:attr"`` strings so that listing names never imports
-torch or a model; third-party packages add entries through the Python entry-point group
-``gefu.<kind>`` (e.g. ``gefu.enhancers``) and appear without any change to the suite.
+Built-ins are listed lazily as ``"module:attr"`` strings (or ``"module"``: the module itself,
+as a CLI command is) so that listing names never imports torch or a model; third-party
+packages add entries through the Python entry-point group ``gefu.<kind>`` (e.g.
+``gefu.enhancers``, ``gefu.commands``) and appear without any change to the suite.
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ class Registry(Generic[T]):
         self.check(name)
         if name not in self._loaded:
             module, _, attr = self._lazy[name].partition(":")
-            obj = getattr(importlib.import_module(module), attr)
+            obj = importlib.import_module(module)
+            obj = getattr(obj, attr) if attr else obj
             declared = vars(obj).get("registry_name") if isinstance(obj, type) else None
             if declared and declared != name:
                 raise RegistryError(
