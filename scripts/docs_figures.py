@@ -159,10 +159,29 @@ def demo_power(report: Report) -> str:
     return "\n".join(lines)
 
 
+def demo_strata(report: Report) -> str:
+    """The IQA tables' primary metric per stratum (the report's per-stratum table)."""
+    from gefu.bench.report.stat_tables import stratum_cells
+
+    parts = []
+    for t in report.tables:
+        cells = None if t.downstream else stratum_cells(t)
+        if cells is None:
+            continue
+        header, body = cells
+        where = f"{t.dataset} · " if len(_datasets(report)) > 1 else ""
+        lines = [f"{where}{t.evaluation}, by stratum:", "", "| " + " | ".join(header) + " |"]
+        lines.append("|---" * len(header) + "|")
+        lines += ["| " + " | ".join(text for text, _ in row) + " |" for row in body]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
 GENERATORS: dict[str, Callable[[Report], str]] = {
     "demo-table": demo_table,
     "demo-iqa-agreement": iqa_agreement,
     "demo-power": demo_power,
+    "demo-strata": demo_strata,
 }
 
 
@@ -219,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--readme", type=Path, default=REPO / "README.md")
     p.add_argument("--check", action="store_true", help="exit 1 if a block differs; write nothing")
     args = p.parse_args(argv)
-    text = args.readme.read_text(encoding="utf-8")
     try:
+        text = args.readme.read_text(encoding="utf-8")
+        blocks(text)  # malformed markers fail before the analysis (minutes on the demo)
         new = rewrite(text, load(args.results))
     except (BlockError, FileNotFoundError) as e:
         print(f"docs-figures: {e}", file=sys.stderr)

@@ -21,6 +21,8 @@ import docs_figures as df  # noqa: E402
 
 N = 12
 ENHANCERS = {"input": 0.0, "e1": 1.0, "e2": 2.0, "e3": 3.0}  # name -> quality
+STRATA = ("dark", "dim")  # of image i: STRATA[i % 2]
+PSNR: dict[str, np.ndarray] = {}  # enhancer -> the per-image PSNR written to the store
 
 
 def _cell(enhancer, evaluation, metrics: dict, lower=(), task=None) -> CellResult:
@@ -43,6 +45,7 @@ def _cell(enhancer, evaluation, metrics: dict, lower=(), task=None) -> CellResul
         n_images=N,
         metrics=rows,
         image_scores=scores,
+        image_groups=[(f"img{i:02d}.png", None, STRATA[i % 2]) for i in range(N)],
     )
 
 
@@ -57,6 +60,7 @@ def _demo_store(folder):
             "niqe": 4 + 0.4 * q + rng.normal(0, 0.3, N),
         }
         cells.append(_cell(name, "iqa", iqa, lower={"niqe"}))
+        PSNR[name] = iqa["psnr"]
         agree = (rng.random(N) < 0.3 + 0.15 * q).astype(float)
         cells.append(_cell(name, "classifier", {"agreement": agree}, task="frozen"))
         det = {"mAP": 0.4 + 0.1 * q - 0.03 * q * q, "mAP50": 0.6 + 0.05 * q, "mAP75": 0.3}
@@ -88,6 +92,8 @@ Between: {kept}.
 On the demo, PIQE is flagged (input 33.3, reference 36.5).
 <!-- /docs-figures -->
 <!-- docs-figures:demo-power -->
+<!-- /docs-figures -->
+<!-- docs-figures:demo-strata -->
 <!-- /docs-figures -->
 After.
 """
@@ -213,6 +219,21 @@ def test_power_lines_from_the_results_document(written):
         shown = line.split("better than the input: ")[1].rstrip(".")
         assert sorted(re.findall(r"(\w+) \(", shown)) == better, line
     assert any("none" not in line.split("input: ")[1] for line in lines)  # some row wins
+
+
+def test_strata_table_is_the_per_stratum_mean(written):
+    _, bodies, _, _ = written
+    lines = bodies["demo-strata"].strip().splitlines()
+    assert lines[0] == "iqa, by stratum:"
+    header = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert header == ["enhancer", "psnr @ dark", "psnr @ dim", "mPC"]
+    rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines[4:]]
+    body = {cells[0]: cells[1:] for cells in rows}
+    assert set(body) == set(ENHANCERS)  # the reference row has no PSNR
+    for name, cells in body.items():
+        dark, dim = PSNR[name][0::2].mean(), PSNR[name][1::2].mean()
+        assert _close(cells[0], dark) and _close(cells[1], dim)
+        assert _close(cells[2], (dark + dim) / 2)
 
 
 def test_readme_blocks_are_well_formed_and_each_has_a_generator():
