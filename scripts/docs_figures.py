@@ -108,7 +108,8 @@ def iqa_agreement(report: Report) -> str:
                 (said if (t.evaluation, c.metric) in flagged else unsaid).append(text)
         where = f"{a.dataset}: " if len(report.agreement) > 1 else ""
         lines = [
-            f"{where}Flagged: {', '.join(said) or 'none'}; "
+            f"{where}Flagged as unreliable (they score the dark input better than the "
+            f"reference): {', '.join(said) or 'none'}; "
             f"not flagged: {', '.join(unsaid) or 'none'}."
         ]
         first = next((c.evaluation for c in a.correlations), None)

@@ -183,7 +183,7 @@ def test_iqa_agreement_sentence_from_the_results(written):
     niqe_ref = float(_csv(rows, "iqa", "reference", "niqe")["value"])
     assert niqe_in < niqe_ref  # the store is built so that NIQE is flagged
     found = re.search(
-        r"Flagged: NIQE \(input ([\d.]+), reference ([\d.]+), lower is better; "
+        r"better than the reference\): NIQE \(input ([\d.]+), reference ([\d.]+), lower is better; "
         r"the input ranks (\d) of 4\); not flagged: none\.",
         text,
     )
