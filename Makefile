@@ -13,7 +13,7 @@ PIP := PIP_FIND_LINKS= PIP_DISABLE_PIP_VERSION_CHECK=1 $(BIN)/python -m pip
 # requires setuptools >= 77: the old one is installed just for the mmcv build, then restored.
 EXTRAS := dev,diffusion
 
-.PHONY: demo test lint format install install-openmmlab bench clean
+.PHONY: demo test lint format install install-openmmlab bench clean docs-figures
 
 install: $(BASE)
 
@@ -35,6 +35,12 @@ $(OPENMMLAB): $(BASE)
 
 demo: $(BASE)
 	$(BIN)/gefu run
+
+# README's marked demo blocks, rewritten from the store `make demo` wrote (scripts/docs_figures.py;
+# RESULTS=<folder> to use another run, CHECK=1 to only say whether they still match).
+RESULTS ?= results/demo
+docs-figures: $(BASE)
+	$(BIN)/python scripts/docs_figures.py $(RESULTS) $(if $(CHECK),--check)
 
 test: $(OPENMMLAB) lint
 	$(BIN)/python -m pytest

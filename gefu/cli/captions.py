@@ -12,6 +12,8 @@ import csv
 import sys
 from pathlib import Path
 
+HELP = "caption a folder of images (SCUF's caption-consistency training data)"
+
 
 def add_arguments(p) -> None:
     p.add_argument("folder", help="images to caption")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+HELP = "paired comparison of two enhancers on every evaluation of a results folder"
+
 
 def add_arguments(p) -> None:
     p.add_argument("results_dir", help="a results folder (with results.sqlite)")

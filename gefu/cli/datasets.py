@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+HELP = "dataset tools: `gefu datasets check KIND PATH` validates a dataset folder"
+
 
 def add_arguments(p) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)

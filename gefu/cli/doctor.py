@@ -6,6 +6,8 @@ import shutil
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+HELP = "what is installed, which weights are available offline, which device"
+
 PACKAGES = (
     "gefu-bench",
     "torch",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+HELP = "enhance every image in a folder with one enhancer"
+
 
 def add_arguments(p) -> None:
     p.add_argument("name", help="a registered enhancer (see `gefu list enhancers`)")

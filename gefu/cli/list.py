@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+HELP = "list enhancers, datasets, tasks and metrics, with availability"
+
 KINDS = ("enhancers", "datasets", "tasks", "metrics")
 
 

@@ -3,35 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 import gefu
+from gefu.core.registry import Registry
 
-COMMANDS = {  # name -> module with add_arguments(parser) and main(args) -> exit code
-    "run": "gefu.cli.run",
-    "report": "gefu.cli.report",
-    "compare": "gefu.cli.compare",
-    "list": "gefu.cli.list",
-    "enhance": "gefu.cli.enhance",
-    "doctor": "gefu.cli.doctor",
-    "datasets": "gefu.cli.datasets",
-    "train": "gefu.cli.train",
-    "captions": "gefu.cli.captions",
-    "weights": "gefu.cli.weights",
-}
-HELP = {
-    "run": "run a benchmark config (default: the embedded demo benchmark)",
-    "report": "write leaderboard.md/.csv and report.html from a results folder",
-    "compare": "paired comparison of two enhancers on every evaluation of a results folder",
-    "list": "list enhancers, datasets, tasks and metrics, with availability",
-    "enhance": "enhance every image in a folder with one enhancer",
-    "doctor": "what is installed, which weights are available offline, which device",
-    "datasets": "dataset tools: `gefu datasets check KIND PATH` validates a dataset folder",
-    "train": "train a learned enhancer: `gefu train METHOD --config configs/train/<m>.yaml`",
-    "captions": "caption a folder of images (SCUF's caption-consistency training data)",
-    "weights": "the authors' released weights: `gefu weights list`, `gefu weights import`",
-}
+# The built-in commands, in `gefu --help` order: each is the module gefu/cli/<name>.py, with
+# ``HELP`` (one line), ``add_arguments(parser)`` and ``main(args) -> exit code``. A plugin adds
+# a command through the entry-point group ``gefu.commands`` (``name = "package.module"``).
+BUILTIN = (
+    "run",
+    "report",
+    "compare",
+    "list",
+    "enhance",
+    "doctor",
+    "datasets",
+    "train",
+    "captions",
+    "weights",
+)
+COMMANDS: Registry = Registry("command")
+for _name in BUILTIN:
+    COMMANDS.add_lazy(_name, f"gefu.cli.{_name}")
 
 
 # Third-party loggers that chatter about optional accelerations unrelated to a run: bitsandbytes
@@ -54,10 +48,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"gefu-bench {gefu.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in COMMANDS.items():
-        p = sub.add_parser(name, help=HELP[name], description=HELP[name])
-        importlib.import_module(module).add_arguments(p)
+    for name in [*BUILTIN, *(n for n in COMMANDS.names() if n not in BUILTIN)]:
+        try:
+            module, text = load_command(name)
+        except Exception as e:  # a broken plugin command must not take the others down
+            if name in BUILTIN:
+                raise
+            origin = COMMANDS.origin(name)
+            print(f"gefu: command {name!r} (from {origin}) left out: {e}", file=sys.stderr)
+            continue
+        module.add_arguments(sub.add_parser(name, help=text, description=text))
     return parser
+
+
+def load_command(name: str):
+    """The command's module and its one-line help (``HELP``, else the docstring's first line)."""
+    module = COMMANDS.get(name)
+    missing = [f for f in ("add_arguments", "main") if not callable(getattr(module, f, None))]
+    text = getattr(module, "HELP", None) or (module.__doc__ or "").strip().split("\n")[0]
+    if missing or not text:
+        lacks = missing + ([] if text else ["HELP or a docstring"])
+        raise TypeError(f"command module {module.__name__} lacks {', '.join(lacks)}")
+    return module, text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     quiet_third_party()
     try:
-        return importlib.import_module(COMMANDS[args.command]).main(args)
+        return COMMANDS.get(args.command).main(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+HELP = "write leaderboard.md/.csv and report.html from a results folder"
+
 
 def add_arguments(p) -> None:
     p.add_argument("results_dir", nargs="?", default="results/demo", help="default: results/demo")

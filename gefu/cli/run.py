@@ -6,6 +6,8 @@ import sys
 
 from gefu.cli.enhance import add_threads_argument
 
+HELP = "run a benchmark config (default: the embedded demo benchmark)"
+
 
 def add_arguments(p) -> None:
     p.add_argument("config", nargs="?", help="benchmark YAML (default: the embedded demo)")

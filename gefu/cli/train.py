@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+HELP = "train a learned enhancer: `gefu train METHOD --config configs/train/<m>.yaml`"
+
 
 def add_arguments(p) -> None:
     p.add_argument("method", help="a registered training method (zero_dce, zero_dce_pp, ...)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+HELP = "the authors' released weights: `gefu weights list`, `gefu weights import`"
+
 
 def add_arguments(p) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)

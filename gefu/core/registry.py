@@ -1,8 +1,10 @@
-"""One small registry mechanism, used for enhancers, datasets, tasks and metrics.
+"""One small registry mechanism, used for enhancers, datasets, tasks, frozen-model families,
+metrics, training methods, executors and CLI commands.
 
-Built-ins are declared once, lazily, as ``"name": "module:attr"`` strings in their registry's
-table (the package ``__init__``, or a method folder's manifest), so that listing names never
-imports torch or a model; their modules do not register themselves. Third-party packages add
+Built-ins are declared once, lazily, as ``"name": "module:attr"`` strings (or ``"module"``: the
+module itself, as a CLI command is) in their registry's table (the package ``__init__``, or a
+method folder's manifest), so that listing names never imports torch or a model; their modules
+do not register themselves. Third-party packages add
 entries through the Python entry-point group ``gefu.<kind>`` (e.g. ``gefu.enhancers``) and
 appear without any change to the suite; code in a script or test may use the decorator
 (``@ENHANCERS.register("name")``) instead. A name is declared one way only.
@@ -129,7 +131,8 @@ class Registry(Generic[T]):
         self.check(name)
         if name not in self._loaded:
             module, _, attr = self._lazy[name].partition(":")
-            obj = getattr(importlib.import_module(module), attr)
+            obj = importlib.import_module(module)
+            obj = getattr(obj, attr) if attr else obj
             declared = _declared_name(obj) or next(
                 (n for n, o in self._loaded.items() if o is obj), ""
             )

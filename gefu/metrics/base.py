@@ -21,6 +21,11 @@ class Metric:
     def setup(self, device: str) -> None:
         """Load weights onto ``device``; called once before the first batch."""
 
+    def unscorable(self, images) -> dict[int, str]:
+        """The images of a ``[B,3,H,W]`` batch this metric is not defined for (index -> why):
+        the caller skips and reports them. None by default."""
+        return {}
+
     def __call__(self, images, references=None):
         """``[B,3,H,W]`` in [0,1] (and references of the same shape) -> ``[B]`` scores."""
         raise NotImplementedError
