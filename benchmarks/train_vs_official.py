@@ -1,13 +1,16 @@
 """One optimisation step of each method's official training code and of the suite, side by
-side at the same shapes, precision (fp32) and device, and the suite / official ratio.
+side at the same shapes, precision and device, and the suite / official ratio.
 
     python benchmarks/train_vs_official.py --official /work/official [METHOD ...]
         [--device cpu] [--batch 2] [--size 64] [--steps 5]
 
 ``--official`` holds each authors' repository checked out under the method's name
-(``zero_dce`` = github.com/Li-Chongyi/Zero-DCE, ``scl_lle`` = github.com/LingLIx/SCL-LLE,
-``sagc`` = github.com/georgepan900530/ + Semantics-Aware-Gamma-Correction-for-Unsupervised-
-Low-Light-Image-Enhancement);
+(``zero_dce`` = github.com/Li-Chongyi/Zero-DCE, ``zero_dce_pp`` = github.com/Li-Chongyi/
+Zero-DCE_extension, ``scl_lle`` = github.com/LingLIx/SCL-LLE, ``sagc`` = github.com/
+georgepan900530/ + Semantics-Aware-Gamma-Correction-for-Unsupervised-Low-Light-Image-
+Enhancement, ``hvr_ssle`` = github.com/dwchoo/HVR-SSLE, ``semi_llie`` = github.com/
+guanguanboy/Semi-LLIE), and ``_deps``, the releases' own dependencies that the suite lacks
+(``pip install --target DIR/_deps adamp``: Semi-LLIE's optimiser);
 it is imported from there, never copied into this repository, and a method whose folder is
 absent is skipped. The official step is the body of the release's training loop, called on
 the release's own model and loss classes: forward, the weighted loss terms, ``zero_grad``,
@@ -15,8 +18,9 @@ backward, gradient clipping, ``step``. The suite's step is its method's ``train_
 (``benchmarks/train_step_gpu.build_step``) on the same random batch shape. The releases
 hard-code ``.cuda()``; on a CPU those calls are made no-ops while their code is built and
 run, and ImageNet weights they would download are replaced by random ones (of the same
-architecture: the cost is what is measured). Both steps alternate, after one warm-up each;
-the figure is the median.
+architecture: the cost is what is measured). Precision is the release's: fp32, HVR-SSLE
+bf16 autocast (on a CPU too, on both sides). Both steps alternate, after one warm-up each;
+the figure is the median. Default shapes are reduced for a CPU: 2 x 64², Semi-LLIE 1 x 16².
 """
 
 from __future__ import annotations
@@ -371,6 +375,27 @@ def stub_modules(**modules: tuple[str, ...]) -> None:
             setattr(module, attr, absent)
 
 
+def selective_scan_fn(
+    u,
+    delta,
+    A,
+    B,
+    C,
+    D=None,
+    z=None,
+    delta_bias=None,
+    delta_softplus=False,
+    return_last_state=False,
+):
+    """``mamba_ssm``'s ``selective_scan_fn`` as Semi-LLIE's model calls it (no ``z``, no last
+    state), by the suite's scan."""
+    from gefu.methods.semi_llie.mamba_scan import selective_scan
+
+    if z is not None or return_last_state:
+        raise NotImplementedError("z, return_last_state: not used by Semi-LLIE's model")
+    return selective_scan(u, delta, A, B, C, D, delta_bias, delta_softplus)
+
+
 def semi_llie(folder: Path, batch: int, size: int, device: torch.device):
     """The loop body of Semi-LLIE's ``TrainerWithGrad._train_epoch`` (trainer_with_grad.py, as
     train_with_grad_mamba_lowlight_guided.py builds it: ``MambaLowlightguided`` student and EMA
@@ -385,22 +410,7 @@ def semi_llie(folder: Path, batch: int, size: int, device: torch.device):
     student in DataParallel)."""
     import yaml
 
-    from gefu.methods.semi_llie.mamba_scan import selective_scan
     from gefu.train.aux import build_aux
-
-    def selective_scan_fn(
-        u,
-        delta,
-        A,
-        B,
-        C,
-        D=None,
-        z=None,
-        delta_bias=None,
-        delta_softplus=False,
-        return_last_state=False,
-    ):
-        return selective_scan(u, delta, A, B, C, D, delta_bias, delta_softplus)
 
     spec = yaml.safe_load(
         (Path(__file__).resolve().parents[1] / "configs/train/semi_llie.yaml").read_text()
