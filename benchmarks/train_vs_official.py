@@ -20,7 +20,9 @@ hard-code ``.cuda()``; on a CPU those calls are made no-ops while their code is 
 run, and ImageNet weights they would download are replaced by random ones (of the same
 architecture: the cost is what is measured). Precision is the release's: fp32, HVR-SSLE
 bf16 autocast (on a CPU too, on both sides). Both steps alternate, after one warm-up each;
-the figure is the median. Default shapes are reduced for a CPU: 2 x 64², Semi-LLIE 1 x 16².
+the figure is the median. Default shapes are reduced for a CPU: 2 x 64², Semi-LLIE 1 x 16²
+(where its RAM encoder, Swin-L at 384², dominates both steps; ``--small-ram`` gives both sides
+a small one of the same layout, so the rest of the step is what is compared).
 """
 
 from __future__ import annotations
@@ -322,9 +324,9 @@ def hvr_ssle(folder: Path, batch: int, size: int, device: torch.device):
     cfg.update(width=size, height=size)
     accelerator = Accelerator(mixed_precision=cfg.autocast_dtype, cpu=device.type == "cpu")
     with official_code(folder, device), random_lpips():
-        stub_modules(icecream=("ic",))  # its debug printer, imported by its loss module
-        from models.HVR import HVR
-        from utils.loss import Loss_hybrid
+        with stub_modules(icecream={"ic": None}):  # its debug printer, imported, unused here
+            from models.HVR import HVR
+            from utils.loss import Loss_hybrid
 
         net = HVR(config=cfg, checkpoint=cfg.checkpoint).to(device).train()
         net.checkpoint = True
@@ -361,18 +363,31 @@ def hvr_ssle(folder: Path, batch: int, size: int, device: torch.device):
     return step
 
 
-def stub_modules(**modules: tuple[str, ...]) -> None:
-    """Empty modules (forgotten with the release's) for imports whose names its measured code
-    never calls: each name raises if it is."""
+@contextlib.contextmanager
+def stub_modules(**modules: dict):
+    """Fresh modules under these names (``a__b`` = ``a.b``) while a release is imported, each
+    holding the given attributes; names its measured code never calls are ``None`` here and
+    raise if called. Any module of that name already loaded is put back afterwards."""
     import types
 
     def absent(*_a, **_k):
         raise RuntimeError("not available in this benchmark")
 
-    for name, attrs in modules.items():
-        module = sys.modules.setdefault(name.replace("__", "."), types.ModuleType(name))
-        for attr in attrs:
-            setattr(module, attr, absent)
+    saved = {}
+    for key, attrs in modules.items():
+        name = key.replace("__", ".")
+        saved[name] = sys.modules.get(name)
+        module = sys.modules[name] = types.ModuleType(name)
+        for attr, value in attrs.items():
+            setattr(module, attr, absent if value is None else value)
+    try:
+        yield
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
 
 
 def selective_scan_fn(
@@ -396,7 +411,32 @@ def selective_scan_fn(
     return selective_scan(u, delta, A, B, C, D, delta_bias, delta_softplus)
 
 
-def semi_llie(folder: Path, batch: int, size: int, device: torch.device):
+def semi_llie_aux(ram_arch: dict | None = None) -> dict:
+    """The suite's config's ``aux`` for Semi-LLIE, RAM's architecture overridden by ``ram_arch``."""
+    import yaml
+
+    path = Path(__file__).resolve().parents[1] / "configs/train/semi_llie.yaml"
+    aux = yaml.safe_load(path.read_text())["aux"]
+    return {**aux, "ram": {**aux["ram"], "arch": ram_arch or {}}}
+
+
+# a RAM encoder of the same layout, 1/100 of Swin-L's cost (``--small-ram``: both sides)
+SMALL_RAM = {
+    "embed_dim": 32,
+    "depths": [2, 2, 2, 2],
+    "num_heads": [1, 2, 4, 8],
+    "proj_dim": 64,
+    "num_tags": 100,
+    "tag_hidden": 64,
+    "tag_heads": 2,
+    "tag_layers": 1,
+    "tag_intermediate": 128,
+}
+
+
+def semi_llie(
+    folder: Path, batch: int, size: int, device: torch.device, ram_arch: dict | None = None
+):
     """The loop body of Semi-LLIE's ``TrainerWithGrad._train_epoch`` (trainer_with_grad.py, as
     train_with_grad_mamba_lowlight_guided.py builds it: ``MambaLowlightguided`` student and EMA
     teacher, AdamP) on its own methods, losses and model. Its selective scan is ``mamba_ssm``'s
@@ -407,37 +447,42 @@ def semi_llie(folder: Path, batch: int, size: int, device: torch.device):
     its ``__init__`` loads RAM's checkpoint through BERT's tokenizer, a download. MUSIQ, which
     the trainer builds but its loop never calls, is not built; SAM / MobileSAM / RAM's package
     are imported by its loss modules but unused (stubbed). One process (the release wraps the
-    student in DataParallel)."""
-    import yaml
-
+    student in DataParallel). ``ram_arch``: RAM's architecture, on both sides (default Swin-L
+    384: at CPU shapes its three no-grad passes per image dominate both steps)."""
     from gefu.train.aux import build_aux
 
-    spec = yaml.safe_load(
-        (Path(__file__).resolve().parents[1] / "configs/train/semi_llie.yaml").read_text()
-    )
-    encoder = build_aux("ram", spec["aux"]["ram"], True, device)
+    encoder = build_aux("ram", semi_llie_aux(ram_arch)["ram"], True, device)
 
     class Ram(torch.nn.Module):  # RAM's condition_forward, as the release's loss calls it
         def condition_forward(self, image, only_feature=False):
             return *encoder(image), None
 
+    import importlib.util
+
+    scan = {  # the release's own kernel where it runs (CUDA, mamba_ssm built), else the suite's
+        "mamba_ssm": {},
+        "mamba_ssm__ops": {},
+        "mamba_ssm__ops__selective_scan_interface": {
+            "selective_scan_fn": selective_scan_fn,
+            "selective_scan_ref": None,
+        },
+    }
+    if device.type == "cuda" and importlib.util.find_spec("mamba_ssm") is not None:
+        scan = {}
     with official_code(folder, device):
-        stub_modules(
-            mamba_ssm=(),
-            mamba_ssm__ops=(),
-            mamba_ssm__ops__selective_scan_interface=("selective_scan_ref",),
-            segment_anything=("SamAutomaticMaskGenerator", "sam_model_registry"),
-            segment_anything__utils=(),
-            segment_anything__utils__transforms=("ResizeLongestSide",),
-            mobile_sam=("sam_model_registry",),
-            ram=("get_transform", "get_resize_transform"),
-            ram__models=(),
-            ram__models__ram=("ram",),
-            ram__models__ram_lora=("ram",),
-        )
-        sys.modules["mamba_ssm.ops.selective_scan_interface"].selective_scan_fn = selective_scan_fn
-        import trainer_with_grad as tg
-        from model_multiscale_mamba_lowlight_guidied import MambaLowlightguided
+        with stub_modules(
+            **scan,
+            segment_anything={"SamAutomaticMaskGenerator": None, "sam_model_registry": None},
+            segment_anything__utils={},
+            segment_anything__utils__transforms={"ResizeLongestSide": None},
+            mobile_sam={"sam_model_registry": None},
+            ram={"get_transform": None, "get_resize_transform": None},
+            ram__models={},
+            ram__models__ram={"ram": None},
+            ram__models__ram_lora={"ram": None},
+        ):
+            import trainer_with_grad as tg
+            from model_multiscale_mamba_lowlight_guidied import MambaLowlightguided
         from utils import create_emamodel, initialize_weights
 
         t = tg.TrainerWithGrad.__new__(tg.TrainerWithGrad)  # its __init__ downloads MUSIQ
@@ -517,11 +562,18 @@ SHAPES = {"semi_llie": (1, 16)}
 SUITE_TOP = {"hvr_ssle": {"compile": False}}
 
 
-def compare(name: str, folder: Path, batch: int, size: int, steps: int, device) -> dict:
+def compare(
+    name: str, folder: Path, batch: int, size: int, steps: int, device, ram_arch=None
+) -> dict:
     torch.manual_seed(0)
+    top = SUITE_TOP.get(name)
     with random_lpips():
-        official = OFFICIAL[name](folder, batch, size, device)
-        suite, *_ = build_step(name, device, batch, size, top=SUITE_TOP.get(name))
+        if name == "semi_llie":
+            official = semi_llie(folder, batch, size, device, ram_arch)
+            top = {"aux": semi_llie_aux(ram_arch)}
+        else:
+            official = OFFICIAL[name](folder, batch, size, device)
+        suite, *_ = build_step(name, device, batch, size, top=top)
         times = {"official": [], "suite": []}
         official(), suite()  # warm-up
         for _ in range(steps):
@@ -539,6 +591,11 @@ def main() -> int:
     p.add_argument("--batch", type=int, help="default 2 (Semi-LLIE 1)")
     p.add_argument("--size", type=int, help="default 64 (Semi-LLIE 16)")
     p.add_argument("--steps", type=int, default=5)
+    p.add_argument(
+        "--small-ram",
+        action="store_true",
+        help="Semi-LLIE: a small RAM encoder of the same layout on both sides (random weights)",
+    )
     args = p.parse_args()
     if unknown := set(args.methods) - set(METHODS):
         p.error(f"unknown method(s) {sorted(unknown)}: choose from {', '.join(METHODS)}")
@@ -555,7 +612,8 @@ def main() -> int:
             continue
         default = SHAPES.get(name, (2, 64))
         batch, size = args.batch or default[0], args.size or default[1]
-        r = compare(name, folder, batch, size, args.steps, device)
+        ram = SMALL_RAM if args.small_ram else None
+        r = compare(name, folder, batch, size, args.steps, device, ram)
         print(
             f"| {name} | {batch} x {size}² | {r['official']:.4f} | {r['suite']:.4f} "
             f"| {r['ratio']:.2f} |",

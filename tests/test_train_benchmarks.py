@@ -55,14 +55,18 @@ def test_zero_dce_official_and_suite_steps_compare():
     assert r["ratio"] == pytest.approx(r["suite"] / r["official"])
 
 
-def test_stubbed_modules_raise_when_called_and_are_forgotten(tmp_path):
-    with train_vs_official.official_code(tmp_path, torch.device("cpu")):
-        train_vs_official.stub_modules(pkg_xyz=(), pkg_xyz__sub=("loader",))
-        from pkg_xyz.sub import loader
+def test_stubbed_modules_raise_when_called_and_loaded_ones_come_back(tmp_path):
+    import json
 
+    with train_vs_official.official_code(tmp_path, torch.device("cpu")):
+        with train_vs_official.stub_modules(pkg_xyz={}, pkg_xyz__sub={"loader": None}, json={}):
+            from pkg_xyz.sub import loader
+
+            assert not hasattr(sys.modules["json"], "dumps")
         with pytest.raises(RuntimeError, match="not available"):
             loader()
     assert "pkg_xyz" not in sys.modules and "pkg_xyz.sub" not in sys.modules
+    assert sys.modules["json"] is json
 
 
 def test_the_scan_given_to_semi_llies_release_equals_the_step_by_step_loop():
@@ -92,3 +96,24 @@ def test_official_and_suite_steps_compare(name, marker, size):
         pytest.skip(f"needs the {name} release at $GEFU_OFFICIAL_CODE/{name}")
     r = train_vs_official.compare(name, OFFICIAL / name, 1, size, 1, torch.device("cpu"))
     assert r["official"] > 0 and r["suite"] > 0
+
+
+@pytest.mark.skipif(
+    not (OFFICIAL / "semi_llie" / "trainer_with_grad.py").is_file()
+    or not (OFFICIAL / "_deps" / "adamp").is_dir(),
+    reason="needs github.com/guanguanboy/Semi-LLIE at $GEFU_OFFICIAL_CODE/semi_llie and AdamP "
+    "in $GEFU_OFFICIAL_CODE/_deps",
+)
+def test_semi_llie_release_runs_on_the_suites_scan_beside_the_suite():
+    loaded = sys.modules.get("mamba_ssm")
+    r = train_vs_official.compare(
+        "semi_llie",
+        OFFICIAL / "semi_llie",
+        1,
+        8,
+        1,
+        torch.device("cpu"),
+        train_vs_official.SMALL_RAM,
+    )
+    assert r["official"] > 0 and r["suite"] > 0
+    assert sys.modules.get("mamba_ssm") is loaded  # the stand-in is forgotten
