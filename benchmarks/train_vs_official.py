@@ -197,7 +197,7 @@ def zero_dce_pp(folder: Path, batch: int, size: int, device: torch.device):
             )
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 0.1)  # the release's deprecated alias
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 0.1)  # released: the old alias
             opt.step()
 
     return step
