@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 27's GPU checks in one run (about 8 minutes on one H100; nothing is downloaded):
+# Issue 27's GPU checks in one run (about 10 minutes on one H100; nothing is downloaded):
 #   bash benchmarks/gpu_train_checks.sh [OUT_DIR] [OFFICIAL_DIR]
 # OUT_DIR (default $OUT or ./gpu-out) receives one JSON-lines / text file per check.
 # OFFICIAL_DIR: the authors' repositories (see benchmarks/train_vs_official.py); skipped if absent.
@@ -30,4 +30,11 @@ if [ -d "$official" ]; then
     --batch 8 --size 256 --steps 10 | tee "$out/vs_official.md"
   run 60 $py benchmarks/train_vs_official.py --official "$official" scl_lle --device cuda \
     --batch 2 --size 384 --steps 10 | tee -a "$out/vs_official.md"
+  run 60 $py benchmarks/train_vs_official.py --official "$official" zero_dce_pp --device cuda \
+    --batch 8 --size 512 --steps 10 | tee -a "$out/vs_official.md"
+  run 90 $py benchmarks/train_vs_official.py --official "$official" sagc --device cuda \
+    --batch 32 --size 256 --steps 5 | tee -a "$out/vs_official.md"
+  # HVR-SSLE: one GPU's share of the released batch (64 x 224², bf16), both eager
+  run 120 $py benchmarks/train_vs_official.py --official "$official" hvr_ssle --device cuda \
+    --batch 64 --size 224 --steps 5 | tee -a "$out/vs_official.md"
 fi

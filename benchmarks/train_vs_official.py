@@ -1,13 +1,16 @@
 """One optimisation step of each method's official training code and of the suite, side by
-side at the same shapes, precision (fp32) and device, and the suite / official ratio.
+side at the same shapes, precision and device, and the suite / official ratio.
 
     python benchmarks/train_vs_official.py --official /work/official [METHOD ...]
         [--device cpu] [--batch 2] [--size 64] [--steps 5]
 
 ``--official`` holds each authors' repository checked out under the method's name
-(``zero_dce`` = github.com/Li-Chongyi/Zero-DCE, ``scl_lle`` = github.com/LingLIx/SCL-LLE,
-``sagc`` = github.com/georgepan900530/ + Semantics-Aware-Gamma-Correction-for-Unsupervised-
-Low-Light-Image-Enhancement);
+(``zero_dce`` = github.com/Li-Chongyi/Zero-DCE, ``zero_dce_pp`` = github.com/Li-Chongyi/
+Zero-DCE_extension, ``scl_lle`` = github.com/LingLIx/SCL-LLE, ``sagc`` = github.com/
+georgepan900530/ + Semantics-Aware-Gamma-Correction-for-Unsupervised-Low-Light-Image-
+Enhancement, ``hvr_ssle`` = github.com/dwchoo/HVR-SSLE, ``semi_llie`` = github.com/
+guanguanboy/Semi-LLIE), and ``_deps``, the releases' own dependencies that the suite lacks
+(``pip install --target DIR/_deps adamp``: Semi-LLIE's optimiser);
 it is imported from there, never copied into this repository, and a method whose folder is
 absent is skipped. The official step is the body of the release's training loop, called on
 the release's own model and loss classes: forward, the weighted loss terms, ``zero_grad``,
@@ -15,8 +18,11 @@ backward, gradient clipping, ``step``. The suite's step is its method's ``train_
 (``benchmarks/train_step_gpu.build_step``) on the same random batch shape. The releases
 hard-code ``.cuda()``; on a CPU those calls are made no-ops while their code is built and
 run, and ImageNet weights they would download are replaced by random ones (of the same
-architecture: the cost is what is measured). Both steps alternate, after one warm-up each;
-the figure is the median.
+architecture: the cost is what is measured). Precision is the release's: fp32, HVR-SSLE
+bf16 autocast (on a CPU too, on both sides). Both steps alternate, after one warm-up each;
+the figure is the median. Default shapes are reduced for a CPU: 2 x 64², Semi-LLIE 1 x 16²
+(where its RAM encoder, Swin-L at 384², dominates both steps; ``--small-ram`` gives both sides
+a small one of the same layout, so the rest of the step is what is compared).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_step_gpu import build_step  # noqa: E402
 
-METHODS = ("zero_dce", "scl_lle", "sagc")
+METHODS = ("zero_dce", "zero_dce_pp", "scl_lle", "sagc", "hvr_ssle", "semi_llie")
 
 
 @contextlib.contextmanager
@@ -46,7 +52,8 @@ def official_code(folder: Path, device: torch.device):
     import torchvision.models.vgg as vgg
 
     before = set(sys.modules)
-    sys.path.insert(0, str(folder))
+    deps = next((str(p / "_deps") for p in folder.parents if (p / "_deps").is_dir()), None)
+    sys.path[:0] = [str(folder)] + ([deps] if deps else [])
     # SCL-LLE's Myloss imports pytorch_colors (absent from its repository) and never uses it
     sys.modules.setdefault("pytorch_colors", types.ModuleType("pytorch_colors"))
     # and torchvision < 0.13's models.utils (load_state_dict_from_url moved to torch.hub)
@@ -67,6 +74,8 @@ def official_code(folder: Path, device: torch.device):
     finally:
         torch.Tensor.cuda, torch.nn.Module.cuda, vgg.vgg16, tvm.vgg16 = saved
         sys.path.remove(str(folder))
+        if deps:
+            sys.path.remove(deps)
         for name in set(sys.modules) - before:  # both releases have a "model" / "Myloss"
             del sys.modules[name]
 
@@ -160,6 +169,40 @@ def scl_lle(folder: Path, batch: int, size: int, device: torch.device):
     return step
 
 
+def zero_dce_pp(folder: Path, batch: int, size: int, device: torch.device):
+    """The loop body of Zero-DCE++/lowlight_train.py (scale factor 1; TV weight 1600, exposure
+    level 0.6 passed per call, clip 0.1)."""
+    with official_code(folder / "Zero-DCE++", device):
+        import model
+        import Myloss
+
+        net = model.enhance_net_nopool(1).to(device).train()
+        l_color, l_spa, l_exp, l_tv = (
+            Myloss.L_color(),
+            Myloss.L_spa(),
+            Myloss.L_exp(16),
+            Myloss.L_TV(),
+        )
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4, weight_decay=1e-4)
+    low = torch.rand(batch, 3, size, size, device=device) * 0.3
+
+    def step():
+        with official_code(folder / "Zero-DCE++", device):
+            enhanced, curves = net(low)
+            loss = (
+                1600 * l_tv(curves)
+                + torch.mean(l_spa(enhanced, low))
+                + 5 * torch.mean(l_color(enhanced))
+                + 10 * torch.mean(l_exp(enhanced, 0.6))
+            )
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 0.1)  # released: the old alias
+            opt.step()
+
+    return step
+
+
 def sagc(folder: Path, batch: int, size: int, device: torch.device):
     """The loop body of SAGC's train.py ``Trainer.train`` (critic step with its gradient
     penalty, then the generator's five terms), on its own ``Trainer`` methods and classes;
@@ -232,7 +275,275 @@ def sagc(folder: Path, batch: int, size: int, device: torch.device):
     return step
 
 
-OFFICIAL = {"zero_dce": zero_dce, "scl_lle": scl_lle, "sagc": sagc}
+class _Config(dict):
+    """HVR-SSLE's attribute-style config (``config.x`` and ``config.get``)."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
+@contextlib.contextmanager
+def random_lpips():
+    """pyiqa's LPIPS with random weights on both sides (its AlexNet and linear layers are
+    downloads; the suite otherwise drops the term when they are absent)."""
+    import pyiqa
+    import torchvision.models as tvm
+
+    from gefu.methods.hvr_ssle import recipe
+
+    saved = pyiqa.create_metric, tvm.alexnet, recipe.lpips_weights_present
+
+    def create_metric(name, *args, **kwargs):
+        return saved[0](
+            name, *args, **({**kwargs, "pretrained": False} if name == "lpips" else kwargs)
+        )
+
+    pyiqa.create_metric, recipe.lpips_weights_present = create_metric, lambda *a: True
+    tvm.alexnet = lambda *a, **k: saved[1](weights=None)
+    try:
+        yield
+    finally:
+        pyiqa.create_metric, tvm.alexnet, recipe.lpips_weights_present = saved
+
+
+def hvr_ssle(folder: Path, batch: int, size: int, device: torch.device):
+    """The loop body of HVR-SSLE's train.py on its ``HVR`` and ``Loss_hybrid`` with its
+    ``checkpoint/config.json`` (crop set to ``size``): under accelerate's ``accumulate`` and
+    ``autocast`` (bf16, as released: on a CPU, CPU autocast to bf16, which the suite's step
+    uses too), ``HVR_N_supervision`` = 2 deep-supervision updates, the release's gradient
+    checkpointing on. Both sides eager: the release compiles, the suite's config too, but
+    compiling costs minutes on a CPU (its speed-up is for the GPU run)."""
+    import json
+
+    from accelerate import Accelerator
+
+    cfg = _Config(json.loads((folder / "checkpoint" / "config.json").read_text()))
+    cfg.update(width=size, height=size)
+    accelerator = Accelerator(mixed_precision=cfg.autocast_dtype, cpu=device.type == "cpu")
+    with official_code(folder, device), random_lpips():
+        with stub_modules(icecream={"ic": None}):  # its debug printer, imported, unused here
+            from models.HVR import HVR
+            from utils.loss import Loss_hybrid
+
+        net = HVR(config=cfg, checkpoint=cfg.checkpoint).to(device).train()
+        net.checkpoint = True
+        criterion = Loss_hybrid(
+            device=device,
+            accelerator=accelerator,
+            loss_weights=cfg.loss_weight,
+            exposure_mean=cfg.get("exposure_mean", 0.6),
+        )
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg.learning_rate)
+        net, opt = accelerator.prepare(net, opt)
+    inputs = torch.rand(batch, 3, size, size, device=device) * 0.6 - 1  # [-1, 1], dark
+    targets = torch.rand(batch, 3, size, size, device=device) * 2 - 1
+
+    def step():
+        with official_code(folder, device), accelerator.accumulate(net), accelerator.autocast():
+            z = None
+            for _ in range(cfg.HVR_N_supervision):
+                z, pred = net(x=inputs, z=z)
+                loss, loss_dict = criterion(
+                    pred_image=pred.float(),
+                    target_image=targets.float(),
+                    input_image=inputs.float(),
+                    input_zero_to_one=not cfg.normalize_one_to_one,
+                )
+                z = z[0].detach(), z[1].detach()
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    opt.step()
+                    opt.zero_grad()
+            criterion.add_value_to_track(dict_value=loss_dict, save_custom=True)
+            {k: accelerator.gather(v).mean().item() for k, v in loss_dict.items()}
+
+    return step
+
+
+@contextlib.contextmanager
+def stub_modules(**modules: dict):
+    """Fresh modules under these names (``a__b`` = ``a.b``) while a release is imported, each
+    holding the given attributes; names its measured code never calls are ``None`` here and
+    raise if called. Any module of that name already loaded is put back afterwards."""
+    import types
+
+    def absent(*_a, **_k):
+        raise RuntimeError("not available in this benchmark")
+
+    saved = {}
+    for key, attrs in modules.items():
+        name = key.replace("__", ".")
+        saved[name] = sys.modules.get(name)
+        module = sys.modules[name] = types.ModuleType(name)
+        for attr, value in attrs.items():
+            setattr(module, attr, absent if value is None else value)
+    try:
+        yield
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+def selective_scan_fn(
+    u,
+    delta,
+    A,
+    B,
+    C,
+    D=None,
+    z=None,
+    delta_bias=None,
+    delta_softplus=False,
+    return_last_state=False,
+):
+    """``mamba_ssm``'s ``selective_scan_fn`` as Semi-LLIE's model calls it (no ``z``, no last
+    state), by the suite's scan."""
+    from gefu.methods.semi_llie.mamba_scan import selective_scan
+
+    if z is not None or return_last_state:
+        raise NotImplementedError("z, return_last_state: not used by Semi-LLIE's model")
+    return selective_scan(u, delta, A, B, C, D, delta_bias, delta_softplus)
+
+
+def semi_llie_aux(ram_arch: dict | None = None) -> dict:
+    """The suite's config's ``aux`` for Semi-LLIE, RAM's architecture overridden by ``ram_arch``."""
+    import yaml
+
+    path = Path(__file__).resolve().parents[1] / "configs/train/semi_llie.yaml"
+    aux = yaml.safe_load(path.read_text())["aux"]
+    return {**aux, "ram": {**aux["ram"], "arch": ram_arch or {}}}
+
+
+# a RAM encoder of the same layout, 1/100 of Swin-L's cost (``--small-ram``: both sides)
+SMALL_RAM = {
+    "embed_dim": 32,
+    "depths": [2, 2, 2, 2],
+    "num_heads": [1, 2, 4, 8],
+    "proj_dim": 64,
+    "num_tags": 100,
+    "tag_hidden": 64,
+    "tag_heads": 2,
+    "tag_layers": 1,
+    "tag_intermediate": 128,
+}
+
+
+def semi_llie(
+    folder: Path, batch: int, size: int, device: torch.device, ram_arch: dict | None = None
+):
+    """The loop body of Semi-LLIE's ``TrainerWithGrad._train_epoch`` (trainer_with_grad.py, as
+    train_with_grad_mamba_lowlight_guided.py builds it: ``MambaLowlightguided`` student and EMA
+    teacher, AdamP) on its own methods, losses and model. Its selective scan is ``mamba_ssm``'s
+    CUDA kernel: here the release's ``selective_scan_fn`` is the suite's scan
+    (``gefu.methods.semi_llie.mamba_scan.selective_scan``, PyTorch off CUDA, the kernel on CUDA
+    where built), so both sides scan alike. ``RAMContrastLoss.forward`` runs on the suite's RAM
+    encoder (the same Swin-L 384 + ``image_proj`` + tag head, random weights) as its ``ram``:
+    its ``__init__`` loads RAM's checkpoint through BERT's tokenizer, a download. MUSIQ, which
+    the trainer builds but its loop never calls, is not built; SAM / MobileSAM / RAM's package
+    are imported by its loss modules but unused (stubbed). One process (the release wraps the
+    student in DataParallel). ``ram_arch``: RAM's architecture, on both sides (default Swin-L
+    384: at CPU shapes its three no-grad passes per image dominate both steps)."""
+    from gefu.train.aux import build_aux
+
+    encoder = build_aux("ram", semi_llie_aux(ram_arch)["ram"], True, device)
+
+    class Ram(torch.nn.Module):  # RAM's condition_forward, as the release's loss calls it
+        def condition_forward(self, image, only_feature=False):
+            return *encoder(image), None
+
+    import importlib.util
+
+    scan = {  # the release's own kernel where it runs (CUDA, mamba_ssm built), else the suite's
+        "mamba_ssm": {},
+        "mamba_ssm__ops": {},
+        "mamba_ssm__ops__selective_scan_interface": {
+            "selective_scan_fn": selective_scan_fn,
+            "selective_scan_ref": None,
+        },
+    }
+    if device.type == "cuda" and importlib.util.find_spec("mamba_ssm") is not None:
+        scan = {}
+    with official_code(folder, device):
+        with stub_modules(
+            **scan,
+            segment_anything={"SamAutomaticMaskGenerator": None, "sam_model_registry": None},
+            segment_anything__utils={},
+            segment_anything__utils__transforms={"ResizeLongestSide": None},
+            mobile_sam={"sam_model_registry": None},
+            ram={"get_transform": None, "get_resize_transform": None},
+            ram__models={},
+            ram__models__ram={"ram": None},
+            ram__models__ram_lora={"ram": None},
+        ):
+            import trainer_with_grad as tg
+            from model_multiscale_mamba_lowlight_guidied import MambaLowlightguided
+        from utils import create_emamodel, initialize_weights
+
+        t = tg.TrainerWithGrad.__new__(tg.TrainerWithGrad)  # its __init__ downloads MUSIQ
+        t.model = MambaLowlightguided(img_size=size).to(device)
+        t.tmodel = create_emamodel(MambaLowlightguided(img_size=size)).to(device)
+        initialize_weights(t.model)  # as its train() calls it
+        t.loss_unsup, t.loss_grad = torch.nn.L1Loss(), torch.nn.L1Loss()
+        t.loss_str = tg.MyLoss()
+        t.loss_cr = tg.RAMContrastLoss.__new__(tg.RAMContrastLoss)
+        torch.nn.Module.__init__(t.loss_cr)
+        t.loss_cr.ram, t.loss_cr.device, t.loss_cr.ab = Ram(), device, False
+        t.loss_cr.l1 = torch.nn.L1Loss()
+        t.consistency, t.consistency_rampup, t.curiter = 0.2, 100.0, 0
+        t.loss_per = tg.PerpetualLoss(tg.vgg16(pretrained=False).features[:16].to(device))
+        t.optimizer_s = tg.AdamP(
+            t.model.parameters(), lr=2e-4, betas=(0.9, 0.999), weight_decay=1e-4
+        )
+        t.model.train()
+        t.freeze_teachers_parameters()
+        psnr_train = []
+    img_data, label, weak, strong = (
+        torch.rand(batch, 3, size, size, device=device) * s for s in (0.3, 1, 0.3, 0.3)
+    )
+
+    def step():
+        with official_code(folder, device):
+            predict_target_u = t.predict_with_out_grad(weak)
+            outputs_l, outputs_g = t.model(img_data)
+            outputs_ul, _ = t.model(strong)
+            structure_loss = t.loss_str(outputs_l, label)
+            perpetual_loss = t.loss_per(outputs_l, label)
+            get_grad = tg.GetGradientNopadding().to(device)
+            gradient_loss = t.loss_grad(get_grad(outputs_l), get_grad(label)) + t.loss_grad(
+                outputs_g, get_grad(label)
+            )
+            loss_sup = structure_loss + 0.3 * perpetual_loss + 0.1 * gradient_loss
+            loss_sup.mean().item()
+            loss_unsu = t.loss_unsup(outputs_ul, predict_target_u) + t.loss_cr(
+                outputs_ul, predict_target_u, strong
+            )
+            loss_unsu.mean().item()
+            total_loss = (t.get_current_consistency_weight(1) * loss_unsu + loss_sup).mean()
+            psnr_train.extend(tg.to_psnr(outputs_l, label))
+            t.optimizer_s.zero_grad()
+            total_loss.backward()
+            t.optimizer_s.step()
+            with torch.no_grad():
+                t.update_teachers(teacher=t.tmodel, itera=t.curiter)
+                t.curiter += 1
+
+    return step
+
+
+OFFICIAL = {
+    "zero_dce": zero_dce,
+    "zero_dce_pp": zero_dce_pp,
+    "scl_lle": scl_lle,
+    "sagc": sagc,
+    "hvr_ssle": hvr_ssle,
+    "semi_llie": semi_llie,
+}
 
 
 def timed(step, device: torch.device) -> float:
@@ -245,15 +556,29 @@ def timed(step, device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
-def compare(name: str, folder: Path, batch: int, size: int, steps: int, device) -> dict:
+# reduced CPU shapes where 2 x 64² takes minutes per step (the enhancers' cost per pixel)
+SHAPES = {"semi_llie": (1, 16)}
+# the suite's config keys set as the official side runs (see each function's docstring)
+SUITE_TOP = {"hvr_ssle": {"compile": False}}
+
+
+def compare(
+    name: str, folder: Path, batch: int, size: int, steps: int, device, ram_arch=None
+) -> dict:
     torch.manual_seed(0)
-    official = OFFICIAL[name](folder, batch, size, device)
-    suite, *_ = build_step(name, device, batch, size)
-    times = {"official": [], "suite": []}
-    official(), suite()  # warm-up
-    for _ in range(steps):
-        times["official"].append(timed(official, device))
-        times["suite"].append(timed(suite, device))
+    top = SUITE_TOP.get(name)
+    with random_lpips():
+        if name == "semi_llie":
+            official = semi_llie(folder, batch, size, device, ram_arch)
+            top = {"aux": semi_llie_aux(ram_arch)}
+        else:
+            official = OFFICIAL[name](folder, batch, size, device)
+        suite, *_ = build_step(name, device, batch, size, top=top)
+        times = {"official": [], "suite": []}
+        official(), suite()  # warm-up
+        for _ in range(steps):
+            times["official"].append(timed(official, device))
+            times["suite"].append(timed(suite, device))
     official_s, suite_s = (statistics.median(times[k]) for k in ("official", "suite"))
     return {"official": official_s, "suite": suite_s, "ratio": suite_s / official_s}
 
@@ -263,23 +588,37 @@ def main() -> int:
     p.add_argument("methods", nargs="*", metavar="METHOD", help=f"of {', '.join(METHODS)} (all)")
     p.add_argument("--official", type=Path, required=True, help="folder of the releases' code")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--batch", type=int, help="default 2 (Semi-LLIE 1)")
+    p.add_argument("--size", type=int, help="default 64 (Semi-LLIE 16)")
     p.add_argument("--steps", type=int, default=5)
+    p.add_argument(
+        "--small-ram",
+        action="store_true",
+        help="Semi-LLIE: a small RAM encoder of the same layout on both sides (random weights)",
+    )
     args = p.parse_args()
     if unknown := set(args.methods) - set(METHODS):
         p.error(f"unknown method(s) {sorted(unknown)}: choose from {', '.join(METHODS)}")
     device = torch.device(args.device)
-    print(f"device {device}, batch {args.batch} x {args.size}², fp32, median of {args.steps}")
-    print("| method | official s / step | suite s / step | suite / official |")
-    print("|---|---|---|---|")
+    print(
+        f"device {device}, median of {args.steps} (HVR-SSLE bf16 autocast, as released; else fp32)"
+    )
+    print("| method | batch x size | official s / step | suite s / step | suite / official |")
+    print("|---|---|---|---|---|")
     for name in args.methods or METHODS:
         folder = args.official / name
         if not folder.is_dir():
-            print(f"| {name} | (no official code at {folder}: skipped) | | |")
+            print(f"| {name} | | (no official code at {folder}: skipped) | | |")
             continue
-        r = compare(name, folder, args.batch, args.size, args.steps, device)
-        print(f"| {name} | {r['official']:.4f} | {r['suite']:.4f} | {r['ratio']:.2f} |", flush=True)
+        default = SHAPES.get(name, (2, 64))
+        batch, size = args.batch or default[0], args.size or default[1]
+        ram = SMALL_RAM if args.small_ram else None
+        r = compare(name, folder, batch, size, args.steps, device, ram)
+        print(
+            f"| {name} | {batch} x {size}² | {r['official']:.4f} | {r['suite']:.4f} "
+            f"| {r['ratio']:.2f} |",
+            flush=True,
+        )
     return 0
 
 
