@@ -157,16 +157,14 @@ def plugin_path(tmp_path) -> Path:
 def plugin_in_process(plugin_path, monkeypatch) -> Path:
     """The test plugin on this process's path, its entry points scanned afresh; the registries
     are restored afterwards (so tests that do this can run in any order)."""
+    from plugin_dist import rescan_plugins
+
     from gefu.enhancers import ENHANCERS
     from gefu.tasks import TASKS
 
     monkeypatch.syspath_prepend(str(plugin_path))
     for registry in (ENHANCERS, TASKS):
-        builtin = {n for n, origin in registry._origin.items() if origin == "gefu"}
-        for attr in ("_lazy", "_loaded", "_origin"):
-            kept = {k: v for k, v in getattr(registry, attr).items() if k in builtin}
-            monkeypatch.setattr(registry, attr, kept)
-        monkeypatch.setattr(registry, "_plugins_scanned", False)
+        rescan_plugins(registry, monkeypatch)
     return plugin_path
 
 

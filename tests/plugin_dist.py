@@ -38,3 +38,13 @@ def gefu(site: Path, *args: str, cwd: Path | None = None) -> subprocess.Complete
     env["PYTHONPATH"] = os.pathsep.join(p for p in parts if p)
     env.setdefault("OMP_NUM_THREADS", "1")
     return subprocess.run([*GEFU, *args], capture_output=True, text=True, env=env, cwd=cwd)
+
+
+def rescan_plugins(registry, monkeypatch) -> None:
+    """Make ``registry`` forget every plugin and scan the entry points again on next use (the
+    built-ins kept); ``monkeypatch`` restores it after the test."""
+    builtin = {n for n, origin in registry._origin.items() if origin == "gefu"}
+    for attr in ("_lazy", "_loaded", "_origin"):
+        kept = {k: v for k, v in getattr(registry, attr).items() if k in builtin}
+        monkeypatch.setattr(registry, attr, kept)
+    monkeypatch.setattr(registry, "_plugins_scanned", False)

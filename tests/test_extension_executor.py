@@ -6,10 +6,10 @@ executor gives."""
 from __future__ import annotations
 
 import sys
-import textwrap
 
 import pytest
 import yaml
+from plugin_dist import make_plugin, rescan_plugins
 from test_executors import board
 
 from gefu.bench.executors import EXECUTORS
@@ -44,17 +44,9 @@ def serial_executor(tmp_path, monkeypatch):
     """The module and its ``.dist-info`` (the one registration line) on ``sys.path``; the
     registry scans entry points afresh and is restored afterwards."""
     site = tmp_path / "site"
-    info = site / "gefu_serial-0.1.dist-info"
-    info.mkdir(parents=True)
-    (site / "gefu_serial.py").write_text(textwrap.dedent(EXECUTOR))
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gefu-serial\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[gefu.executors]\nserial = gefu_serial:Serial\n")
+    make_plugin(site, "gefu_serial", EXECUTOR, {"gefu.executors": "serial = gefu_serial:Serial"})
     monkeypatch.syspath_prepend(str(site))
-    builtin = {n for n, origin in EXECUTORS._origin.items() if origin == "gefu"}
-    for attr in ("_lazy", "_loaded", "_origin"):
-        kept = {k: v for k, v in getattr(EXECUTORS, attr).items() if k in builtin}
-        monkeypatch.setattr(EXECUTORS, attr, kept)
-    monkeypatch.setattr(EXECUTORS, "_plugins_scanned", False)
+    rescan_plugins(EXECUTORS, monkeypatch)
     yield
     sys.modules.pop("gefu_serial", None)
 

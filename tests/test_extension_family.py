@@ -4,9 +4,8 @@ runs a detection evaluation end to end through the runner as ``model: {family: t
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
+from plugin_dist import make_plugin, rescan_plugins
 
 from gefu.bench.config import validate_config
 from gefu.bench.runner import Runner
@@ -67,19 +66,10 @@ def throwaway(tmp_path, monkeypatch):
     from gefu.tasks import FAMILIES
 
     site = tmp_path / "site"
-    info = site / "gefu_throwaway-0.1.dist-info"
-    info.mkdir(parents=True)
-    (site / "gefu_throwaway.py").write_text(textwrap.dedent(FAMILY))
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gefu-throwaway\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[gefu.model_families]\nthrowaway = gefu_throwaway:Throwaway\n"
-    )
+    entry = {"gefu.model_families": "throwaway = gefu_throwaway:Throwaway"}
+    make_plugin(site, "gefu_throwaway", FAMILY, entry)
     monkeypatch.syspath_prepend(str(site))
-    builtin = {n for n, origin in FAMILIES._origin.items() if origin == "gefu"}
-    for attr in ("_lazy", "_loaded", "_origin"):
-        kept = {k: v for k, v in getattr(FAMILIES, attr).items() if k in builtin}
-        monkeypatch.setattr(FAMILIES, attr, kept)
-    monkeypatch.setattr(FAMILIES, "_plugins_scanned", False)
+    rescan_plugins(FAMILIES, monkeypatch)
     return FAMILIES
 
 
