@@ -23,7 +23,7 @@ from gefu.bench.grid import Cell, build_grid
 from gefu.bench.parts import Parts
 from gefu.bench.store import Store
 from gefu.bench.work import Unit, Worker
-from gefu.core.hashing import RESULT_LIBRARIES, digest, library_versions
+from gefu.core.hashing import BASE_LIBRARIES, digest, library_versions
 from gefu.core.specs import REFERENCE_ROW
 
 WAIT_POLL_S = 0.5  # how often a run re-reads the store while another run computes its cells
@@ -131,7 +131,7 @@ class Runner:
                 self._save_cached_images(outcome.cached, pending)
             run = (
                 self.config.model_dump(mode="json"),
-                versions(self.device),
+                versions(self.device, self.grid.tasks.values()),
                 [(c.key, c.enhancer, c.dataset, c.evaluation) for c in grid],
             )
             if not pending and store.repeats_latest(*run):  # nothing new: no run to record
@@ -389,7 +389,13 @@ class _Progress:
         self.bar.__exit__(*exc)
 
 
-def versions(device: str) -> dict[str, str]:
-    """Python, device, the suite and every library that can change a result."""
+def versions(device: str, tasks=()) -> dict[str, str]:
+    """Python, device, the suite and every library that can change this run's results: the
+    base ones, each evaluation's scorer's (``Task.libraries``) and its frozen model's (declared
+    by the family, ``FrozenModel.packages``)."""
+    names = {"gefu-bench", *BASE_LIBRARIES}
+    for task in tasks:
+        names.update(task.libraries)
+        names.update(getattr(getattr(task, "model", None), "packages", {}).values())
     out = {"python": platform.python_version(), "device": device}
-    return out | library_versions(("gefu-bench", *RESULT_LIBRARIES))
+    return out | library_versions(tuple(sorted(names)))

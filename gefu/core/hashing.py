@@ -32,20 +32,6 @@ BASE_LIBRARIES = (
     "opencv-python",
     "scikit-image",
 )
-# Everything recorded with a run (the report's run summary).
-RESULT_LIBRARIES = (
-    *BASE_LIBRARIES,
-    "pyiqa",
-    "pycocotools",
-    "mmdet",
-    "mmsegmentation",
-    "mmcv",
-    "mmengine",
-    "timm",
-    "facenet-pytorch",
-    "efficientnet-lite-pytorch",
-)
-
 
 OWN_DISTRIBUTION = {"gefu": "gefu-bench"}
 
@@ -78,7 +64,7 @@ def _file_hash(path: str, size: int, mtime_ns: int) -> str:  # size/mtime: cache
     return h.hexdigest()
 
 
-def library_versions(names=RESULT_LIBRARIES) -> dict[str, str]:
+def library_versions(names) -> dict[str, str]:
     """Installed version of each distribution ("absent" where not installed)."""
     out = {}
     for name in names:
