@@ -240,9 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="exit 1 if a block differs; write nothing")
     args = p.parse_args(argv)
     try:
-        text = args.readme.read_text(encoding="utf-8")
-        blocks(text)  # malformed markers fail before the analysis (minutes on the demo)
-        new = rewrite(text, load(args.results))
+        blocks(args.readme.read_text(encoding="utf-8"))  # malformed markers fail first
+        report = load(args.results)  # minutes on the demo
+        text = args.readme.read_text(encoding="utf-8")  # as it is now, edits meanwhile kept
+        new = rewrite(text, report)
     except (BlockError, FileNotFoundError) as e:
         print(f"docs-figures: {e}", file=sys.stderr)
         return 2
