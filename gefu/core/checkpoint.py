@@ -34,6 +34,21 @@ def load_checkpoint(path: str | Path, *, allow_numpy: bool = False) -> Any:
         ) from None
 
 
+WEIGHT_SUFFIXES = {".safetensors", ".pth", ".pt", ".ckpt", ".pkl"}
+
+
+def load_state_dict(path: str | Path) -> dict:
+    """A weights file's state dict: ``load_checkpoint``, unwrapped from ``{"state_dict": ...}``
+    where a trainer saved it so; other file types are refused by name."""
+    path = Path(path).expanduser()
+    if path.suffix not in WEIGHT_SUFFIXES:
+        raise ValueError(f"{path}: unsupported weights format (use .safetensors or .pth)")
+    state = load_checkpoint(path)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    return state
+
+
 def key_mismatch(keys, expected, shown: int = 4) -> str:
     """How a state dict's ``keys`` fail to fit a model's ``expected`` keys, e.g.
     ``"1 missing (head.bias); 2 unexpected (aux.w, aux.b)"``; empty where they fit."""

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gefu.core.checkpoint import load_state_dict
 from gefu.core.registry import RegisteredName
 
 CONFIG_NAME = "config.json"
@@ -95,12 +96,12 @@ class Enhancer(nn.Module):
                     f"{path}: checkpoint format {version} is newer than this gefu's "
                     f"{cls.__name__} (format {cls.format_version}); update gefu-bench"
                 )
-            state = _load_state(path / WEIGHTS_NAME)
+            state = load_state_dict(path / WEIGHTS_NAME)
         else:
             from gefu.enhancers.released import check_release
 
             check_release(cls.registry_name, path)
-            state = _load_state(path)
+            state = load_state_dict(path)
         params.update(overrides)
         model = cls(**params)
         state = model.convert_state_dict(state)
@@ -123,17 +124,6 @@ class Enhancer(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Hook: weights of a folder saved at an older ``format_version`` -> current ones."""
         return state
-
-
-def _load_state(file: Path) -> dict[str, torch.Tensor]:
-    if file.suffix in {".safetensors", ".pth", ".pt", ".ckpt", ".pkl"}:
-        from gefu.core.checkpoint import load_checkpoint
-
-        state = load_checkpoint(file)
-        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-            state = state["state_dict"]
-        return state
-    raise ValueError(f"{file}: unsupported weights format (use .safetensors or .pth)")
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:

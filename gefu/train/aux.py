@@ -21,6 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from gefu.core.checkpoint import load_state_dict
 from gefu.core.strict import StrictModel
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -127,12 +128,6 @@ def build_aux(name: str, spec: dict | None, allow_random: bool = False, device="
     return net
 
 
-def _load_state(path: str):
-    from gefu.enhancers.base import _load_state
-
-    return _load_state(Path(path).expanduser())
-
-
 def _normalizer(mean, std):
     import torch
     from torch import nn
@@ -155,7 +150,7 @@ def _build_vgg(cfg: VGGSpec, weights: str | None):
 
     model = vgg16(weights=None)
     if weights is not None:
-        model.load_state_dict(_load_state(weights))
+        model.load_state_dict(load_state_dict(weights))
     return torch.nn.Sequential(
         _normalizer(IMAGENET_MEAN, IMAGENET_STD), *model.features[: VGG_LAYERS[cfg.layer]]
     )
@@ -182,7 +177,7 @@ def _build_segmenter(cfg: SegmenterSpec, weights: str | None, device):
         weights=None, weights_backbone=None, num_classes=cfg.num_classes, aux_loss=False
     )
     if weights is not None:
-        state = {k: v for k, v in _load_state(weights).items() if not k.startswith("aux_")}
+        state = {k: v for k, v in load_state_dict(weights).items() if not k.startswith("aux_")}
         model.load_state_dict(state)
     norm = _normalizer(IMAGENET_MEAN, IMAGENET_STD)
 

@@ -118,7 +118,8 @@ def load_decomnet(path: str | Path, device: str | torch.device = "cpu") -> Decom
     ``<run>/checkpoints/step_<N>``), or the PyTorch DecomNet state dict SCUF ships
     (``decomp.pth``, keys ``DecomNet.net1_*``; read with ``weights_only=True``), or a folder
     holding that file."""
-    from gefu.enhancers.base import CONFIG_NAME, _load_state
+    from gefu.core.checkpoint import load_state_dict
+    from gefu.enhancers.base import CONFIG_NAME
 
     path = Path(path).expanduser()
     if path.is_dir() and not (path / CONFIG_NAME).is_file() and (path / "decomp.pth").is_file():
@@ -133,7 +134,7 @@ def load_decomnet(path: str | Path, device: str | torch.device = "cpu") -> Decom
             from gefu.enhancers.released import check_file
 
             check_file(RELEASES[0], path)
-        state = {rename_foreign(k): v for k, v in _load_state(path).items()}
+        state = {rename_foreign(k): v for k, v in load_state_dict(path).items()}
         state = {
             k.removeprefix("decom."): v for k, v in state.items() if not k.startswith("enhance.")
         }
