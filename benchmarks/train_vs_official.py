@@ -319,7 +319,9 @@ def hvr_ssle(folder: Path, batch: int, size: int, device: torch.device):
     import json
 
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
+    AcceleratorState._reset_state(reset_partial_state=True)  # bf16 whatever came before
     cfg = _Config(json.loads((folder / "checkpoint" / "config.json").read_text()))
     cfg.update(width=size, height=size)
     accelerator = Accelerator(mixed_precision=cfg.autocast_dtype, cpu=device.type == "cpu")

@@ -14,6 +14,16 @@ import train_step_gpu  # noqa: E402
 import train_vs_official  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """A release's step builds a bf16 ``Accelerator``, whose process-wide state would refuse
+    the next test's own settings: forget it afterwards, as ``gefu.train.loop`` does."""
+    yield
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
 def test_suite_step_trains_at_an_overridden_shape_with_clipping():
     step, config, modules = train_step_gpu.build_step("zero_dce", "cpu", batch=1, crop=16)
     assert (config.batch_size, config.data["crop"], config.grad_clip) == (1, 16, 0.1)
