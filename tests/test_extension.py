@@ -100,6 +100,8 @@ def test_enhancer_dataset_and_metric_in_one_file_each(tmp_path):
     assert rows.pop("reference")["reason"] == "trivial for the reference itself"
     assert {r["status"] for r in rows.values()} == {"ok"}
     assert float(rows["doubler"]["value"]) == 0.0  # 2 * (ref / 2) == ref, exactly
+    # zero error everywhere is no variation, not a proportion (no metric declares it one)
+    assert rows["doubler"]["ci_method"] == "no variation", rows["doubler"]
     assert float(rows["identity"]["value"]) == (0.125 + 0.25 + 0.375) / 3
     assert rows["doubler"]["lower_better"] == "true" and rows["doubler"]["n_images"] == "3"
 

@@ -165,10 +165,13 @@ def test_intervals_match_scipy_and_statsmodels():
     assert interval([float("nan")]) is None
     assert interval([3.0]) == ((3.0, 3.0), FLAT) and interval([2.0, 2.0]) == ((2.0, 2.0), FLAT)
     # a proportion: Wilson, never zero-width, even when all 15 images agree
-    (low, high), method = interval([1.0] * 15)
+    (low, high), method = interval([1.0] * 15, is_proportion=True)
     assert method == WILSON and high == pytest.approx(1.0) and low < 0.8
     assert (low, high) == pytest.approx(proportion_confint(15, 15, method="wilson"))
-    (low, high), _ = interval([1.0] * 12 + [0.0] * 3)
+    (low, high), _ = interval([1.0] * 12 + [0.0] * 3, is_proportion=True)
+    # a continuous metric that happens to score 0 or 1 everywhere is not a proportion
+    assert interval([0.0] * 15) == ((0.0, 0.0), FLAT)
+    assert interval([1.0] * 12 + [0.0] * 3)[1] == BCA
     assert (low, high) == pytest.approx(proportion_confint(12, 15, method="wilson"))
 
 

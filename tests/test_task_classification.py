@@ -184,7 +184,10 @@ def test_runner_end_to_end_on_the_demo_set(tmp_path):
         "device": "cpu",
         "batch_size": 3,
         "enhancers": [{"name": "identity"}, {"name": "gamma"}],
-        "datasets": [{"name": "demo", "limit": 6, "params": {"max_side": 128}}],
+        # images as units (the report's design), so a proportion gets Wilson's interval
+        "datasets": [
+            {"name": "demo", "limit": 6, "params": {"max_side": 128}, "cluster_by": False}
+        ],
         "evaluations": [{"name": "classification_consistency"}],
     }
     outcome = Runner(validate_config(data), quiet=True).run()
@@ -199,9 +202,24 @@ def test_runner_end_to_end_on_the_demo_set(tmp_path):
                 continue
             agreement = store.image_scores(cell.key, "agreement")
             assert len(agreement) == 6 and set(agreement) <= {0.0, 1.0}
+            assert store.proportion_metrics(cell.key) == {"agreement"}  # not ref_prob
             assert metrics["agreement"] == pytest.approx(sum(agreement) / 6)
     # the model is less sure of the reference's class on the dark input than on the reference
     assert 0 < confidence["identity"] < confidence["reference"] < 1
+    # the report gives the declared proportion Wilson's interval (statsmodels, 6 images)
+    from statsmodels.stats.proportion import proportion_confint
+
+    from gefu.bench.report.collect import load_report
+    from gefu.bench.report.compare import analyse
+
+    with Store(tmp_path / "results") as store:
+        (table,) = analyse(load_report(store)).tables
+    row = next(r for r in table.rows if r.enhancer == "identity")
+    m = row.metrics["agreement"]
+    assert m.method == "Wilson" and m.proportion
+    hits = sum(m.images.values())
+    assert m.ci == pytest.approx(proportion_confint(hits, 6, method="wilson"))
+    assert row.metrics["ref_prob"].method != "Wilson"
 
 
 def test_another_label_space_without_a_class_map_is_unavailable_with_the_fix(tmp_path):

@@ -59,6 +59,7 @@ def assemble_cell(cell, shards: list, task, dataset, is_reference: bool, samples
         ms_per_mp=1000 * enhance_s / (pixels / 1e6) if enhance_s > 0 and pixels else None,
         wall_s=sum(r.wall_s for r in shards),
         metrics=metrics,
+        proportions=[m.name for m in infos if m.proportion],
         image_scores=scores,
         problems=problems,
         samples=_first_images(shards, samples),

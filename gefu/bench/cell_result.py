@@ -29,6 +29,7 @@ class CellResult:
     # (metric, value, lower_better, unavailable_reason), primary first
     metrics: list[tuple[str, float | None, bool, str | None]] = field(default_factory=list)
     image_scores: list[tuple[str, str, float]] = field(default_factory=list)  # image, metric, v
+    proportions: list[str] = field(default_factory=list)  # metrics whose mean is a proportion
     problems: list[tuple[str, str]] = field(default_factory=list)  # item, message
     samples: list[tuple[str, str, bytes]] = field(default_factory=list)  # image, kind, png
     image_records: list[tuple[str, bytes]] = field(default_factory=list)  # image, records blob

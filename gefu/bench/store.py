@@ -80,6 +80,11 @@ CREATE TABLE IF NOT EXISTS image_scores (
     value    REAL,
     PRIMARY KEY (cell_key, image, metric)
 );
+CREATE TABLE IF NOT EXISTS proportion_metrics (  -- metrics whose per-image scores are 0/1
+    cell_key TEXT NOT NULL REFERENCES cells(cell_key) ON DELETE CASCADE,
+    metric   TEXT NOT NULL,
+    PRIMARY KEY (cell_key, metric)
+);
 CREATE TABLE IF NOT EXISTS image_records (  -- per-image inputs of dataset-level metrics
     cell_key TEXT NOT NULL REFERENCES cells(cell_key) ON DELETE CASCADE,
     image    TEXT NOT NULL,
@@ -207,7 +212,9 @@ class Store:
         """SQLite's ``quick_check`` (every page and record readable; linear in the file's
         size, far below a run's cost): a damaged store is refused before a cached cell is
         trusted or a report is made from it."""
-        rows = [r[0] for r in self.db.execute("PRAGMA quick_check(5)").fetchall()]
+        rows = [  # a row may hold several lines ("*** in database main ***\nPage 13: ...")
+            " ".join(str(r[0]).split()) for r in self.db.execute("PRAGMA quick_check(5)").fetchall()
+        ]
         tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master")}
         if rows == ["ok"] and not {"runs", "cells"} <= tables:
             raise StoreError(
@@ -395,6 +402,10 @@ class Store:
                 ],
             )
             db.executemany(
+                "INSERT INTO proportion_metrics VALUES (?,?)",
+                [(r.cell_key, name) for name in r.proportions],
+            )
+            db.executemany(
                 "INSERT INTO image_scores VALUES (?,?,?,?)",
                 [(r.cell_key, *row) for row in r.image_scores],
             )
@@ -420,6 +431,13 @@ class Store:
         return self.db.execute(
             "SELECT * FROM cell_metrics WHERE cell_key = ? ORDER BY position", (cell_key,)
         ).fetchall()
+
+    def proportion_metrics(self, cell_key: str) -> set[str]:
+        """The cell's metrics whose per-image scores are 0/1 outcomes (declared by the task)."""
+        rows = self.db.execute(
+            "SELECT metric FROM proportion_metrics WHERE cell_key = ?", (cell_key,)
+        )
+        return {r["metric"] for r in rows}
 
     def image_scores(self, cell_key: str, metric: str) -> list[float]:
         rows = self.db.execute(

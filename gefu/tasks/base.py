@@ -17,6 +17,8 @@ class MetricInfo:
     lower_better: bool
     unavailable: str | None = None  # why it cannot be computed here, or None
     uses_reference: bool = False  # compares with the reference (trivial on the reference row)
+    # per-image scores are 0/1 outcomes (top-1, agreement): their mean is a proportion
+    proportion: bool = False
 
 
 class Task:

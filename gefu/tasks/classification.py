@@ -61,9 +61,15 @@ class Classification(DownstreamTask):
         if self.consistency:
             # On the reference row agreement is trivially 1, but ref_prob is the model's own
             # confidence on the clean image: the ceiling the enhancers are compared with.
-            return [MetricInfo("agreement", False, why, True), MetricInfo("ref_prob", False, why)]
+            return [
+                MetricInfo("agreement", False, why, True, proportion=True),
+                MetricInfo("ref_prob", False, why),
+            ]
         few = f"the model has only {self.num_classes} classes" if self.num_classes <= 5 else None
-        return [MetricInfo("top1", False, why), MetricInfo("top5", False, why or few)]
+        return [
+            MetricInfo("top1", False, why, proportion=True),
+            MetricInfo("top5", False, why or few, proportion=True),
+        ]
 
     def spec(self) -> dict[str, Any]:
         if self.consistency:

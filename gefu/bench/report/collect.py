@@ -31,6 +31,7 @@ class MetricResult:
     rank: int | None = None  # among the table's rows, for this metric
     best: bool = False
     images: dict[str, float] | None = None  # per-image scores by image name, where kept
+    proportion: bool = False  # the per-image scores are 0/1 outcomes (declared by the task)
 
 
 @dataclass
@@ -146,11 +147,14 @@ def _load_row(store: Store, grid_row, columns: dict[str, Column]) -> tuple[Row, 
         ms_per_mp=finite(cell["ms_per_mp"]),
         spec=_json(cell["spec_json"]),
     )
+    proportions = store.proportion_metrics(cell["cell_key"])
     for m in store.cell_metrics(cell["cell_key"]):
         columns.setdefault(m["metric"], Column(m["metric"], bool(m["lower_better"])))
         if row.status == OK:
             n = cell["n_images"]
-            row.metrics[m["metric"]] = _metric_result(store, cell["cell_key"], m, n)
+            result = _metric_result(store, cell["cell_key"], m, n)
+            result.proportion = m["metric"] in proportions
+            row.metrics[m["metric"]] = result
     if row.status == OK:
         row.records = store.image_records(cell["cell_key"])
         row.groups = store.image_groups(cell["cell_key"])

@@ -81,7 +81,7 @@ def fill_intervals(table: Table) -> None:
         for m in r.metrics.values():
             if m.images:
                 d = table.design.restrict(m.images)
-                found = interval([m.images[k] for k in d.images], d)
+                found = interval([m.images[k] for k in d.images], d, m.proportion)
                 if found is not None:
                     (m.ci, m.method), m.n = found, len(d.images)
         need = [n for n, m in r.metrics.items() if m.value is not None and m.images is None]

@@ -224,21 +224,26 @@ def swap_test(
     return observed, min(1.0, p), exact
 
 
-def interval(values: Sequence[float], design=None) -> tuple[tuple[float, float], str] | None:
+def interval(
+    values: Sequence[float], design=None, is_proportion: bool = False
+) -> tuple[tuple[float, float], str] | None:
     """``(interval, method)`` of the mean of one row's per-image scores (``design``: the
-    sampling units of those images, name order; None: images). A proportion of independent
-    images gets Wilson's interval, clustered images a cluster bootstrap, other means scipy's
-    BCa bootstrap. A sample that does not vary gets the point itself, marked ``FLAT`` -
-    except a proportion, whose all-agree Wilson bound (over the units) is not zero-width."""
+    sampling units of those images, name order; None: images). A proportion (``is_proportion``:
+    the task declares its per-image scores 0/1 outcomes, as top-1 and agreement; never guessed
+    from the values) of independent images gets Wilson's interval, clustered images a cluster
+    bootstrap, other means scipy's BCa bootstrap. A sample that does not vary gets the point
+    itself, marked ``FLAT`` - except a proportion, whose all-agree Wilson bound (over the
+    units) is not zero-width."""
     x = np.asarray(values, np.float64)
     if design is None:  # images as units: non-finite scores are left out
         x = x[np.isfinite(x)]
     if x.size == 0:
         return None
     clustered = design is not None and design.clustered
-    if proportion(x) and not clustered:
+    binary = is_proportion and proportion(x)
+    if binary and not clustered:
         return wilson(x.sum(), x.size), WILSON
-    if proportion(x) and np.all(x == x[0]):  # all clusters agree: Wilson over the clusters
+    if binary and np.all(x == x[0]):  # all clusters agree: Wilson over the clusters
         return wilson(float(x[0]) * design.n_units, design.n_units), WILSON
     if x.size == 1 or np.all(x == x[0]):
         return (float(x[0]), float(x[0])), FLAT

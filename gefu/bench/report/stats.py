@@ -25,7 +25,7 @@ def finite(value) -> float | None:
 
 
 def proportion(values: np.ndarray) -> bool:
-    """Per-image scores that are all 0 or 1 (agreement, top-1): their mean is a proportion."""
+    """Per-image scores that are all 0 or 1 (a declared proportion's must be)."""
     return values.size > 0 and bool(np.all((values == 0) | (values == 1)))
 
 
