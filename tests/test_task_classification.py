@@ -220,6 +220,15 @@ def test_runner_end_to_end_on_the_demo_set(tmp_path):
     hits = sum(m.images.values())
     assert m.ci == pytest.approx(proportion_confint(hits, 6, method="wilson"))
     assert row.metrics["ref_prob"].method != "Wilson"
+    # a store written before proportions were declared, read-only: its 0/1 scores count as one
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "results" / "results.sqlite") as db:
+        db.execute("DROP TABLE proportion_metrics")
+    with Store(tmp_path / "results", readonly=True) as store:
+        (old,) = analyse(load_report(store)).tables
+    again = next(r for r in old.rows if r.enhancer == "identity").metrics["agreement"]
+    assert (again.method, again.ci) == (m.method, m.ci)
 
 
 def test_another_label_space_without_a_class_map_is_unavailable_with_the_fix(tmp_path):

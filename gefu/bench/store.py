@@ -432,11 +432,15 @@ class Store:
             "SELECT * FROM cell_metrics WHERE cell_key = ? ORDER BY position", (cell_key,)
         ).fetchall()
 
-    def proportion_metrics(self, cell_key: str) -> set[str]:
-        """The cell's metrics whose per-image scores are 0/1 outcomes (declared by the task)."""
-        rows = self.db.execute(
-            "SELECT metric FROM proportion_metrics WHERE cell_key = ?", (cell_key,)
-        )
+    def proportion_metrics(self, cell_key: str) -> set[str] | None:
+        """The cell's metrics whose per-image scores are 0/1 outcomes (declared by the task);
+        None for a store written before they were declared, opened read-only."""
+        try:
+            rows = self.db.execute(
+                "SELECT metric FROM proportion_metrics WHERE cell_key = ?", (cell_key,)
+            ).fetchall()
+        except sqlite3.OperationalError:  # no such table
+            return None
         return {r["metric"] for r in rows}
 
     def image_scores(self, cell_key: str, metric: str) -> list[float]:

@@ -11,7 +11,9 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
-from gefu.bench.report.stats import best_positions, competition_ranks, finite
+import numpy as np
+
+from gefu.bench.report.stats import best_positions, competition_ranks, finite, proportion
 from gefu.bench.store import Store
 from gefu.core.specs import REFERENCE_ROW
 
@@ -153,7 +155,11 @@ def _load_row(store: Store, grid_row, columns: dict[str, Column]) -> tuple[Row, 
         if row.status == OK:
             n = cell["n_images"]
             result = _metric_result(store, cell["cell_key"], m, n)
-            result.proportion = m["metric"] in proportions
+            if proportions is None:  # an older store: 0/1 scores were taken as proportions
+                values = np.array(list((result.images or {}).values()), np.float64)
+                result.proportion = proportion(values)
+            else:
+                result.proportion = m["metric"] in proportions
             row.metrics[m["metric"]] = result
     if row.status == OK:
         row.records = store.image_records(cell["cell_key"])
