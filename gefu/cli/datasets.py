@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from gefu.cli.params import add_param_option, parse_params
+
 HELP = "dataset tools: `gefu datasets check KIND PATH` validates a dataset folder"
 
 
@@ -12,13 +14,7 @@ def add_arguments(p) -> None:
     check = sub.add_parser("check", help="validate a dataset folder (exit 1 if anything is wrong)")
     check.add_argument("kind", help="a registered dataset name (see `gefu list datasets`)")
     check.add_argument("path", help="the dataset's root folder")
-    check.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="reader parameter (YAML value), e.g. --param split=test; repeatable",
-    )
+    add_param_option(check, "reader")
     check.add_argument("--no-images", action="store_true", help="skip decoding every image")
     check.add_argument("--max-findings", type=int, default=200, help="findings printed at most")
 
@@ -26,7 +22,6 @@ def add_arguments(p) -> None:
 def main(args) -> int:
     from pathlib import Path
 
-    from gefu.cli.enhance import parse_params
     from gefu.datasets import DATASETS, create_dataset
 
     try:

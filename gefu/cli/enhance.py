@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from gefu.cli.params import add_param_option, parse_params
+
 HELP = "enhance every image in a folder with one enhancer"
 
 
@@ -22,13 +24,7 @@ def add_arguments(p) -> None:
         action="store_true",
         help="never download weights (as GEFU_OFFLINE=1): a release must be cached",
     )
-    p.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="enhancer parameter (YAML value), repeatable",
-    )
+    add_param_option(p, "enhancer")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument(
         "--format",
@@ -166,16 +162,3 @@ def _enhance(model, device, files: list[Path], dst: Path, args) -> int:
                 write_image(dst / f"{path.stem}.png", out)
             bar.advance(task)
     return failures
-
-
-def parse_params(items: list[str]) -> dict:
-    """``["k=v", ...]`` -> ``{k: yaml(v)}``; raises ValueError for an item without ``=``."""
-    import yaml
-
-    params = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--param {item!r} is not KEY=VALUE")
-        params[key] = yaml.safe_load(value)
-    return params

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+from gefu.cli.params import add_param_option, parse_params
+
 HELP = "the authors' released weights: `gefu weights list`, `gefu weights import`"
 
 
@@ -27,13 +29,7 @@ def add_arguments(p) -> None:
     imp.add_argument("name", help="the enhancer (zero_dce, zero_dce_pp, scl_lle, sagc, ...)")
     imp.add_argument("file", help="the released weights file")
     imp.add_argument("out_dir", help="the checkpoint folder to write")
-    imp.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="enhancer parameter (YAML value), repeatable",
-    )
+    add_param_option(imp, "enhancer")
 
 
 def main(args) -> int:
@@ -126,7 +122,6 @@ def _list(as_json: bool) -> int:
 def _import(args) -> int:
     import warnings
 
-    from gefu.cli.enhance import parse_params
     from gefu.enhancers.released import import_weights
 
     try:
