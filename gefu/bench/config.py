@@ -15,7 +15,13 @@ from pydantic import Field, PrivateAttr, ValidationError
 
 from gefu.core.errors import ConfigError
 from gefu.core.params import constructor_params, param_type_problems, unknown_params
-from gefu.core.specs import RESERVED_IDS, DatasetSpec, EnhancerSpec, EvaluationSpec
+from gefu.core.specs import (
+    RESERVED_IDS,
+    SEED_MARK,
+    DatasetSpec,
+    EnhancerSpec,
+    EvaluationSpec,
+)
 from gefu.core.strict import StrictModel, format_errors, read_yaml_mapping
 
 
@@ -84,9 +90,6 @@ def validate_config(
     if problems:
         raise ConfigError("\n  ".join(["invalid config:", *problems]))
     return config
-
-
-SEED_MARK = "@seed"  # <evaluation id>@seed<N>: one of a seeded evaluation's cells
 
 
 def expand_seeds(evaluations: list[EvaluationSpec]) -> list[EvaluationSpec]:

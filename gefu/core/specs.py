@@ -44,6 +44,7 @@ class DatasetSpec(ComponentSpec):
 
 
 OWN_PROTOCOL = "gefu: own"  # an evaluation that follows no published protocol
+SEED_MARK = "@seed"  # <evaluation id>@seed<N>: one of a seeded evaluation's cells
 
 
 class EvaluationSpec(ComponentSpec):

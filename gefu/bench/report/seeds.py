@@ -21,7 +21,11 @@ import math
 import re
 from dataclasses import dataclass
 
-SEED_LABEL = re.compile(r"^(?P<base>.+)@seed(?P<seed>-?\d+)$")  # gefu.bench.config.SEED_MARK
+from gefu.bench.report.collect import OK
+from gefu.bench.report.stats import finite
+from gefu.core.specs import SEED_MARK
+
+SEED_LABEL = re.compile(rf"^(?P<base>.+){re.escape(SEED_MARK)}(?P<seed>-?\d+)$")
 ALPHA = 0.05
 
 
@@ -78,7 +82,7 @@ def seed_tables(report) -> list[SeedTable]:
         for seed, t in tables:
             for row in t.rows:
                 m = row.metrics.get(metric)
-                if row.status == "ok" and m is not None and _finite(m.value):
+                if row.status == OK and m is not None and finite(m.value) is not None:
                     values.setdefault(row.enhancer, {})[seed] = float(m.value)
         rows = []
         for enhancer, by_seed in values.items():
@@ -118,7 +122,12 @@ def rank_agreement(report, st: SeedTable) -> list[tuple[str, int, float, float]]
         other = {}
         for row in t.rows:
             m = row.metrics.get(t.primary.metric)
-            if row.status == "ok" and m is not None and _finite(m.value) and row.enhancer in means:
+            if (
+                row.status == OK
+                and m is not None
+                and finite(m.value) is not None
+                and row.enhancer in means
+            ):
                 other[row.enhancer] = sign * float(m.value)
         names = sorted(other)
         if len(names) < 3:
@@ -177,7 +186,3 @@ def verdicts(st: SeedTable) -> list[str]:
         )
         lines.append(f"{r.enhancer}: gain {r.gain:+.4f} {st.metric}; {spread}; {test}.")
     return lines
-
-
-def _finite(x) -> bool:
-    return isinstance(x, int | float) and math.isfinite(x)

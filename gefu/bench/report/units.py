@@ -81,12 +81,12 @@ class Design:
         rng = np.random.default_rng(seed)
         names = self.unit_names
         index = self.unit_index()
+        strata_of: dict[str, set[str]] = {}  # one pass over the images, not one per unit
+        for stratum, unit in zip(self.strata, self.units, strict=True):
+            strata_of.setdefault(unit, set()).add(str(stratum))
         groups: dict[tuple, list[int]] = {}
         for u, name in enumerate(names):
-            strata = tuple(
-                sorted({str(s) for s, x in zip(self.strata, self.units, strict=True) if x == name})
-            )
-            groups.setdefault(strata, []).append(u)
+            groups.setdefault(tuple(sorted(strata_of[name])), []).append(u)
         counts = np.zeros((n_resamples, len(names)))
         rows = np.arange(n_resamples)[:, None]
         for members in groups.values():
