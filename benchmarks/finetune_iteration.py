@@ -17,7 +17,7 @@ import json
 import time
 
 
-def batch(n: int, size: int, classes: int, device: str):
+def batch(n: int, size: int, classes: int):
     import torch
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
@@ -68,7 +68,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = MODELS.build(cfg.model).to(args.device).train()
     optim = build_optim_wrapper(model, cfg.optim_wrapper)
-    data = batch(args.batch, args.size, len(classes), args.device)
+    data = batch(args.batch, args.size, len(classes))
     times = []
     for i in range(args.steps + 1):
         if args.device.startswith("cuda"):

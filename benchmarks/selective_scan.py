@@ -16,6 +16,7 @@ import argparse
 import time
 
 import torch
+from train_step_gpu import timed as step_seconds
 
 from gefu.methods.semi_llie.mamba_scan import _cuda_kernel, naive_scan, selective_scan, torch_scan
 from gefu.train.memory import peak_memory
@@ -64,9 +65,7 @@ def model_step(shapes: list[str], device: str) -> None:
             network.selective_scan = lambda *a, r=recompute, **k: scan(*a, recompute=r, **k)
             model.checkpoint_blocks(blocks)
             step = lambda m=model, x=x: m.predict(x).square().mean().backward()  # noqa: E731
-            t0 = time.perf_counter()
-            step()
-            seconds = time.perf_counter() - t0
+            seconds = step_seconds(step, torch.device(device))
             mib = peak_memory(step, device) / 2**20
             per = 1e3 * mib / (batch * side * side)
             print(

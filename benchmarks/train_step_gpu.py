@@ -28,6 +28,17 @@ REPO = Path(__file__).resolve().parents[1]
 METHODS = ("zero_dce", "zero_dce_pp", "scl_lle", "sagc", "hvr_ssle", "semi_llie", "scuf")
 
 
+def timed(step, device: torch.device) -> float:
+    """Seconds of one ``step()``, the GPU's queued work included (synchronised on CUDA)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
 def fake_batch(method: str, data: dict, batch: int, device) -> dict:
     def img(size: int, scale: float = 1.0) -> torch.Tensor:
         return (torch.rand(batch, 3, size, size, device=device) * scale).contiguous()
@@ -158,16 +169,7 @@ def measure(
     params = {k.removeprefix("params."): v for k, v in overrides.items() if k.startswith("params.")}
     top = {k: v for k, v in overrides.items() if not k.startswith("params.")}
     step, config, _ = build_step(method_name, device, batch, crop, params, top)
-    cuda = torch.device(device).type == "cuda"
-    times = []
-    for _ in range(steps + 1):  # the first step warms up
-        if cuda:
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        step()
-        if cuda:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
+    times = [timed(step, torch.device(device)) for _ in range(steps + 1)]  # 1st: warm-up
     per_step = sum(times[1:]) / steps
     peak = peak_memory(step, device)
     return {
@@ -179,7 +181,7 @@ def measure(
         "seconds_per_step": round(per_step, 4),
         "steps_per_second": round(1 / per_step, 3),
         "peak_memory_gib": round(peak / 2**30, 2),
-        "device": torch.cuda.get_device_name() if cuda else "cpu",
+        "device": torch.cuda.get_device_name() if torch.device(device).type == "cuda" else "cpu",
     }
 
 

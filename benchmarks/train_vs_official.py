@@ -31,15 +31,12 @@ import argparse
 import contextlib
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step_gpu import build_step  # noqa: E402
-
-METHODS = ("zero_dce", "zero_dce_pp", "scl_lle", "sagc", "hvr_ssle", "semi_llie")
+from train_step_gpu import build_step, timed  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -76,8 +73,14 @@ def official_code(folder: Path, device: torch.device):
         sys.path.remove(str(folder))
         if deps:
             sys.path.remove(deps)
-        for name in set(sys.modules) - before:  # both releases have a "model" / "Myloss"
-            del sys.modules[name]
+        # forget the releases' own modules (both have a "model" / "Myloss") and placeholders;
+        # a library they imported first (mmengine, ...) stays: imported twice, its
+        # registries would refuse their names
+        ours = tuple(str(Path(p).resolve()) for p in (folder, deps) if p)
+        for name in set(sys.modules) - before:
+            file = getattr(sys.modules[name], "__file__", None)
+            if not file or str(Path(file).resolve()).startswith(ours):
+                del sys.modules[name]
 
 
 def zero_dce(folder: Path, batch: int, size: int, device: torch.device):
@@ -546,16 +549,7 @@ OFFICIAL = {
     "hvr_ssle": hvr_ssle,
     "semi_llie": semi_llie,
 }
-
-
-def timed(step, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - t0
+METHODS = tuple(OFFICIAL)
 
 
 # reduced CPU shapes where 2 x 64² takes minutes per step (the enhancers' cost per pixel)

@@ -306,12 +306,6 @@ CONTAINER_KEYS = ("state_dict", "model", "model_state_dict", "net", "network")
 PREFERRED_PREFIXES = ("", "resnet.", "online_network.", "encoder_q.", "model.", "net.")
 
 
-def read_state_dict(path: str | Path) -> dict[str, Any]:
-    from gefu.core.checkpoint import load_checkpoint
-
-    return load_checkpoint(path, allow_numpy=True)  # best_acc1, args: saved beside the weights
-
-
 def unwrap_state_dict(obj: Any, expected: set[str]) -> dict[str, Any]:
     """The model's state dict inside a checkpoint ``obj``, keys as in ``expected``.
 
@@ -351,8 +345,11 @@ def unwrap_state_dict(obj: Any, expected: set[str]) -> dict[str, Any]:
 
 def load_weights(model, path: str | Path):
     """Load a checkpoint file into ``model`` strictly (after unwrapping); returns the model."""
+    from gefu.core.checkpoint import load_checkpoint
+
     expected = set(model.state_dict())
-    state = unwrap_state_dict(read_state_dict(path), expected)
+    # numpy values allowed: best_acc1 and args are saved beside the weights
+    state = unwrap_state_dict(load_checkpoint(path, allow_numpy=True), expected)
     for key in expected - set(state):  # only num_batches_tracked can be missing here
         state[key] = model.state_dict()[key]
     model.load_state_dict(state, strict=True)

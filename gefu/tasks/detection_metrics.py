@@ -186,24 +186,25 @@ def voc_map(predictions, targets, classes, iou_thr=0.5, voc_mode="area") -> dict
 
 # -- array access -------------------------------------------------------------------------------
 def boxes_of(d: dict) -> np.ndarray:
-    return _numpy(d["boxes"], np.float32).reshape(-1, 4)
+    return as_numpy(d["boxes"], np.float32).reshape(-1, 4)
 
 
 def labels_of(d: dict) -> np.ndarray:
-    return _numpy(d["labels"], np.int64).reshape(-1)
+    return as_numpy(d["labels"], np.int64).reshape(-1)
 
 
 def scores_of(d: dict) -> np.ndarray:
-    return _numpy(d["scores"], np.float32).reshape(-1)
+    return as_numpy(d["scores"], np.float32).reshape(-1)
 
 
 def ignored(d: dict) -> np.ndarray:
     if d.get("ignore") is None:
         return np.zeros(len(labels_of(d)), dtype=bool)
-    return _numpy(d["ignore"], bool).reshape(-1)
+    return as_numpy(d["ignore"], bool).reshape(-1)
 
 
-def _numpy(value, dtype) -> np.ndarray:
+def as_numpy(value, dtype=None) -> np.ndarray:
+    """A torch tensor (on any device) or array-like as a numpy array."""
     if hasattr(value, "detach"):  # a torch tensor
         value = value.detach().cpu().numpy()
     return np.asarray(value, dtype=dtype)

@@ -129,15 +129,14 @@ def runner_config(
             meta_keys=("img_id", "img_path", "ori_shape", "img_shape", "scale_factor"),
         ),
     ]
-    dataset = dict(
+    coco = dict(  # the split mmdet reads, train and test alike
         type="CocoDataset",
         data_root=str(data),
         ann_file="annotations.json",
         data_prefix=dict(img="images/"),
         metainfo=dict(classes=tuple(classes)),
-        filter_cfg=dict(filter_empty_gt=True, min_size=0),
-        pipeline=train,
     )
+    dataset = dict(coco, filter_cfg=dict(filter_empty_gt=True, min_size=0), pipeline=train)
     if r.repeat > 1:
         dataset = dict(type="RepeatDataset", times=r.repeat, dataset=dataset)
     cfg.train_dataloader = dict(
@@ -148,15 +147,7 @@ def runner_config(
         batch_sampler=dict(type="AspectRatioBatchSampler"),
         dataset=dataset,
     )
-    test_set = dict(
-        type="CocoDataset",
-        data_root=str(data),
-        ann_file="annotations.json",
-        data_prefix=dict(img="images/"),
-        metainfo=dict(classes=tuple(classes)),
-        test_mode=True,
-        pipeline=test,
-    )
+    test_set = dict(coco, test_mode=True, pipeline=test)
     cfg.test_dataloader = dict(
         batch_size=1,
         num_workers=0,

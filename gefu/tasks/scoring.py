@@ -29,17 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from gefu.tasks.detection_metrics import as_numpy
 from gefu.tasks.segmentation import AREAS  # the pixel counts mmseg sums
 
 BOX_KEYS = {"pred": ("boxes", "scores", "labels"), "target": ("boxes", "labels", "ignore")}
 KINDS = ("coco", "voc", "segmentation", "darkface_official")
 CHUNK = 2048  # weightings evaluated at once (bounds memory)
-
-
-def _array(value) -> np.ndarray:
-    if hasattr(value, "detach"):  # a torch tensor
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
 
 
 def _check(scoring: dict) -> str:
@@ -54,12 +49,12 @@ def encode(scoring: dict, record: dict[str, Any]) -> bytes:
     kind = _check(scoring)
     arrays: dict[str, np.ndarray] = {}
     if kind == "segmentation":
-        arrays.update({name: _array(record[name]).astype(np.float64) for name in AREAS})
+        arrays.update({name: as_numpy(record[name]).astype(np.float64) for name in AREAS})
     else:
         for part, keys in BOX_KEYS.items():
             for key in keys:
                 if record[part].get(key) is not None:
-                    arrays[f"{part}.{key}"] = _array(record[part][key])
+                    arrays[f"{part}.{key}"] = as_numpy(record[part][key])
     buf = io.BytesIO()
     np.savez_compressed(buf, scoring=np.array(json.dumps(scoring, sort_keys=True)), **arrays)
     return buf.getvalue()
